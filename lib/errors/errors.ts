@@ -1,0 +1,78 @@
+/**
+ * Every error a user can meet. The CLI's one top-level catch maps the class to an exit code
+ * and prints `message` (plus `hint`); stack traces only with --verbose.
+ *
+ * A message says what is wrong and where (file:line or a config path); `hint` says what to do.
+ */
+
+export interface Where {
+  /** File the problem is in, as the user named it. */
+  file?: string;
+  /** 1-based line in that file. */
+  line?: number;
+}
+
+export class AutopipeError extends Error {
+  /** Process exit code for this class of error. */
+  readonly exitCode: number = 1;
+  readonly hint?: string;
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.hint = options.hint;
+  }
+}
+
+/** Command-line misuse (bad flag value, missing argument). */
+export class UsageError extends AutopipeError {
+  override readonly exitCode = 64; // EX_USAGE
+}
+
+/** The content of an input file is wrong: a parse or format error at a place in a file. */
+export class InputFormatError extends AutopipeError {
+  override readonly exitCode = 65; // EX_DATAERR
+  readonly file?: string;
+  readonly line?: number;
+  constructor(message: string, where: Where = {}, options: { hint?: string; cause?: unknown } = {}) {
+    super(formatWhere(where) + message, options);
+    this.file = where.file;
+    this.line = where.line;
+  }
+}
+
+/** autopipe.yaml does not validate. Holds every problem, each as `path (line N): message`. */
+export class ConfigError extends AutopipeError {
+  override readonly exitCode = 78; // EX_CONFIG
+  readonly problems: readonly string[];
+  constructor(file: string, problems: readonly string[]) {
+    super(`${file}: invalid configuration:\n  ${problems.join('\n  ')}`, {
+      hint: 'fix the fields named above; `autopipe config check` lists every field and its meaning in docs/config.md',
+    });
+    this.problems = problems;
+  }
+}
+
+/** A file or folder cannot be read or written. */
+export class FileAccessError extends AutopipeError {
+  override readonly exitCode = 74; // EX_IOERR
+}
+
+/** A value cannot go into the ASE database (reserved key, wrong type, broken file). */
+export class DatabaseError extends AutopipeError {
+  override readonly exitCode = 65;
+}
+
+/** Some of the inputs were skipped; the rest was done. */
+export class PartialFailure extends AutopipeError {
+  override readonly exitCode = 2;
+}
+
+export function formatWhere(where: Where): string {
+  if (where.file === undefined) return where.line === undefined ? '' : `line ${where.line}: `;
+  return where.line === undefined ? `${where.file}: ` : `${where.file}:${where.line}: `;
+}
+
+/** Exit code for anything thrown: ours by class, anything else is an internal error (70). */
+export function exitCodeOf(err: unknown): number {
+  return err instanceof AutopipeError ? err.exitCode : 70; // EX_SOFTWARE
+}
