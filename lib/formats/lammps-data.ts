@@ -1,0 +1,79 @@
+/**
+ * LAMMPS data file writer, `atom_style atomic`. A general cell is rotated into LAMMPS's
+ * restricted triclinic form (a along x, b in the xy plane) and its tilts reduced to the range
+ * LAMMPS accepts; positions go through fractional coordinates, wrapped into the box.
+ */
+import { natoms, symbolsOf, type Atoms } from '../atoms/atoms.js';
+import { ATOMIC_MASSES, atomicNumber } from '../atoms/elements.js';
+import { isZeroCell, isOrthorhombic } from '../atoms/cell.js';
+import { mat3 } from 'gl-matrix';
+
+export interface LammpsDataOptions {
+  /** Element of each type, type 1 first. Default: species in order of first appearance. */
+  types?: readonly string[];
+  comment?: string;
+}
+
+export interface LammpsData {
+  text: string;
+  /** Element of each type, type 1 first (for `pair_coeff * * … Al Cu`). */
+  types: string[];
+}
+
+/** Lower-triangular cell with the same lengths and angles: [lx,0,0, xy,ly,0, xz,yz,lz]. */
+export function restrictedTriclinic(cell: Float64Array): Float64Array {
+  const a = cell.subarray(0, 3), b = cell.subarray(3, 6), c = cell.subarray(6, 9);
+  const dot = (u: ArrayLike<number>, v: ArrayLike<number>) => u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
+  const lx = Math.sqrt(dot(a, a));
+  const xy = dot(b, a) / lx;
+  const ly = Math.sqrt(Math.max(0, dot(b, b) - xy * xy));
+  const xz = dot(c, a) / lx;
+  const yz = (dot(b, c) - xy * xz) / ly;
+  const lz = Math.sqrt(Math.max(0, dot(c, c) - xz * xz - yz * yz));
+  const out = Float64Array.from([lx, 0, 0, xy, ly, 0, xz, yz, lz]);
+  // Reduce tilts into [-l/2, l/2] by adding lattice vectors (same lattice, LAMMPS accepts it).
+  const k1 = Math.round(out[7] / ly);
+  out[6] -= k1 * out[3]; out[7] -= k1 * ly;
+  const k2 = Math.round(out[6] / lx);
+  out[6] -= k2 * lx;
+  const k3 = Math.round(out[3] / lx);
+  out[3] -= k3 * lx;
+  return out;
+}
+
+export function writeLammpsData(atoms: Atoms, opts: LammpsDataOptions = {}): LammpsData {
+  if (isZeroCell(atoms.cell)) throw new RangeError('the structure has no cell; a LAMMPS data file needs a box');
+  const n = natoms(atoms);
+  const syms = symbolsOf(atoms);
+  const types = [...(opts.types ?? [...new Set(syms)])];
+  const missing = [...new Set(syms)].filter((s) => !types.includes(s));
+  if (missing.length > 0) throw new RangeError(`no LAMMPS type given for ${missing.join(', ')}`);
+
+  const orig = Float64Array.from(atoms.cell);
+  const box = isOrthorhombic(orig) && orig[0] > 0 && orig[4] > 0 && orig[8] > 0 ? orig : restrictedTriclinic(orig);
+  // Fractional coordinates in the original cell (row vectors: r = f · C, so f = r · C⁻¹).
+  const inv = mat3.invert(new Float64Array(9), orig);
+  if (inv === null) throw new RangeError('the cell is singular');
+  const lines: string[] = [opts.comment ?? `written by autopipe: ${n} atoms`, '', `${n} atoms`, `${types.length} atom types`, ''];
+  const f = (x: number) => x.toPrecision(17);
+  lines.push(`0.0 ${f(box[0])} xlo xhi`, `0.0 ${f(box[4])} ylo yhi`, `0.0 ${f(box[8])} zlo zhi`);
+  if (box !== orig || !isOrthorhombic(box)) lines.push(`${f(box[3])} ${f(box[6])} ${f(box[7])} xy xz yz`);
+  lines.push('', 'Masses', '');
+  types.forEach((s, i) => lines.push(`${i + 1} ${ATOMIC_MASSES[atomicNumber(s) ?? 0]}`));
+  lines.push('', 'Atoms # atomic', '');
+  const p = atoms.positions;
+  for (let i = 0; i < n; i++) {
+    const r = [p[3 * i], p[3 * i + 1], p[3 * i + 2]];
+    // gl-matrix reads our row-major C as Cᵀ and returns (Cᵀ)⁻¹ = (C⁻¹)ᵀ: read row-major, that is C⁻¹.
+    const frac = [0, 1, 2].map((j) => {
+      let s = r[0] * inv[j] + r[1] * inv[3 + j] + r[2] * inv[6 + j];
+      if (atoms.pbc[j]) s -= Math.floor(s);
+      return s;
+    });
+    const x = frac[0] * box[0] + frac[1] * box[3] + frac[2] * box[6];
+    const y = frac[1] * box[4] + frac[2] * box[7];
+    const z = frac[2] * box[8];
+    lines.push(`${i + 1} ${types.indexOf(syms[i]) + 1} ${f(x)} ${f(y)} ${f(z)}`);
+  }
+  return { text: lines.join('\n') + '\n', types };
+}
