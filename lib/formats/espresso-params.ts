@@ -58,3 +58,40 @@ export const PER_SPECIES: ReadonlySet<string> = new Set([
 export function namelistOf(name: string): Namelist | undefined {
   return NAMELIST_OF.get(name);
 }
+
+export type PwType = 'string' | 'logical' | 'integer' | 'real';
+
+const STRINGS = `calculation title verbosity restart_mode outdir wfcdir prefix disk_io pseudo_dir occupations
+smearing input_dft exxdiv_treatment lda_plus_u_kind constrained_magnetization assume_isolated esm_bc
+vdw_corr mixing_mode diagonalization efield_phase startingpot startingwfc ion_positions ion_velocities
+ion_dynamics pot_extrapolation wfc_extrapolation ion_temperature cell_dynamics cell_dofree`;
+const LOGICALS = `wf_collect tstress tprnfor lkpoint_dir tefield dipfield lelfield lorbm lberry gate lfcp trism
+twochem nosym nosym_evc noinv no_t_rev force_symmorphic use_all_frac one_atom_occupations
+starting_spin_angle noncolin ace x_gamma_extrapolation lda_plus_u lspinorb esm_efield lgcscf london
+dftd3_threebody ts_vdw_isolated xdm uniqueb rhombohedral relaxz block scf_must_converge adaptive_thr
+diago_full_acc tqr real_space remove_rigid_rot refold_pos`;
+const INTEGERS = `nstep iprint nberrycyc gdir nppstr ibrav nat ntyp nbnd nr1 nr2 nr3 nr1s nr2s nr3s nspin nqx1
+nqx2 nqx3 edir report esm_nfit dftd3_version space_group origin_choice nextffield electron_maxstep
+mixing_ndim mixing_fixed_ns diago_cg_maxiter diago_ppcg_maxiter diago_david_ndim diago_rmm_ndim
+diago_gs_nblock nraise bfgs_ndim fire_nmin`;
+
+const TYPE_OF: ReadonlyMap<string, PwType> = new Map<string, PwType>([
+  ...words(STRINGS).map((w) => [w, 'string'] as [string, PwType]),
+  ...words(LOGICALS).map((w) => [w, 'logical'] as [string, PwType]),
+  ...words(INTEGERS).map((w) => [w, 'integer'] as [string, PwType]),
+]);
+
+/** The Fortran type of a pw.x variable (real unless listed otherwise). */
+export function pwTypeOf(name: string): PwType {
+  return TYPE_OF.get(name) ?? 'real';
+}
+
+/** Why a value does not fit a pw.x variable, or undefined when it does. */
+export function pwValueProblem(name: string, value: unknown): string | undefined {
+  const t = pwTypeOf(name);
+  if (t === 'string') return typeof value === 'string' ? undefined : 'must be a string';
+  if (t === 'logical') return typeof value === 'boolean' ? undefined : 'must be true or false';
+  if (typeof value !== 'number' || !Number.isFinite(value)) return t === 'integer' ? 'must be a whole number' : 'must be a number';
+  if (t === 'integer' && !Number.isInteger(value)) return 'must be a whole number';
+  return undefined;
+}

@@ -1,0 +1,89 @@
+/** The validated configuration (schemas/config.schema.json, defaults filled in). */
+import type { PwValue } from '../formats/espresso-in.js';
+
+export interface Resources {
+  partition: string | null;
+  account: string | null;
+  nodes: number;
+  ntasks: number;
+  cpus_per_task: number;
+  mem: string | null;
+  time: string;
+  extra: string[];
+  modules: string[];
+}
+
+export type LadderRung = Record<string, number | string | boolean>;
+export interface Scaling { factor: number; max?: string; retries: number }
+
+export interface Config {
+  version: 1;
+  name: string;
+  workdir: string;
+  structures: string | null;
+  database: string | null;
+  executor: {
+    kind: 'local' | 'slurm';
+    max_concurrent: number;
+    host: string | null;
+    port: number;
+    user: string | null;
+    identity: string | null;
+    known_hosts: string;
+    accept_new_host_key: boolean;
+    remote_root: string | null;
+    max_array_size: number | null;
+    array_throttle: number | null;
+    poll_interval: number;
+    templates: string;
+  };
+  dft: {
+    command: string;
+    pseudo_dir: string;
+    pseudopotentials: Record<string, string>;
+    kspacing: number;
+    kpoints: [number, number, number] | null;
+    gamma_trick: boolean;
+    parameters: Record<string, PwValue>;
+    resources: Resources;
+  };
+  recovery: {
+    max_attempts: number;
+    restart_from_charge_density: boolean;
+    scf_not_converged: LadderRung[];
+    diagonalization: LadderRung[];
+    charge_wrong: LadderRung[];
+    walltime: Scaling;
+    out_of_memory: Scaling;
+    node_failure: number;
+    cancelled: number;
+  };
+  embedding: { rcut: number; buffer: number; mask_radius: number | null; min_distance: number; energy_weight: number };
+  selection: { column: string; lo: number; hi: number; max_candidates: number; types: string[] | null };
+  explore: {
+    command: string;
+    structures: string | null;
+    temperatures: number[];
+    seeds: number;
+    steps: number;
+    timestep: number;
+    dump_every: number;
+    gamma_collect: number;
+    gamma_stop: number;
+    resources: Resources;
+  };
+  train: {
+    command: string;
+    python: string;
+    cutoff: number;
+    elements: string[] | null;
+    reference_energy: Record<string, number> | 'auto';
+    max_iterations: number;
+    kappa: number;
+    min_new_structures: number;
+    warm_start: boolean;
+    initial_potential: string | null;
+    resources: Resources;
+  };
+  iterations: { max: number; stop_when_no_candidates: boolean };
+}

@@ -1,0 +1,168 @@
+/**
+ * validateConfig(unknown) → typed Config, or every problem as `path: message`. Pure: no file
+ * reading (load.ts does that and adds line numbers). Two layers: the JSON Schema (types, ranges,
+ * unknown keys, defaults) and the checks a schema cannot express (pw.x variable names, element
+ * symbols, lo < hi).
+ */
+import Ajv, { type ErrorObject } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Config } from './types.js';
+import { namelistOf, AUTOPIPE_OWNED, PER_SPECIES, NAMELIST_OF, pwValueProblem } from '../formats/espresso-params.js';
+import { isElementSymbol } from '../atoms/elements.js';
+import { closest } from './suggest.js';
+
+export interface Problem { path: string; message: string }
+export type ValidationResult =
+  | { ok: true; config: Config; warnings: Problem[] }
+  | { ok: false; problems: Problem[] };
+
+const require = createRequire(import.meta.url);
+export const CONFIG_SCHEMA = require('../../../schemas/config.schema.json') as Record<string, unknown>;
+
+const ajv = new Ajv.default({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: true });
+const validateSchema = ajv.compile(CONFIG_SCHEMA);
+
+export function validateConfig(raw: unknown): ValidationResult {
+  // An empty file parses as null/undefined: report it as the missing `dft` section.
+  const input = structuredClone(raw ?? {});
+  const valid: boolean = validateSchema(input);
+  if (!valid) {
+    // pw.x names and types are checked even then: a typo there is as likely as one in the schema.
+    return { ok: false, problems: dedupe([...(validateSchema.errors ?? []).map(schemaProblem), ...allPwProblems(input)]) };
+  }
+  const config = input as Config;
+  const problems = [...allPwProblems(config), ...semanticProblems(config)];
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, config, warnings: warnings(config) };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function pathOf(instancePath: string): string {
+  return instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
+}
+
+function join(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
+/** The schema node of a config path (for the list of allowed keys in suggestions). */
+function schemaAt(path: string): Record<string, unknown> | undefined {
+  let node = CONFIG_SCHEMA as Record<string, unknown>;
+  for (const seg of path === '' ? [] : path.split('.')) {
+    const props = node.properties as Record<string, Record<string, unknown>> | undefined;
+    let next = props?.[seg];
+    if (next?.$ref !== undefined) next = (CONFIG_SCHEMA.definitions as Record<string, Record<string, unknown>>)[String(next.$ref).split('/').pop() as string];
+    if (next === undefined) return undefined;
+    node = next;
+  }
+  return node;
+}
+
+function schemaProblem(e: ErrorObject): Problem {
+  const path = pathOf(e.instancePath);
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(p.additionalProperty);
+      const known = Object.keys((schemaAt(path)?.properties as object | undefined) ?? {});
+      const guess = closest(key, known);
+      return { path: join(path, key), message: `unknown field${guess === undefined ? '' : ` (did you mean '${guess}'?)`}${known.length > 0 ? `; ${path === '' ? 'top-level fields' : `fields of ${path}`}: ${known.join(', ')}` : ''}` };
+    }
+    case 'required':
+      return { path: join(path, String(p.missingProperty)), message: 'is required' };
+    case 'enum':
+      return { path, message: `must be one of: ${(p.allowedValues as unknown[]).join(', ')}` };
+    case 'const':
+      return { path, message: `must be ${JSON.stringify(p.allowedValue)}` };
+    case 'type':
+      return { path, message: `must be ${String(p.type).split(',').map((t) => (t === 'null' ? 'null' : `a${/^[aeiou]/.test(t) ? 'n' : ''} ${t}`)).join(' or ')}` };
+    case 'pattern':
+      return { path, message: `'${String(e.data)}' does not have the expected form (${patternHint(path)})` };
+    default:
+      return { path, message: e.message ?? 'is invalid' };
+  }
+}
+
+function patternHint(path: string): string {
+  if (path.endsWith('.time') || path.endsWith('walltime.max')) return 'SLURM time, e.g. 01:00:00 or 2-00:00:00';
+  if (path.endsWith('.mem')) return 'SLURM memory, e.g. 4G or 500M';
+  if (path === 'database') return 'a file name ending in .db';
+  if (path === 'name') return 'letters, digits, _ . -, at most 32';
+  if (path.includes('.extra.')) return 'an sbatch option starting with -- or -';
+  return 'see docs/config.md';
+}
+
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.path}\u0000${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function* pwParameterProblems(path: string, params: Record<string, unknown>): Generator<Problem> {
+  for (const [name, value] of Object.entries(params)) {
+    const p = join(path, name);
+    if (namelistOf(name) === undefined) {
+      const guess = closest(name, [...NAMELIST_OF.keys()]);
+      yield { path: p, message: `not a pw.x input variable${guess === undefined ? '' : ` (did you mean '${guess}'?)`}` };
+    } else if (AUTOPIPE_OWNED.has(name)) {
+      yield { path: p, message: 'is set by autopipe for every task; remove it' };
+    } else if (typeof value === 'object' && value !== null && !PER_SPECIES.has(name)) {
+      yield { path: p, message: 'takes one value, not a map per element' };
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [el, v] of Object.entries(value)) {
+        const bad = isElementSymbol(el) ? pwValueProblem(name, v) : `'${el}' is not an element symbol`;
+        if (bad !== undefined) yield { path: join(p, el), message: bad };
+      }
+    } else {
+      const bad = pwValueProblem(name, value);
+      if (bad !== undefined) yield { path: p, message: bad };
+    }
+  }
+}
+
+/** pw.x variables in dft.parameters and in the recovery ladders; safe on unvalidated input. */
+function* allPwProblems(input: unknown): Generator<Problem> {
+  if (!isObject(input)) return;
+  if (isObject(input.dft) && isObject(input.dft.parameters)) yield* pwParameterProblems('dft.parameters', input.dft.parameters);
+  if (!isObject(input.recovery)) return;
+  for (const cls of ['scf_not_converged', 'diagonalization', 'charge_wrong']) {
+    const ladder = input.recovery[cls];
+    if (!Array.isArray(ladder)) continue;
+    for (const [i, rung] of ladder.entries()) if (isObject(rung)) yield* pwParameterProblems(`recovery.${cls}.${i}`, rung);
+  }
+}
+
+function* semanticProblems(c: Config): Generator<Problem> {
+  for (const el of Object.keys(c.dft.pseudopotentials)) {
+    if (!isElementSymbol(el)) yield { path: `dft.pseudopotentials.${el}`, message: `'${el}' is not an element symbol` };
+  }
+  if (c.selection.lo >= c.selection.hi) yield { path: 'selection.lo', message: `must be below selection.hi (${c.selection.hi})` };
+  if (c.explore.gamma_collect >= c.explore.gamma_stop) yield { path: 'explore.gamma_collect', message: `must be below explore.gamma_stop (${c.explore.gamma_stop})` };
+  for (const [path, list] of [['selection.types', c.selection.types], ['train.elements', c.train.elements]] as const) {
+    for (const [i, el] of (list ?? []).entries()) {
+      if (!isElementSymbol(el)) yield { path: `${path}.${i}`, message: `'${el}' is not an element symbol` };
+    }
+  }
+  if (typeof c.train.reference_energy === 'string' && c.train.reference_energy !== 'auto') {
+    yield { path: 'train.reference_energy', message: "must be 'auto' or a map of element energies" };
+  }
+  const e = c.executor;
+  if (e.kind === 'local' && e.host !== null) yield { path: 'executor.host', message: 'is only used with kind: slurm' };
+  if (e.host === null && e.identity !== null) yield { path: 'executor.identity', message: 'is only used with a host' };
+}
+
+function warnings(c: Config): Problem[] {
+  const out: Problem[] = [];
+  const { rcut, buffer } = c.embedding;
+  if (buffer < rcut) {
+    out.push({ path: 'embedding.buffer', message: `${buffer} < rcut (${rcut}): atoms between ${buffer} and ${rcut} Å from the centre see the periodic seam` });
+  }
+  return out;
+}
