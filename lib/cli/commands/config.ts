@@ -1,0 +1,19 @@
+/** `autopipe config check [FILE]`. */
+import type { Argv } from 'yargs';
+import yaml from 'js-yaml';
+import { loadConfigFile } from '../../config/load.js';
+import { logger } from '../../log/logger.js';
+
+export function configCommands(y: Argv): Argv {
+  return y
+    .command('check [file]', 'validate autopipe.yaml; print the resolved configuration (defaults filled in) or every error', (a) => a
+      .positional('file', { type: 'string', default: 'autopipe.yaml' })
+      .option('json', { type: 'boolean', default: false }),
+    (argv) => {
+      const { config, warnings } = loadConfigFile(argv.file);
+      for (const w of warnings) logger.warn(`${argv.file}: ${w}`);
+      process.stdout.write(argv.json ? JSON.stringify(config, null, 2) + '\n' : yaml.dump(config, { lineWidth: 120 }));
+      logger.info(`${argv.file}: valid`);
+    })
+    .demandCommand(1, 'name a config command: check');
+}

@@ -1,0 +1,136 @@
+/** `autopipe db add | ls | export`. */
+import type { Argv } from 'yargs';
+import { existsSync } from 'node:fs';
+import { natoms, hillFormula, makeAtoms, type Atoms } from '../../atoms/atoms.js';
+import { parsePwOutput } from '../../formats/espresso-out.js';
+import { writeExtxyz } from '../../formats/extxyz.js';
+import { openDatabaseFile, saveDatabaseFile, checkDbPath } from '../../db/db-file.js';
+import { parseKvpArg, type Kvp } from '../../db/keys.js';
+import { parseQuery } from '../../db/query.js';
+import { prepareRow } from '../../db/prepare-row.js';
+import { rowAtomsWithData, type AseRow } from '../../db/ase-db.js';
+import { detectFormat, readStructures, readText } from '../../structures/read-any.js';
+import { writeFileAtomic } from '../../fsutil/atomic.js';
+import { PartialFailure, UsageError, AutopipeError } from '../../errors/errors.js';
+import { printJson } from '../json.js';
+import { logger } from '../../log/logger.js';
+import type { CliContext } from '../context.js';
+
+interface Candidate { label: string; atoms?: Atoms; skip?: string }
+
+/** Structures a file offers to the database: converged pw.x results, or extxyz/dump frames. */
+function candidatesOf(file: string, types?: string[]): Candidate[] {
+  try {
+    if (detectFormat(file) === 'pw-out') {
+      const r = parsePwOutput(readText(file));
+      if (r.status !== 'ok' || r.atoms === undefined) {
+        return [{ label: file, skip: `${r.status}${r.line === undefined ? '' : ` at line ${r.line}`}: ${r.message}` }];
+      }
+      return [{ label: file, atoms: r.atoms }];
+    }
+    const frames = [...readStructures(file, { types })];
+    if (frames.length === 0) return [{ label: file, skip: 'no frames' }];
+    return frames.map((atoms, i) => ({ label: frames.length > 1 ? `${file} frame ${i + 1}` : file, atoms }));
+  } catch (err) {
+    if (err instanceof AutopipeError) return [{ label: file, skip: err.message }];
+    throw err;
+  }
+}
+
+function parseKvps(args: string[] | undefined): Kvp {
+  const kvp: Kvp = {};
+  const problems: string[] = [];
+  for (const a of args ?? []) {
+    const r = parseKvpArg(a);
+    if ('problem' in r) problems.push(r.problem);
+    else kvp[r.key] = r.value;
+  }
+  if (problems.length > 0) throw new UsageError(`--kv: ${problems.join('; ')}`, { hint: 'keys are letters, digits and _, not ASE names such as energy, id, natoms or an element symbol' });
+  return kvp;
+}
+
+function rowSummary(row: AseRow): Record<string, unknown> {
+  return {
+    id: row.id,
+    formula: hillFormula(row.atoms.numbers),
+    natoms: natoms(row.atoms),
+    energy: row.atoms.results.energy ?? null,
+    key_value_pairs: row.kvp,
+    data: Object.keys(row.data),
+  };
+}
+
+export function dbCommands(y: Argv, ctx: CliContext): Argv {
+  return y
+    .command('add <db> <files..>', 'add converged pw.x outputs and extxyz frames to an ASE database', (a) => a
+      .positional('db', { type: 'string', demandOption: true, describe: 'database file (.db); created if missing' })
+      .positional('files', { type: 'string', array: true, demandOption: true, describe: 'pw.x outputs, extxyz files' })
+      .option('kv', { type: 'string', array: true, describe: 'key=value stored with every row (repeatable)' })
+      .option('types', { type: 'string', describe: 'elements of LAMMPS types, for dumps' }),
+    async (argv) => {
+      const kvp = parseKvps(argv.kv);
+      checkDbPath(argv.db);
+      const db = await openDatabaseFile(argv.db, { create: true });
+      let added = 0, present = 0;
+      const skipped: string[] = [];
+      db.transaction(() => {
+        for (const file of argv.files as string[]) {
+          for (const c of candidatesOf(file, argv.types?.split(','))) {
+            if (c.atoms === undefined) {
+              skipped.push(`${c.label}: ${c.skip}`);
+              continue;
+            }
+            const prepared = prepareRow(c.atoms, kvp, { source: file });
+            if (!prepared.ok) {
+              skipped.push(`${c.label}: ${prepared.reason}`);
+              continue;
+            }
+            const r = db.write(c.atoms, { kvp: prepared.kvp, data: prepared.data, now: ctx.now(), user: ctx.user });
+            if (r.added) added++;
+            else present++;
+            logger.info(`${r.added ? 'added' : 'already present'}: ${c.label} (id ${r.id})`);
+          }
+        }
+      });
+      if (added > 0 || !existsSync(argv.db)) saveDatabaseFile(argv.db, db);
+      for (const s of skipped) logger.warn(`skipped ${s}`);
+      logger.info(`${argv.db}: ${added} added, ${present} already present, ${skipped.length} skipped; ${db.count()} rows in all`);
+      if (skipped.length > 0) throw new PartialFailure(`${skipped.length} input(s) skipped (listed above)`, { hint: 'fix or leave out the skipped inputs; what was added stays added' });
+    })
+    .command('ls <db> [query]', 'list rows: id, formula, natoms, energy, key-value pairs, data entries', (a) => a
+      .positional('db', { type: 'string', demandOption: true })
+      .positional('query', { type: 'string', describe: 'selection, e.g. iteration=3,Al,natoms<10' })
+      .option('json', { type: 'boolean', default: false }),
+    async (argv) => {
+      const q = parseQuery(argv.query);
+      const db = await openDatabaseFile(argv.db);
+      const rows = [...db.rows()].filter(q).map(rowSummary);
+      if (argv.json) {
+        printJson(rows);
+        return;
+      }
+      for (const r of rows) {
+        const kv = Object.entries(r.key_value_pairs as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+        const e = r.energy === null ? '-' : (r.energy as number).toFixed(6);
+        process.stdout.write(`${String(r.id).padStart(5)}  ${String(r.formula).padEnd(12)} ${String(r.natoms).padStart(6)}  ${e.padStart(14)}  ${kv}${(r.data as string[]).length > 0 ? `  data: ${(r.data as string[]).join(',')}` : ''}\n`);
+      }
+      logger.info(`${rows.length} row(s)`);
+    })
+    .command('export <db> [query]', 'write rows as extxyz (energy, forces, stress, key-value pairs, force_mask)', (a) => a
+      .positional('db', { type: 'string', demandOption: true })
+      .positional('query', { type: 'string' })
+      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'extxyz file to write' }),
+    async (argv) => {
+      const q = parseQuery(argv.query);
+      const db = await openDatabaseFile(argv.db);
+      const frames = [...db.rows()].filter(q).map(exportAtoms);
+      writeFileAtomic(argv.out, writeExtxyz(frames));
+      logger.info(`wrote ${frames.length} structure(s) to ${argv.out}`);
+    })
+    .demandCommand(1, 'name a db command: add, ls or export');
+}
+
+/** A row as extxyz-ready Atoms: key-value pairs in info, per-atom data (force_mask) as arrays. */
+export function exportAtoms(row: AseRow): Atoms {
+  return makeAtoms({ ...rowAtomsWithData(row), info: { ...row.kvp } });
+}

@@ -1,0 +1,90 @@
+/** `autopipe qe parse` and `autopipe qe input`. */
+import type { Argv } from 'yargs';
+import { mkdirSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { parsePwOutput, type PwOutput } from '../../formats/espresso-out.js';
+import { writePwInput, type KPoints } from '../../formats/espresso-in.js';
+import { symbolsOf, natoms } from '../../atoms/atoms.js';
+import { readStructures, readText } from '../../structures/read-any.js';
+import { loadConfigFile } from '../../config/load.js';
+import { writeFileAtomic } from '../../fsutil/atomic.js';
+import { ConfigError, FileAccessError, PartialFailure } from '../../errors/errors.js';
+import { rows3, printJson } from '../json.js';
+import { logger } from '../../log/logger.js';
+
+/** The shape users' scripts depend on (README: `autopipe qe parse --json`). */
+export function parseResultJson(path: string, r: PwOutput): Record<string, unknown> {
+  const a = r.atoms;
+  return {
+    path,
+    status: r.status,
+    error_class: r.errorClass,
+    message: r.message,
+    natoms: a === undefined ? null : natoms(a),
+    symbols: a === undefined ? null : symbolsOf(a),
+    cell: a === undefined ? null : rows3(a.cell),
+    positions: a === undefined ? null : rows3(a.positions),
+    energy: r.energy ?? null,
+    forces: rows3(r.forces),
+    stress: r.stress === undefined ? null : Array.from(r.stress),
+    scf_iterations: r.scfIterations,
+  };
+}
+
+function unreadable(path: string, err: unknown): PwOutput {
+  const message = err instanceof FileAccessError ? err.message : `${path}: ${(err as Error).message}`;
+  return { status: 'error', errorClass: 'not_pw_output', message, scfIterations: null, jobDone: false };
+}
+
+export function qeCommands(y: Argv): Argv {
+  return y
+    .command('parse <files..>', 'parse pw.x outputs: structure, energy, forces, stress, status', (a) => a
+      .positional('files', { type: 'string', array: true, demandOption: true, describe: 'pw.x output files' })
+      .option('json', { type: 'boolean', default: false, describe: 'one JSON array, one object per file' }),
+    (argv) => {
+      const files = argv.files as string[];
+      const results = files.map((f) => {
+        try {
+          return [f, parsePwOutput(readText(f))] as const;
+        } catch (err) {
+          return [f, unreadable(f, err)] as const;
+        }
+      });
+      if (argv.json) printJson(results.map(([f, r]) => parseResultJson(f, r)));
+      else for (const [f, r] of results) process.stdout.write(summaryLine(f, r) + '\n');
+      const bad = results.filter(([, r]) => r.status !== 'ok').length;
+      if (bad > 0) throw new PartialFailure(`${bad} of ${results.length} file(s) did not give a converged result`, { hint: 'see the status and message of each file above' });
+    })
+    .command('input <structures..>', 'write pw.x inputs for structures, with the dft section of autopipe.yaml', (a) => a
+      .positional('structures', { type: 'string', array: true, demandOption: true, describe: 'extxyz, LAMMPS dump or pw.x output files' })
+      .option('config', { alias: 'c', type: 'string', default: 'autopipe.yaml', describe: 'configuration file' })
+      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'folder for the inputs' })
+      .option('types', { type: 'string', describe: 'elements of LAMMPS types, e.g. Al,Cu' }),
+    (argv) => {
+      const { config } = loadConfigFile(argv.config);
+      const dft = config.dft;
+      const kpoints: KPoints = dft.kpoints !== null ? { kind: 'mesh', mesh: dft.kpoints } : { kind: 'spacing', spacing: dft.kspacing, gammaTrick: dft.gamma_trick };
+      mkdirSync(argv.out, { recursive: true });
+      for (const file of argv.structures as string[]) {
+        const frames = [...readStructures(file, { types: argv.types?.split(',') })];
+        frames.forEach((atoms, i) => {
+          const missing = [...new Set(symbolsOf(atoms))].filter((s) => dft.pseudopotentials[s] === undefined);
+          if (missing.length > 0) throw new ConfigError(argv.config, [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (needed by ${file})`]);
+          const stem = basename(file, extname(file)) + (frames.length > 1 ? `_${i + 1}` : '');
+          const text = writePwInput(atoms, { parameters: dft.parameters, pseudopotentials: dft.pseudopotentials, pseudoDir: dft.pseudo_dir, kpoints, prefix: stem, outdir: `./out-${stem}` });
+          const path = join(argv.out, `${stem}.in`);
+          writeFileAtomic(path, text);
+          logger.info(`wrote ${path} (${natoms(atoms)} atoms)`);
+        });
+      }
+    })
+    .demandCommand(1, 'name a qe command: parse or input');
+}
+
+function summaryLine(f: string, r: PwOutput): string {
+  if (r.status === 'ok') {
+    const n = r.atoms === undefined ? 0 : natoms(r.atoms);
+    return `${f}: ok, ${n} atoms, energy ${r.energy?.toFixed(6)} eV, ${r.scfIterations ?? '?'} SCF iterations`;
+  }
+  return `${f}${r.line === undefined ? '' : `:${r.line}`}: ${r.status} (${r.errorClass}): ${r.message}`;
+}
