@@ -31,12 +31,13 @@ export interface PwInputOptions {
 const ORDER: readonly Namelist[] = ['control', 'system', 'electrons', 'ions', 'cell'];
 
 /**
- * k-point mesh for a spacing in 1/Å, as ASE's `kspacing`: n_i = ceil(|b_i| / spacing) with
- * |b_i| including 2π; 1 along non-periodic axes.
+ * k-point mesh for a spacing in 1/Å with 2π included (VASP's KSPACING convention; equal to ASE's
+ * `kptdensity2monkhorstpack` at density 1/spacing): n_i = ceil(|b_i| / spacing), 1 along
+ * non-periodic axes. Not ASE-espresso's `kspacing`, which leaves out 2π.
  */
 export function meshFromSpacing(cell: Float64Array, pbc: readonly boolean[], spacing: number): [number, number, number] {
   const b = reciprocalLengths(cell);
-  return [0, 1, 2].map((i) => (pbc[i] ? Math.max(1, Math.ceil(b[i] / spacing - 1e-9)) : 1)) as [number, number, number];
+  return [0, 1, 2].map((i) => (pbc[i] ? Math.max(1, Math.ceil(b[i] / spacing)) : 1)) as [number, number, number];
 }
 
 export function formatPwValue(v: PwScalar): string {

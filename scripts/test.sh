@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite on the real components: installs what is missing (as root), installs
+# the npm packages, builds, and runs mocha. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npx tsc -p tsconfig.json
+npx mocha "$@"

@@ -1,0 +1,50 @@
+/**
+ * Real pw.x runs shared by the tests (run once per test process): fcc Al (4 atoms, rattled,
+ * smearing), Si in its primitive (non-orthogonal) cell, an Al run that fails its SCF for real
+ * (electron_maxstep = 3), and one that pw.x rejects (a missing pseudopotential file).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeAtoms, type Atoms } from '../../lib/atoms/atoms.js';
+import { writePwInput, type PwInputOptions } from '../../lib/formats/espresso-in.js';
+import { runPw, tmpDir, PSEUDO_DIR } from './tools.js';
+
+export const AL4 = makeAtoms({
+  numbers: [13, 13, 13, 13],
+  positions: [0.01, 0.02, 0, 2.025, 2.025, 0.03, 2.025, 0, 2.025, 0, 2.025, 2.0],
+  cell: [4.05, 0, 0, 0, 4.05, 0, 0, 0, 4.05],
+  pbc: [true, true, true],
+});
+
+export const SI2 = makeAtoms({
+  numbers: [14, 14],
+  positions: [0, 0, 0, 1.3775, 1.3575, 1.3675],
+  cell: [0, 2.715, 2.715, 2.715, 0, 2.715, 2.715, 2.715, 0],
+  pbc: [true, true, true],
+});
+
+const PP = { Al: 'Al.pz-vbc.UPF', Si: 'Si.pz-vbc.UPF' };
+const SMEAR = { ecutwfc: 15, occupations: 'smearing', smearing: 'mv', degauss: 0.02 };
+
+export interface PwRuns { dir: string; al: string; si: string; alFail: string; badPseudo: string }
+
+let runs: PwRuns | undefined;
+
+function run(dir: string, name: string, atoms: Atoms, opts: Partial<PwInputOptions>): string {
+  const text = writePwInput(atoms, { parameters: SMEAR, pseudopotentials: PP, pseudoDir: PSEUDO_DIR, kpoints: { kind: 'mesh', mesh: [2, 2, 2] }, prefix: name, ...opts });
+  writeFileSync(join(dir, `${name}.in`), text);
+  return runPw(dir, `${name}.in`, `${name}.out`).output;
+}
+
+export function pwRuns(): PwRuns {
+  if (runs !== undefined) return runs;
+  const dir = tmpDir('autopipe-pw-');
+  runs = {
+    dir,
+    al: run(dir, 'al', AL4, {}),
+    si: run(dir, 'si', SI2, { parameters: { ecutwfc: 12 }, kpoints: { kind: 'mesh', mesh: [2, 2, 2] } }),
+    alFail: run(dir, 'alfail', AL4, { parameters: { ...SMEAR, electron_maxstep: 3 } }),
+    badPseudo: run(dir, 'badpp', AL4, { pseudopotentials: { Al: 'Al.does-not-exist.UPF' } }),
+  };
+  return runs;
+}

@@ -1,0 +1,70 @@
+/**
+ * Running the real components from tests. A component that is missing is a failure with a
+ * message saying how to get it, never a skip (CI=true or not).
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const PYTHON = '/usr/bin/python3';
+export const PSEUDO_DIR = '/usr/share/espresso/pseudo';
+
+export function tmpDir(prefix = 'autopipe-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function need(binary: string): string {
+  const r = spawnSync('sh', ['-c', `command -v "${binary}"`], { encoding: 'utf8' });
+  const path = r.stdout.trim();
+  if (r.status !== 0 || path === '' || !existsSync(path)) {
+    throw new Error(`${binary} is needed by this test and is not installed: run scripts/install-deps.sh as root`);
+  }
+  return path;
+}
+
+function check(r: SpawnSyncReturns<string>, what: string): string {
+  if (r.error !== undefined) throw r.error;
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.stderr}\n${r.stdout}`.slice(0, 4000));
+  return r.stdout;
+}
+
+/** Run a Python snippet under Debian's ASE; `args` become sys.argv[1:]. Returns stdout. */
+export function python(code: string, args: string[] = []): string {
+  need(PYTHON);
+  return check(spawnSync(PYTHON, ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 }), 'python3 (ASE)');
+}
+
+export function pythonJson<T = unknown>(code: string, args: string[] = []): T {
+  return JSON.parse(python(code, args)) as T;
+}
+
+export interface CliResult { status: number; stdout: string; stderr: string }
+
+/** Run the real `autopipe` entry point in a child process. */
+export function cli(args: string[], opts: { cwd?: string; input?: string } = {}): CliResult {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), ...args], {
+    cwd: opts.cwd ?? ROOT, encoding: 'utf8', input: opts.input, maxBuffer: 1 << 28,
+  });
+  if (r.error !== undefined) throw r.error;
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run pw.x on an input file in its folder; returns the output path. Fails the test if pw.x is missing. */
+export function runPw(dir: string, input: string, output: string): { status: number; output: string } {
+  need('pw.x');
+  const r = spawnSync('sh', ['-c', `cd "$1" && OMP_NUM_THREADS=1 pw.x -in "$2" > "$3" 2> "$3.err"`, 'sh', dir, input, output], { encoding: 'utf8' });
+  if (r.error !== undefined) throw r.error;
+  return { status: r.status ?? -1, output: join(dir, output) };
+}
+
+export function runLmp(dir: string, input: string): string {
+  need('lmp');
+  return check(spawnSync('lmp', ['-in', input, '-log', 'log.lammps', '-screen', 'none'], { cwd: dir, encoding: 'utf8' }), 'lmp');
+}
+
+export function relClose(a: number, b: number, rel = 1e-9, abs = 1e-12): boolean {
+  return Math.abs(a - b) <= Math.max(abs, rel * Math.max(Math.abs(a), Math.abs(b)));
+}
