@@ -161,17 +161,17 @@ c.commit()`, [path]);
     expect(Array.from(r1.atoms.arrays.initial_magmoms.values as Float64Array)).to.deep.equal([0.5, -0.5]);
     expect(Array.from(r1.atoms.arrays.momenta.values as Float64Array)).to.deep.equal([1, 2, 3, 4, 5, 6]);
     const d = r1.data;
-    expect(Array.from((d.b as NdArray).values)).to.deep.equal([1, 0, 1]);
-    expect(Array.from((d.i64 as NdArray).values as BigInt64Array, Number)).to.deep.equal([1, -2, 3]); // at an unaligned offset
-    expect(Array.from((d.i32 as NdArray).values)).to.deep.equal([7, 8]);
-    expect(Array.from((d.c128 as NdArray).values)).to.deep.equal([1, 2, 3, -4]);
-    expect(Array.from((d.f32 as NdArray).values)).to.deep.equal([0.5]);
+    expect(vals(d.b)).to.deep.equal([1, 0, 1]);
+    expect(vals(d.i64)).to.deep.equal([1, -2, 3]); // at an unaligned offset
+    expect(vals(d.i32)).to.deep.equal([7, 8]);
+    expect(vals(d.c128)).to.deep.equal([1, 2, 3, -4]);
+    expect(vals(d.f32)).to.deep.equal([0.5]);
     expect((d.nested as Record<string, unknown>).list).to.deep.equal([1, 2.5, 'a', null, true]);
-    expect(Array.from(((d.nested as Record<string, NdArray>).arr).values)).to.deep.equal([9.5]);
+    expect(vals((d.nested as Record<string, NdArray>).arr)).to.deep.equal([9.5]);
     expect((d.empty as NdArray).shape).to.deep.equal([0]);
     expect((d.scalar0d as NdArray).shape).to.deep.equal([]);
     expect(d['1']).to.equal('int key');
-    expect(Array.from((r2.data.m as NdArray).values)).to.deep.equal([1, 2]);
+    expect(vals(r2.data.m)).to.deep.equal([1, 2]);
     expect(Number.isNaN(r2.data.y as number)).to.equal(true);
   });
 
@@ -262,6 +262,11 @@ print(json.dumps({'ok': c.execute('pragma integrity_check').fetchone()[0], 'n': 
     expect(lastCount, 'no save completed in any round').to.be.greaterThan(0);
   });
 });
+
+/** Values of an ndarray from data, as plain numbers (int64 included). */
+function vals(x: unknown): number[] {
+  return Array.from((x as NdArray).values as Iterable<number | bigint>, Number);
+}
 
 async function expectReject(p: Promise<unknown>, re: RegExp): Promise<void> {
   try {
