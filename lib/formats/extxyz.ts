@@ -38,8 +38,9 @@ export function readExtxyz(text: string, source = '<extxyz>'): Atoms[] {
     if (!Number.isInteger(n) || n < 0) {
       throw new InputFormatError(`expected the number of atoms of frame ${frames.length + 1}, found '${lines[i].trim().slice(0, 40)}'`, { file: source, line: i + 1 });
     }
-    if (i + 1 + n >= lines.length + (lines.at(-1) === '' ? 0 : 1)) {
-      throw new InputFormatError(`frame ${frames.length + 1} declares ${n} atoms but the file ends first`, { file: source, line: lines.length });
+    const available = (lines.at(-1) === '' ? lines.length - 1 : lines.length) - (i + 2);
+    if (available < n) {
+      throw new InputFormatError(`frame ${frames.length + 1} declares ${n} atoms but the file ends first`, { file: source, line: i + 2 + Math.max(0, available) });
     }
     frames.push(readFrame(lines, i, n, source));
     i += 2 + n;

@@ -20,8 +20,8 @@ export interface LammpsData {
   types: string[];
 }
 
-/** Lower-triangular cell with the same lengths and angles: [lx,0,0, xy,ly,0, xz,yz,lz]. */
-export function restrictedTriclinic(cell: Float64Array): Float64Array {
+/** The cell rotated to lower-triangular form [lx,0,0, xy,ly,0, xz,yz,lz] (same lengths and angles). */
+export function rotatedLowerTriangular(cell: Float64Array): Float64Array {
   const a = cell.subarray(0, 3), b = cell.subarray(3, 6), c = cell.subarray(6, 9);
   const dot = (u: ArrayLike<number>, v: ArrayLike<number>) => u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
   const lx = Math.sqrt(dot(a, a));
@@ -30,7 +30,16 @@ export function restrictedTriclinic(cell: Float64Array): Float64Array {
   const xz = dot(c, a) / lx;
   const yz = (dot(b, c) - xy * xz) / ly;
   const lz = Math.sqrt(Math.max(0, dot(c, c) - xz * xz - yz * yz));
-  const out = Float64Array.from([lx, 0, 0, xy, ly, 0, xz, yz, lz]);
+  return Float64Array.from([lx, 0, 0, xy, ly, 0, xz, yz, lz]);
+}
+
+/**
+ * LAMMPS's restricted triclinic box for a cell: rotated to lower-triangular form, then its
+ * tilts reduced into [-l/2, l/2] by adding lattice vectors (same lattice, a different basis).
+ */
+export function restrictedTriclinic(cell: Float64Array): Float64Array {
+  const out = rotatedLowerTriangular(cell);
+  const [lx, ly] = [out[0], out[4]];
   // Reduce tilts into [-l/2, l/2] by adding lattice vectors (same lattice, LAMMPS accepts it).
   const k1 = Math.round(out[7] / ly);
   out[6] -= k1 * out[3]; out[7] -= k1 * ly;
@@ -50,10 +59,13 @@ export function writeLammpsData(atoms: Atoms, opts: LammpsDataOptions = {}): Lam
   if (missing.length > 0) throw new RangeError(`no LAMMPS type given for ${missing.join(', ')}`);
 
   const orig = Float64Array.from(atoms.cell);
-  const box = isOrthorhombic(orig) && orig[0] > 0 && orig[4] > 0 && orig[8] > 0 ? orig : restrictedTriclinic(orig);
-  // Fractional coordinates in the original cell (row vectors: r = f · C, so f = r · C⁻¹).
-  const inv = mat3.invert(new Float64Array(9), orig);
-  if (inv === null) throw new RangeError('the cell is singular');
+  const plain = isOrthorhombic(orig) && orig[0] > 0 && orig[4] > 0 && orig[8] > 0;
+  const rotated = plain ? orig : rotatedLowerTriangular(orig);
+  const box = plain ? orig : restrictedTriclinic(orig);
+  // r (original frame) → fractional in the original basis → r' in the rotated frame → fractional
+  // in the box's (reduced) basis, wrapped along periodic axes. Row vectors: r = f · C, f = r · C⁻¹.
+  const toFrac = fractionalMatrix(orig);
+  const toBoxFrac = fractionalMatrix(box);
   const lines: string[] = [opts.comment ?? `written by autopipe: ${n} atoms`, '', `${n} atoms`, `${types.length} atom types`, ''];
   const f = (x: number) => x.toPrecision(17);
   lines.push(`0.0 ${f(box[0])} xlo xhi`, `0.0 ${f(box[4])} ylo yhi`, `0.0 ${f(box[8])} zlo zhi`);
@@ -63,17 +75,25 @@ export function writeLammpsData(atoms: Atoms, opts: LammpsDataOptions = {}): Lam
   lines.push('', 'Atoms # atomic', '');
   const p = atoms.positions;
   for (let i = 0; i < n; i++) {
-    const r = [p[3 * i], p[3 * i + 1], p[3 * i + 2]];
-    // gl-matrix reads our row-major C as Cᵀ and returns (Cᵀ)⁻¹ = (C⁻¹)ᵀ: read row-major, that is C⁻¹.
-    const frac = [0, 1, 2].map((j) => {
-      let s = r[0] * inv[j] + r[1] * inv[3 + j] + r[2] * inv[6 + j];
-      if (atoms.pbc[j]) s -= Math.floor(s);
-      return s;
-    });
+    const f0 = times([p[3 * i], p[3 * i + 1], p[3 * i + 2]], toFrac);
+    const frac = times(times(f0, rotated), toBoxFrac).map((s, j) => (atoms.pbc[j] ? s - Math.floor(s) : s));
     const x = frac[0] * box[0] + frac[1] * box[3] + frac[2] * box[6];
     const y = frac[1] * box[4] + frac[2] * box[7];
     const z = frac[2] * box[8];
     lines.push(`${i + 1} ${types.indexOf(syms[i]) + 1} ${f(x)} ${f(y)} ${f(z)}`);
   }
   return { text: lines.join('\n') + '\n', types };
+}
+
+/** C⁻¹ for a row-major cell C. gl-matrix reads row-major C as Cᵀ and returns (Cᵀ)⁻¹ = (C⁻¹)ᵀ,
+ *  which read row-major is C⁻¹. */
+function fractionalMatrix(cell: Float64Array): Float64Array {
+  const inv = mat3.invert(new Float64Array(9), cell);
+  if (inv === null) throw new RangeError('the cell is singular');
+  return inv as Float64Array;
+}
+
+/** Row vector times row-major 3×3 matrix. */
+function times(v: readonly number[], m: Float64Array): number[] {
+  return [0, 1, 2].map((j) => v[0] * m[j] + v[1] * m[3 + j] + v[2] * m[6 + j]);
 }
