@@ -19,7 +19,7 @@ export type ValidationResult =
 const require = createRequire(import.meta.url);
 export const CONFIG_SCHEMA = require('../../../schemas/config.schema.json') as Record<string, unknown>;
 
-const ajv = new Ajv.default({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: true });
+const ajv = new Ajv.default({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: true, verbose: true });
 const validateSchema = ajv.compile(CONFIG_SCHEMA);
 
 export function validateConfig(raw: unknown): ValidationResult {

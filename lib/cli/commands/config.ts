@@ -3,6 +3,8 @@ import type { Argv } from 'yargs';
 import yaml from 'js-yaml';
 import { loadConfigFile } from '../../config/load.js';
 import { logger } from '../../log/logger.js';
+import { configDocs } from '../../config/docs.js';
+import { CONFIG_SCHEMA } from '../../config/validate.js';
 
 export function configCommands(y: Argv): Argv {
   return y
@@ -15,5 +17,8 @@ export function configCommands(y: Argv): Argv {
       process.stdout.write(argv.json ? JSON.stringify(config, null, 2) + '\n' : yaml.dump(config, { lineWidth: 120 }));
       logger.info(`${argv.file}: valid`);
     })
-    .demandCommand(1, 'name a config command: check');
+    .command('docs', 'print the reference of every field (Markdown, as docs/config.md)', (a) => a, () => {
+      process.stdout.write(configDocs(CONFIG_SCHEMA));
+    })
+    .demandCommand(1, 'name a config command: check or docs');
 }

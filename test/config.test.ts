@@ -1,0 +1,131 @@
+import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateConfig, CONFIG_SCHEMA } from '../lib/config/validate.js';
+import { parseConfigText } from '../lib/config/load.js';
+import { configDocs } from '../lib/config/docs.js';
+import { ConfigError, InputFormatError } from '../lib/errors/errors.js';
+import { cli, tmpDir, ROOT } from './support/tools.js';
+
+const MINIMAL = 'dft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF}\n';
+
+function problemsOf(text: string): string[] {
+  try {
+    parseConfigText(text, 'autopipe.yaml');
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return [...(err as ConfigError).problems];
+  }
+  return expect.fail('expected a ConfigError') as never;
+}
+
+describe('config', () => {
+  it('fills every default of the whole design from a minimal file', () => {
+    const { config, warnings } = parseConfigText(MINIMAL, 'autopipe.yaml');
+    expect(config.executor.kind).to.equal('local');
+    expect(config.dft.command).to.equal('pw.x');
+    expect(config.dft.resources.time).to.equal('01:00:00');
+    expect(config.recovery.scf_not_converged).to.deep.equal([{ mixing_beta: 0.3 }, { mixing_mode: 'local-TF', mixing_beta: 0.2 }, { diagonalization: 'cg', mixing_beta: 0.1, electron_maxstep: 300 }]);
+    expect(config.recovery.walltime).to.deep.equal({ factor: 2, max: '48:00:00', retries: 2 });
+    expect(config.embedding).to.deep.equal({ rcut: 5, buffer: 5, mask_radius: null, min_distance: 1.5, energy_weight: 0 });
+    expect(config.selection.column).to.equal('f_pace_gamma');
+    expect(config.explore.resources.ntasks).to.equal(1);
+    expect(config.train.reference_energy).to.equal('auto');
+    expect(config.iterations.max).to.equal(10);
+    expect(warnings).to.deep.equal([]);
+  });
+
+  it('validateConfig is pure: it does not change its input', () => {
+    const raw = { dft: { pseudopotentials: { Al: 'x' } } };
+    const copy = structuredClone(raw);
+    expect(validateConfig(raw).ok).to.equal(true);
+    expect(raw).to.deep.equal(copy);
+  });
+
+  it('names the field path and line of every problem, in file order', () => {
+    const text = [
+      'name: my project',            // 1: pattern
+      'executer:',                   // 2: typo of a section
+      '  kind: local',               // 3
+      'dft:',                        // 4
+      '  pseudopotentials: {Al: Al.pz-vbc.UPF, Xx: a.UPF}', // 5
+      '  parameters:',               // 6
+      '    ecutwfc: thirty',         // 7: wrong type for pw.x
+      '    ecutwfcc: 30',            // 8: typo of a pw.x variable
+      '    nat: 4',                  // 9: owned by autopipe
+      '  resources: {time: soon}',   // 10
+      'embedding: {rcut: -1}',       // 11
+      'selection: {lo: 30}',         // 12: lo >= hi is a semantic problem, reported once the schema passes
+    ].join('\n');
+    const p = problemsOf(text);
+    expect(p).to.deep.equal([
+      "name (line 1): 'my project' does not have the expected form (letters, digits, _ . -, at most 32)",
+      p[1], // the unknown-field message with its list of fields, checked below
+      'dft.parameters.ecutwfc (line 7): must be a number',
+      "dft.parameters.ecutwfcc (line 8): not a pw.x input variable (did you mean 'ecutwfc'?)",
+      'dft.parameters.nat (line 9): is set by autopipe for every task; remove it',
+      "dft.resources.time (line 10): 'soon' does not have the expected form (SLURM time, e.g. 01:00:00 or 2-00:00:00)",
+      'embedding.rcut (line 11): must be > 0',
+    ]);
+    expect(p[1]).to.match(/^executer \(line 2\): unknown field \(did you mean 'executor'\?\); top-level fields: version, name/);
+    expect(problemsOf(MINIMAL + 'selection: {lo: 30}\n')).to.deep.equal(['selection.lo (line 3): must be below selection.hi (25)']);
+    expect(problemsOf(MINIMAL + 'dft2: 1\n')[0]).to.match(/^dft2 \(line 3\): unknown field/);
+    expect(problemsOf('dft:\n  pseudopotentials: {Xx: a.UPF}\n')).to.deep.equal(["dft.pseudopotentials.Xx (line 2): 'Xx' is not an element symbol"]);
+  });
+
+  it('recovery ladders: unknown pw.x parameter, negative factor, empty ladder', () => {
+    expect(problemsOf(MINIMAL + 'recovery:\n  scf_not_converged:\n    - {mixing_betta: 0.1}\n')).to.deep.equal([
+      "recovery.scf_not_converged.0.mixing_betta (line 5): not a pw.x input variable (did you mean 'mixing_beta'?)",
+    ]);
+    expect(problemsOf(MINIMAL + 'recovery:\n  walltime: {factor: -2}\n')).to.deep.equal(['recovery.walltime.factor (line 4): must be > 1']);
+    expect(problemsOf(MINIMAL + 'recovery:\n  diagonalization: []\n')).to.deep.equal(['recovery.diagonalization (line 4): must NOT have fewer than 1 items']);
+    expect(problemsOf(MINIMAL + 'recovery:\n  charge_wrong: [{mixing_beta: fast}]\n')).to.deep.equal(['recovery.charge_wrong.0.mixing_beta (line 4): must be a number']);
+  });
+
+  it('warns when buffer < rcut', () => {
+    const { warnings } = parseConfigText(MINIMAL + 'embedding: {rcut: 5, buffer: 3}\n', 'a.yaml');
+    expect(warnings).to.deep.equal(['embedding.buffer (line 3): 3 < rcut (5): atoms between 3 and 5 Å from the centre see the periodic seam']);
+  });
+
+  it('YAML syntax errors and empty files', () => {
+    expect(() => parseConfigText('dft:\n  a: [1,\n', 'x.yaml')).to.throw(InputFormatError, /^x\.yaml:3: not valid YAML/);
+    expect(problemsOf('')).to.deep.equal(['dft: is required']);
+    expect(problemsOf('- 1\n')).to.deep.equal(['(top level): must be a mapping of fields (name: value)']);
+  });
+
+  it('docs/config.md is generated from the schema and up to date', () => {
+    expect(readFileSync(join(ROOT, 'docs', 'config.md'), 'utf8')).to.equal(configDocs(CONFIG_SCHEMA));
+    // every field has a description
+    const undocumented: string[] = [];
+    const walk = (s: Record<string, unknown>, path: string) => {
+      const props = (s.$ref !== undefined ? (CONFIG_SCHEMA.definitions as Record<string, Record<string, unknown>>)[String(s.$ref).split('/').pop()!] : s).properties as Record<string, Record<string, unknown>> | undefined;
+      for (const [k, v] of Object.entries(props ?? {})) {
+        if (typeof v.description !== 'string' || v.description.length < 10) undocumented.push(`${path}${k}`);
+        walk(v, `${path}${k}.`);
+      }
+    };
+    walk(CONFIG_SCHEMA, '');
+    expect(undocumented).to.deep.equal([]);
+  });
+
+  it('autopipe config check: the resolved config, or every error with exit 78 and no stack trace', function () {
+    this.timeout(30000);
+    const dir = tmpDir();
+    writeFileSync(join(dir, 'autopipe.yaml'), MINIMAL);
+    const ok = cli(['config', 'check'], { cwd: dir });
+    expect(ok.status).to.equal(0);
+    expect(ok.stdout).to.match(/executor:\n {2}kind: local/);
+    const json = JSON.parse(cli(['config', 'check', join(dir, 'autopipe.yaml'), '--json']).stdout);
+    expect(json.dft.kspacing).to.equal(0.25);
+    writeFileSync(join(dir, 'bad.yaml'), MINIMAL + 'dft_typo: 1\n');
+    const bad = cli(['config', 'check', join(dir, 'bad.yaml')]);
+    expect(bad.status).to.equal(78);
+    expect(bad.stderr).to.include('dft_typo (line 3): unknown field');
+    expect(bad.stderr).to.include('what to do:');
+    expect(bad.stderr).not.to.match(/\n\s+at /);
+    expect(bad.stdout).to.equal('');
+    const missing = cli(['config', 'check', join(dir, 'nope.yaml')]);
+    expect(missing.status).to.equal(74);
+    expect(missing.stderr).to.match(/nope\.yaml: cannot read the configuration \(ENOENT\)/);
+  });
+});
