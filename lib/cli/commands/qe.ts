@@ -70,7 +70,7 @@ export function qeCommands(y: Argv): Argv {
         frames.forEach((atoms, i) => {
           const missing = [...new Set(symbolsOf(atoms))].filter((s) => dft.pseudopotentials[s] === undefined);
           if (missing.length > 0) throw new ConfigError(argv.config, [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (needed by ${file})`]);
-          const stem = basename(file, extname(file)) + (frames.length > 1 ? `_${i + 1}` : '');
+          const stem = stemOf(atoms.info.name, basename(file, extname(file)) + (frames.length > 1 ? `_${i + 1}` : ''));
           const text = writePwInput(atoms, { parameters: dft.parameters, pseudopotentials: dft.pseudopotentials, pseudoDir: dft.pseudo_dir, kpoints, prefix: stem, outdir: `./out-${stem}` });
           const path = join(argv.out, `${stem}.in`);
           writeFileAtomic(path, text);
@@ -79,6 +79,13 @@ export function qeCommands(y: Argv): Argv {
       }
     })
     .demandCommand(1, 'name a qe command: parse or input');
+}
+
+/** A file name from a structure's `name` (made safe), else the fallback. */
+function stemOf(name: unknown, fallback: string): string {
+  if (typeof name !== 'string') return fallback;
+  const safe = name.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^[.-]+/, '');
+  return safe === '' ? fallback : safe;
 }
 
 function summaryLine(f: string, r: PwOutput): string {
