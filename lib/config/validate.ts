@@ -4,7 +4,7 @@
  * unknown keys, defaults) and the checks a schema cannot express (pw.x variable names, element
  * symbols, lo < hi).
  */
-import Ajv, { type ErrorObject } from 'ajv';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
 import type { Config } from './types.js';
 import { namelistOf, AUTOPIPE_OWNED, PER_SPECIES, NAMELIST_OF, pwValueProblem } from '../formats/espresso-params.js';
@@ -19,8 +19,16 @@ export type ValidationResult =
 const require = createRequire(import.meta.url);
 export const CONFIG_SCHEMA = require('../../../schemas/config.schema.json') as Record<string, unknown>;
 
-const ajv = new Ajv.default({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: true, verbose: true });
-const validateSchema = ajv.compile(CONFIG_SCHEMA);
+// Compiled on first use: commands that never read a config (db, qe parse) skip the cost.
+let compiled: ValidateFunction | undefined;
+function validateSchema(input: unknown): boolean {
+  compiled ??= new Ajv.default({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: true, verbose: true }).compile(CONFIG_SCHEMA);
+  return compiled(input);
+}
+
+function schemaErrors(): ErrorObject[] {
+  return compiled?.errors ?? [];
+}
 
 export function validateConfig(raw: unknown): ValidationResult {
   // An empty file parses as null/undefined: report it as the missing `dft` section.
@@ -28,7 +36,7 @@ export function validateConfig(raw: unknown): ValidationResult {
   const valid: boolean = validateSchema(input);
   if (!valid) {
     // pw.x names and types are checked even then: a typo there is as likely as one in the schema.
-    return { ok: false, problems: dedupe([...(validateSchema.errors ?? []).map(schemaProblem), ...allPwProblems(input)]) };
+    return { ok: false, problems: dedupe([...schemaErrors().map(schemaProblem), ...allPwProblems(input)]) };
   }
   const config = input as Config;
   const problems = [...allPwProblems(config), ...semanticProblems(config)];

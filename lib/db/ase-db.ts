@@ -6,7 +6,7 @@
  * (queryable); per-atom arrays other than ASE's own (tags, momenta, masses, initial_magmoms,
  * initial_charges), such as `force_mask`, as ndarrays in `data`.
  */
-import initSqlJs, { type Database, type SqlJsStatic, type SqlValue } from 'sql.js';
+import initSqlJs, { type Database, type SqlJsStatic, type SqlValue, type Statement } from 'sql.js';
 import { makeAtoms, type Atoms, type PerAtomArray } from '../atoms/atoms.js';
 import { ATOMIC_MASSES } from '../atoms/elements.js';
 import { cellVolume } from '../atoms/cell.js';
@@ -55,10 +55,35 @@ const INSERT_COLUMNS = [
   'energy', 'free_energy', 'forces', 'stress', 'key_value_pairs', 'data',
   'natoms', 'fmax', 'smax', 'volume', 'mass', 'charge',
 ];
-const INSERT_SQL = `INSERT INTO systems (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`;
+// One statement inserts and returns the new id, or returns nothing when the unique_id exists.
+const INSERT_SQL = `INSERT OR IGNORE INTO systems (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')}) RETURNING id`;
 
 export class AseDatabase {
+  /** Prepared once per statement text: sql.js would otherwise compile the SQL on every call. */
+  private readonly statements = new Map<string, Statement>();
+
   private constructor(private readonly db: Database) {}
+
+  private run(sql: string, params: SqlValue[]): void {
+    let stmt = this.statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    stmt.run(params);
+  }
+
+  private scalar(sql: string, params: SqlValue[] = []): SqlValue | undefined {
+    let stmt = this.statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    stmt.bind(params);
+    const value = stmt.step() ? stmt.get()[0] : undefined;
+    stmt.reset();
+    return value;
+  }
 
   /** A new, empty database with ASE's exact schema. */
   static async create(): Promise<AseDatabase> {
@@ -101,16 +126,18 @@ export class AseDatabase {
   }
 
   close(): void {
+    for (const stmt of this.statements.values()) stmt.free();
+    this.statements.clear();
     this.db.close();
   }
 
   count(): number {
-    return Number(this.db.exec('SELECT count(*) FROM systems')[0].values[0][0]);
+    return Number(this.scalar('SELECT count(*) FROM systems'));
   }
 
   /** The id of the row with this unique_id, or undefined. */
   idOf(uniqueId: string): number | undefined {
-    const r = this.db.exec('SELECT id FROM systems WHERE unique_id = ?', [uniqueId]).at(0)?.values[0]?.[0];
+    const r = this.scalar('SELECT id FROM systems WHERE unique_id = ?', [uniqueId]);
     return r === undefined || r === null ? undefined : Number(r);
   }
 
@@ -136,8 +163,6 @@ export class AseDatabase {
     const problems = kvpProblems(kvp);
     if (problems.length > 0) throw new DatabaseError(`cannot store key-value pairs: ${problems.join('; ')}`);
     const uniqueId = opts.uniqueId ?? contentUniqueId(atoms);
-    const existing = this.idOf(uniqueId);
-    if (existing !== undefined) return { id: existing, added: false };
 
     const n = atoms.numbers.length;
     const r = atoms.results;
@@ -170,8 +195,9 @@ export class AseDatabase {
       r.stress === undefined ? null : Math.max(...Array.from(r.stress, Math.abs)),
       volume === 0 ? null : volume, mass, charge,
     ];
-    this.db.run(INSERT_SQL, values);
-    const id = Number(this.db.exec('SELECT last_insert_rowid()')[0].values[0][0]);
+    const inserted = this.scalar(INSERT_SQL, values);
+    if (inserted === undefined) return { id: this.idOf(uniqueId) as number, added: false };
+    const id = Number(inserted);
     this.writeSideTables(id, atoms.numbers, kvp);
     return { id, added: true };
   }
@@ -179,11 +205,11 @@ export class AseDatabase {
   private writeSideTables(id: number, numbers: Int32Array, kvp: Kvp): void {
     const counts = new Map<number, number>();
     for (const z of numbers) counts.set(z, (counts.get(z) ?? 0) + 1);
-    for (const [z, c] of counts) this.db.run('INSERT INTO species VALUES (?, ?, ?)', [z, c, id]);
+    for (const [z, c] of counts) this.run('INSERT INTO species VALUES (?, ?, ?)', [z, c, id]);
     for (const [k, v] of Object.entries(kvp)) {
-      this.db.run('INSERT INTO keys VALUES (?, ?)', [k, id]);
-      if (typeof v === 'string') this.db.run('INSERT INTO text_key_values VALUES (?, ?, ?)', [k, v, id]);
-      else this.db.run('INSERT INTO number_key_values VALUES (?, ?, ?)', [k, typeof v === 'boolean' ? (v ? 1 : 0) : v, id]);
+      this.run('INSERT INTO keys VALUES (?, ?)', [k, id]);
+      if (typeof v === 'string') this.run('INSERT INTO text_key_values VALUES (?, ?, ?)', [k, v, id]);
+      else this.run('INSERT INTO number_key_values VALUES (?, ?, ?)', [k, typeof v === 'boolean' ? (v ? 1 : 0) : v, id]);
     }
   }
 

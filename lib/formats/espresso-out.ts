@@ -66,70 +66,95 @@ function labelToNumber(label: string): number | undefined {
   return atomicNumber(one + m[2]) ?? atomicNumber(one);
 }
 
+/** The line containing index i (without its newline). */
+function lineAt(text: string, i: number): string {
+  const a = text.lastIndexOf('\n', i - 1) + 1;
+  const b = text.indexOf('\n', i);
+  return text.slice(a, b < 0 ? text.length : b);
+}
+
+/** The k lines after the one containing index i. */
+function linesAfter(text: string, i: number, k: number): string[] {
+  const out: string[] = [];
+  let p = text.indexOf('\n', i);
+  for (let n = 0; n < k && p >= 0; n++) {
+    const q = text.indexOf('\n', p + 1);
+    out.push(text.slice(p + 1, q < 0 ? text.length : q));
+    p = q;
+  }
+  return out;
+}
+
+/** 1-based line number of index i (used only to report failures). */
+function lineNumberOf(text: string, i: number): number {
+  let n = 1;
+  for (let p = text.indexOf('\n'); p >= 0 && p < i; p = text.indexOf('\n', p + 1)) n++;
+  return n;
+}
+
+function count(text: string, marker: string): number {
+  let n = 0;
+  for (let p = text.indexOf(marker); p >= 0; p = text.indexOf(marker, p + marker.length)) n++;
+  return n;
+}
+
+/**
+ * Parse pw.x output text. Each marker is found with indexOf (native, fast) rather than by
+ * testing every line: outputs are mostly k-point and timing tables nobody needs.
+ */
 export function parsePwOutput(text: string): PwOutput {
-  const lines = text.split('\n');
-  let isPw = false;
+  const isPw = text.includes('Program PWSCF');
+  const at = (marker: string) => text.indexOf(marker);
+  const last = (marker: string) => text.lastIndexOf(marker);
+
   let celldm: number | undefined;
   let nat: number | undefined;
   let axes: number[] | undefined;
   let numbers: number[] | undefined;
   let positions: number[] | undefined;
-  let energy: number | undefined;
-  let forces: Float64Array | undefined;
-  let stress: Float64Array | undefined;
-  let scfIterations: number | null = null;
-  let iterationLines = 0;
-  let notConverged: { line: number; message: string } | undefined;
-  let error: { line: number; routine: string; message: string } | undefined;
-  let cpuLimit: number | undefined;
-  let jobDone = false;
-
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    if (!isPw && line.includes('Program PWSCF')) isPw = true;
-    else if (celldm === undefined && line.includes('celldm(1)=')) {
-      celldm = parseFloat(line.trim().split(/\s+/)[1]) * BOHR_ANGSTROM;
-    } else if (line.includes('number of atoms/cell')) {
-      nat = parseInt(line.trim().split(/\s+/).pop() ?? '', 10);
-    } else if (axes === undefined && line.includes('crystal axes:') && celldm !== undefined) {
-      axes = [];
-      for (let r = 1; r <= 3; r++) {
-        const f = (lines[i + r] ?? '').trim().split(/\s+/).slice(3, 6).map(parseFloat);
-        for (const x of f) axes.push(x * celldm);
-      }
-    } else if (positions === undefined && line.includes('positions (alat units)') && celldm !== undefined && nat !== undefined) {
-      const parsed = parseStartPositions(lines, i + 1, nat, celldm);
-      if (parsed !== undefined) ({ numbers, positions } = parsed);
-    } else if (line.startsWith('!')) {
-      energy = parseFloat(line.trim().split(/\s+/).at(-2) ?? '') * RYDBERG_EV;
-    } else if (line.includes('iteration #')) {
-      iterationLines++;
-    } else if (line.includes('convergence has been achieved in')) {
-      scfIterations = parseInt(line.split('in')[1], 10);
-    } else if (line.includes('convergence NOT achieved')) {
-      const m = /after\s+(\d+)/.exec(line);
-      scfIterations = m === null ? null : parseInt(m[1], 10);
-      notConverged = { line: i + 1, message: line.trim() };
-    } else if (line.includes('Forces acting on atoms') && nat !== undefined) {
-      forces = parseForces(lines, i, nat);
-    } else if (line.includes('total   stress')) {
-      stress = parseStress(lines, i);
-    } else if (line.includes('Error in routine')) {
-      const m = /Error in routine\s+(\S+)\s*\((-?\d+)\):/.exec(line);
-      const msg: string[] = [];
-      for (let j = i + 1; j < lines.length && !lines[j].includes('%%%%'); j++) msg.push(lines[j].trim());
-      error ??= { line: i + 1, routine: m?.[1] ?? '', message: msg.filter((s) => s).join(' ') };
-    } else if (line.includes('Maximum CPU time exceeded')) {
-      cpuLimit = i + 1;
-    } else if (line.includes('JOB DONE.')) {
-      jobDone = true;
-    }
+  const iCelldm = at('celldm(1)=');
+  if (iCelldm >= 0) celldm = parseFloat(text.slice(iCelldm + 10, iCelldm + 40)) * BOHR_ANGSTROM;
+  const iNat = at('number of atoms/cell');
+  if (iNat >= 0) nat = parseInt(lineAt(text, iNat).trim().split(/\s+/).pop() ?? '', 10);
+  const iAxes = at('crystal axes:');
+  if (iAxes >= 0 && celldm !== undefined) {
+    const rows = linesAfter(text, iAxes, 3);
+    if (rows.length === 3) axes = rows.flatMap((r) => r.trim().split(/\s+/).slice(3, 6).map((x) => parseFloat(x) * (celldm as number)));
+    if (axes?.length !== 9 || axes.some((x) => Number.isNaN(x))) axes = undefined;
   }
-  if (scfIterations === null && iterationLines > 0 && !jobDone) scfIterations = iterationLines;
+  const iPos = at('positions (alat units)');
+  if (iPos >= 0 && celldm !== undefined && nat !== undefined) {
+    const parsed = parseStartPositions(linesAfter(text, iPos, nat), nat, celldm);
+    if (parsed !== undefined) ({ numbers, positions } = parsed);
+  }
+  const iEnergy = last('\n!');
+  const energy = iEnergy < 0 ? undefined : parseFloat(lineAt(text, iEnergy + 1).trim().split(/\s+/).at(-2) ?? '') * RYDBERG_EV;
+  const iForces = last('Forces acting on atoms');
+  const forces = iForces >= 0 && nat !== undefined ? parseForces(linesAfter(text, iForces, nat + 4), nat) : undefined;
+  const iStress = last('total   stress');
+  const stress = iStress >= 0 ? parseStress(linesAfter(text, iStress, 3)) : undefined;
+  const jobDone = text.lastIndexOf('JOB DONE.') >= 0;
+  // A run that printed its final energy and JOB DONE. can only have failed after that energy
+  // line: search for failure markers from there, not through the whole output (the hot path).
+  const from = energy !== undefined && jobDone ? iEnergy : 0;
+  const iError = text.indexOf('Error in routine', from);
+  const iNotConverged = text.indexOf('convergence NOT achieved', from);
+
+  let scfIterations: number | null = null;
+  const iConverged = last('convergence has been achieved in');
+  if (iNotConverged >= 0) {
+    const m = /after\s+(\d+)/.exec(lineAt(text, iNotConverged));
+    scfIterations = m === null ? null : parseInt(m[1], 10);
+  } else if (iConverged >= 0) {
+    scfIterations = parseInt(text.slice(iConverged + 32, iConverged + 48), 10);
+  } else if (!jobDone) {
+    const n = count(text, 'iteration #');
+    if (n > 0) scfIterations = n;
+  }
 
   let atoms: Atoms | undefined;
   if (numbers !== undefined && positions !== undefined && axes !== undefined) {
-    const converged = energy !== undefined && notConverged === undefined && error === undefined;
+    const converged = energy !== undefined && iNotConverged < 0 && iError < 0;
     atoms = makeAtoms({
       numbers, positions, cell: axes, pbc: [true, true, true],
       results: converged ? { energy, forces, stress } : {},
@@ -139,54 +164,89 @@ export function parsePwOutput(text: string): PwOutput {
   if (!isPw) {
     return { ...base, status: 'error', errorClass: 'not_pw_output', message: 'not a pw.x output (no "Program PWSCF" line)', scfIterations: null };
   }
-  if (error !== undefined) {
-    const errorClass = classifyError(error.routine, error.message);
-    return { ...base, status: 'error', errorClass, message: `Error in routine ${error.routine}: ${error.message}`, line: error.line };
+  if (iError >= 0) {
+    const m = /Error in routine\s+(\S+)\s*\((-?\d+)\):/.exec(lineAt(text, iError));
+    const msg: string[] = [];
+    for (const l of linesAfter(text, iError, 20)) {
+      if (l.includes('%%%%')) break;
+      msg.push(l.trim());
+    }
+    const routine = m?.[1] ?? '';
+    const message = msg.filter((x) => x).join(' ');
+    return { ...base, status: 'error', errorClass: classifyError(routine, message), message: `Error in routine ${routine}: ${message}`, line: lineNumberOf(text, iError) };
   }
-  if (notConverged !== undefined) {
-    return { ...base, status: 'scf_not_converged', errorClass: 'scf_not_converged', message: notConverged.message, line: notConverged.line };
+  if (iNotConverged >= 0) {
+    return { ...base, status: 'scf_not_converged', errorClass: 'scf_not_converged', message: lineAt(text, iNotConverged).trim(), line: lineNumberOf(text, iNotConverged) };
   }
-  if (cpuLimit !== undefined) {
-    return { ...base, status: 'error', errorClass: 'walltime', message: 'Maximum CPU time exceeded (max_seconds)', line: cpuLimit };
+  const iCpu = text.indexOf('Maximum CPU time exceeded', from);
+  if (iCpu >= 0) {
+    return { ...base, status: 'error', errorClass: 'walltime', message: 'Maximum CPU time exceeded (max_seconds)', line: lineNumberOf(text, iCpu) };
   }
-  const complete = jobDone && atoms !== undefined && energy !== undefined && (forces !== undefined || !text.includes('Forces acting'));
+  const complete = jobDone && atoms !== undefined && energy !== undefined && (forces !== undefined || iForces < 0);
   if (!complete) {
-    const last = lastNonEmptyLine(lines);
+    const lastLine = lastNonEmptyLine(text.split('\n'));
     const what = atoms === undefined ? 'before the structure was printed'
       : energy === undefined ? 'before the SCF finished' : 'before "JOB DONE."';
-    return { ...base, status: 'incomplete', errorClass: 'cut_off', message: `output ends at line ${last} ${what} (killed or still running)`, line: last };
+    return { ...base, status: 'incomplete', errorClass: 'cut_off', message: `output ends at line ${lastLine} ${what} (killed or still running)`, line: lastLine };
   }
   return { ...base, status: 'ok', errorClass: null, message: '', energy, forces, stress };
 }
 
-function parseStartPositions(lines: string[], start: number, nat: number, celldm: number): { numbers: number[]; positions: number[] } | undefined {
+/** Whitespace-separated fields of a line, without a regex (this runs for every atom). */
+function fields(line: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const n = line.length;
+  while (i < n) {
+    while (i < n && (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 9)) i++;
+    const start = i;
+    while (i < n && line.charCodeAt(i) !== 32 && line.charCodeAt(i) !== 9) i++;
+    if (i > start) out.push(line.slice(start, i));
+  }
+  return out;
+}
+
+function parseStartPositions(lines: string[], nat: number, celldm: number): { numbers: number[]; positions: number[] } | undefined {
   const numbers: number[] = [];
   const positions: number[] = [];
-  const pat = /^\s*\d+\s*(\S+)\s*tau\(\s*\d+\)\s*=\s*\(\s*(\S+)\s+(\S+)\s+(\S+)\s*\)/;
+  const z = new Map<string, number>();
   for (let k = 0; k < nat; k++) {
-    const m = pat.exec(lines[start + k] ?? '');
-    if (m === null) return undefined;
-    numbers.push(labelToNumber(m[1]) ?? 0);
-    positions.push(parseFloat(m[2]) * celldm, parseFloat(m[3]) * celldm, parseFloat(m[4]) * celldm);
+    // `    1           Al  tau(   1) = (   0.0024691   0.0049383   0.0000000  )`
+    const line = lines[k] ?? '';
+    const open = line.indexOf('= (');
+    const tau = line.indexOf('tau(');
+    if (open < 0 || tau < 0) return undefined;
+    const label = fields(line.slice(0, tau)).at(-1) ?? '';
+    const xyz = fields(line.slice(open + 3, line.lastIndexOf(')')));
+    if (xyz.length !== 3) return undefined;
+    let num = z.get(label);
+    if (num === undefined) {
+      num = labelToNumber(label) ?? 0;
+      z.set(label, num);
+    }
+    numbers.push(num);
+    positions.push(parseFloat(xyz[0]) * celldm, parseFloat(xyz[1]) * celldm, parseFloat(xyz[2]) * celldm);
   }
   return { numbers, positions };
 }
 
-function parseForces(lines: string[], at: number, nat: number): Float64Array | undefined {
+/** `lines` are the nat + 4 lines after the header. */
+function parseForces(lines: string[], nat: number): Float64Array | undefined {
   // Before QE 5.3 two extra lines sat between the header and the forces (as ASE handles).
-  const first = (lines[at + 2] ?? '').trim() === '' ? at + 4 : at + 2;
+  const first = (lines[1] ?? '').trim() === '' ? 3 : 1;
   const out = new Float64Array(3 * nat);
   for (let k = 0; k < nat; k++) {
     const line = lines[first + k] ?? '';
     if (!line.includes('force =')) return undefined;
-    const f = line.trim().split(/\s+/);
+    const f = fields(line);
     for (let c = 0; c < 3; c++) out[3 * k + c] = parseFloat(f[f.length - 3 + c]) * RY_PER_BOHR;
   }
   return out;
 }
 
-function parseStress(lines: string[], at: number): Float64Array | undefined {
-  const rows = [1, 2, 3].map((r) => (lines[at + r] ?? '').trim().split(/\s+/).slice(0, 3).map(parseFloat));
+/** `lines` are the 3 lines after the header. */
+function parseStress(lines: string[]): Float64Array | undefined {
+  const rows = [0, 1, 2].map((r) => (lines[r] ?? '').trim().split(/\s+/).slice(0, 3).map(parseFloat));
   if (rows.some((r) => r.length < 3 || r.some((x) => Number.isNaN(x)))) return undefined;
   // pw.x's sign convention is the opposite of ASE's; Voigt order xx yy zz yz xz xy.
   const voigt = [rows[0][0], rows[1][1], rows[2][2], rows[1][2], rows[0][2], rows[0][1]];
