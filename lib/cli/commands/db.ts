@@ -88,7 +88,7 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
             const r = db.write(c.atoms, { kvp: prepared.kvp, data: prepared.data, now: ctx.now(), user: ctx.user });
             if (r.added) added++;
             else present++;
-            logger.info(`${r.added ? 'added' : 'already present'}: ${c.label} (id ${r.id})`);
+            logger.debug(`${r.added ? 'added' : 'already present'}: ${c.label} (id ${r.id})`);
           }
         }
       });
