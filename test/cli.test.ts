@@ -128,6 +128,30 @@ print(json.dumps({'mask': r.data['force_mask'].tolist(), 'kvp': r.key_value_pair
     expect(noPp.stderr).to.match(/dft\.pseudopotentials: no pseudopotential for Si/);
   });
 
+  it('bad inputs through the commands: file and place named, non-zero exit, nothing written', () => {
+    const dir = tmpDir();
+    const dump = join(dir, 'md.dump');
+    writeFileSync(dump, 'ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS pp pp pp\n0 4\n0 4\n0 4\nITEM: ATOMS id type xs ys\n1 1 0 0\n');
+    const conv = cli(['convert', dump, '--types', 'Al', '-o', join(dir, 'out.extxyz')]);
+    expect(conv.status).to.equal(65);
+    expect(conv.stderr).to.match(/md\.dump:9: ITEM: ATOMS has no coordinate columns/);
+    expect(existsSync(join(dir, 'out.extxyz'))).to.equal(false);
+
+    const cut = join(dir, 'cut.out');
+    writeFileSync(cut, readFileSync(pwRuns().al, 'utf8').split('\n').slice(0, 150).join('\n'));
+    const add = cli(['db', 'add', join(dir, 'new.db'), cut]);
+    expect(add.status).to.equal(2);
+    expect(add.stderr).to.match(/skipped .*cut\.out: incomplete at line 150: output ends at line 150/);
+    expect(existsSync(join(dir, 'new.db'))).to.equal(false);
+
+    const typo = join(dir, 'autopipe.yaml');
+    writeFileSync(typo, 'dft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF}\n  paramters: {ecutwfc: 20}\n');
+    const qi = cli(['qe', 'input', pwRuns().al, '-c', typo, '-o', join(dir, 'inputs')]);
+    expect(qi.status).to.equal(78);
+    expect(qi.stderr).to.match(/dft\.paramters \(line 3\): unknown field \(did you mean 'parameters'\?\)/);
+    expect(existsSync(join(dir, 'inputs'))).to.equal(false);
+  });
+
   it('unknown commands and options: usage error 64, a pointer to --help', () => {
     const r = cli(['db', 'lst']);
     expect(r.status).to.equal(64);

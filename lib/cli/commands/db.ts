@@ -1,6 +1,5 @@
 /** `autopipe db add | ls | export`. */
 import type { Argv } from 'yargs';
-import { existsSync } from 'node:fs';
 import { natoms, hillFormula, makeAtoms, type Atoms } from '../../atoms/atoms.js';
 import { parsePwOutput } from '../../formats/espresso-out.js';
 import { writeExtxyz } from '../../formats/extxyz.js';
@@ -92,7 +91,7 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
           }
         }
       });
-      if (added > 0 || !existsSync(argv.db)) saveDatabaseFile(argv.db, db);
+      if (added > 0) saveDatabaseFile(argv.db, db); // nothing to add: nothing written, not even an empty file
       for (const s of skipped) logger.warn(`skipped ${s}`);
       logger.info(`${argv.db}: ${added} added, ${present} already present, ${skipped.length} skipped; ${db.count()} rows in all`);
       if (skipped.length > 0) throw new PartialFailure(`${skipped.length} input(s) skipped (listed above)`, { hint: 'fix or leave out the skipped inputs; what was added stays added' });
