@@ -113,6 +113,20 @@ export function hillFormula(numbers: ArrayLike<number>): string {
   return [...first, ...rest].map((s) => s + (counts.get(s) === 1 ? '' : String(counts.get(s)))).join('');
 }
 
+/** Largest force magnitude, as ASE's `fmax` (eV/Å). */
+export function maxForce(forces: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < forces.length; i += 3) m = Math.max(m, Math.hypot(forces[i], forces[i + 1], forces[i + 2]));
+  return m;
+}
+
+/** Largest stress component by magnitude, as ASE's `smax`. */
+export function maxStress(stress: Float64Array): number {
+  let m = 0;
+  for (const s of stress) m = Math.max(m, Math.abs(s));
+  return m;
+}
+
 export function floatArray(values: Float64Array, width = 1): PerAtomArray {
   return { kind: 'float', width, values };
 }

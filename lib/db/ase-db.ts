@@ -7,11 +7,11 @@
  * initial_charges), such as `force_mask`, as ndarrays in `data`.
  */
 import initSqlJs, { type Database, type SqlJsStatic, type SqlValue, type Statement } from 'sql.js';
-import { makeAtoms, type Atoms, type PerAtomArray } from '../atoms/atoms.js';
+import { makeAtoms, maxForce, maxStress, type Atoms, type PerAtomArray } from '../atoms/atoms.js';
 import { ATOMIC_MASSES } from '../atoms/elements.js';
 import { cellVolume } from '../atoms/cell.js';
 import { DatabaseError } from '../errors/errors.js';
-import { SCHEMA_SQL, ASE_DB_VERSION, unixToAseTime } from './schema.js';
+import { SCHEMA_SQL, ASE_DB_VERSION, unixToAseTime, aseTimeToUnix } from './schema.js';
 import { float64Blob, int32Blob, blobToFloat64, blobToInt32 } from './blobs.js';
 import { dataToBytes, dataFromColumn, NdArray, type DataObject, type DataValue } from './ase-data.js';
 import { pyJsonDumps, pyJsonLoads } from './pyjson.js';
@@ -191,8 +191,8 @@ export class AseDatabase {
       r.forces === undefined ? null : float64Blob(r.forces),
       r.stress === undefined ? null : float64Blob(r.stress),
       pyJsonDumps(kvp), dataToBytes({ ...perAtomData(atoms), ...(opts.data ?? {}) }),
-      n, r.forces === undefined ? null : fmaxOf(r.forces),
-      r.stress === undefined ? null : Math.max(...Array.from(r.stress, Math.abs)),
+      n, r.forces === undefined ? null : maxForce(r.forces),
+      r.stress === undefined ? null : maxStress(r.stress),
       volume === 0 ? null : volume, mass, charge,
     ];
     const inserted = this.scalar(INSERT_SQL, values);
@@ -232,14 +232,6 @@ export class AseDatabase {
       stmt.free();
     }
   }
-}
-
-function fmaxOf(forces: Float64Array): number {
-  let m = 0;
-  for (let i = 0; i < forces.length; i += 3) {
-    m = Math.max(m, Math.hypot(forces[i], forces[i + 1], forces[i + 2]));
-  }
-  return m;
 }
 
 /** Per-atom arrays without a column of their own, as ndarrays for `data`. */
@@ -305,7 +297,7 @@ function rowFromValues(v: SqlValue[]): AseRow {
   return {
     id: Number(col('id')),
     uniqueId: col('unique_id') === null ? null : String(col('unique_id')),
-    ctime: ctime * 31557600.0 + 946681200.0,
+    ctime: aseTimeToUnix(ctime),
     user: col('username') === null ? null : String(col('username')),
     calculator: col('calculator') === null ? null : String(col('calculator')),
     atoms,

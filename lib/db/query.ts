@@ -5,7 +5,7 @@
  * `formula=Al4`, `calculator=…`, `user=…`, `unique_id=…`; an element symbol (`Al`: contains
  * Al) or an element count (`Al>=4`).
  */
-import { hillFormula, natoms } from '../atoms/atoms.js';
+import { hillFormula, natoms, maxForce, maxStress } from '../atoms/atoms.js';
 import { atomicNumber } from '../atoms/elements.js';
 import { cellVolume } from '../atoms/cell.js';
 import type { AseRow } from './ase-db.js';
@@ -51,14 +51,8 @@ function property(row: AseRow, key: string): string | number | boolean | undefin
     case 'user': return row.user ?? undefined;
     case 'unique_id': return row.uniqueId ?? undefined;
     case 'volume': return cellVolume(a.cell) || undefined;
-    case 'fmax': {
-      const f = r.forces;
-      if (f === undefined) return undefined;
-      let m = 0;
-      for (let i = 0; i < f.length; i += 3) m = Math.max(m, Math.hypot(f[i], f[i + 1], f[i + 2]));
-      return m;
-    }
-    case 'smax': return r.stress === undefined ? undefined : Math.max(...Array.from(r.stress, Math.abs));
+    case 'fmax': return r.forces === undefined ? undefined : maxForce(r.forces);
+    case 'smax': return r.stress === undefined ? undefined : maxStress(r.stress);
     case 'forces': return r.forces === undefined ? undefined : true;
     case 'stress': return r.stress === undefined ? undefined : true;
     default: return row.kvp[key];

@@ -4,7 +4,6 @@
  * results `energy`, `free_energy`, `stress` (info; 3×3 or Voigt) and `forces` (per atom).
  */
 import { makeAtoms, natoms, symbolsOf, numbersFromSymbols, type Atoms, type PerAtomArray, type InfoValue, type Results } from '../atoms/atoms.js';
-
 import { isZeroCell } from '../atoms/cell.js';
 import { InputFormatError } from '../errors/errors.js';
 import { tokenizeComment, typeCommentValue, formatCommentValue } from './extxyz-comment.js';
