@@ -62,6 +62,11 @@ export class DatabaseError extends AutopipeError {
   override readonly exitCode = 65;
 }
 
+/** A structure cannot be embedded or selected from as asked (non-periodic frame, unknown atom). */
+export class EmbeddingError extends AutopipeError {
+  override readonly exitCode = 65;
+}
+
 /** Some of the inputs were skipped; the rest was done. */
 export class PartialFailure extends AutopipeError {
   override readonly exitCode = 2;

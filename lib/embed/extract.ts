@@ -1,0 +1,148 @@
+/**
+ * Periodic embedding: the cube of side L = 2(rcut + buffer) around an uncertain atom, made a
+ * periodic cell of its own, with a force mask (1 within mask_radius of the centre, 0 beyond).
+ * Pure: a frame (and its index, built once per frame) in, a sub-cell out.
+ */
+import { makeAtoms, natoms, type Atoms, type InfoValue } from '../atoms/atoms.js';
+import { EmbeddingError } from '../errors/errors.js';
+import { PeriodicIndex } from './periodic-index.js';
+import { resolveSeam } from './seam.js';
+
+export interface EmbedParams {
+  rcut: number;
+  buffer: number;
+  /** Default rcut. */
+  maskRadius?: number;
+  /** 0 switches the seam check off. */
+  minDistance: number;
+}
+
+/** Where the frame came from, carried into the sub-cell's info. */
+export interface EmbedSource {
+  file?: string;
+  frame?: number;
+  timestep?: number;
+  gamma?: number;
+}
+
+export type EmbedResult =
+  | { kind: 'subcell'; atoms: Atoms; nCore: number; nRemoved: number; warnings: string[] }
+  | { kind: 'parent'; atoms: Atoms; reason: string; warnings: string[] }
+  | { kind: 'rejected'; reason: string; warnings: string[] };
+
+export function cubeSide(p: EmbedParams): number {
+  return 2 * (p.rcut + p.buffer);
+}
+
+/** Problems with the parameters, one message each (empty when fine). */
+export function embedParamProblems(p: EmbedParams): string[] {
+  const out: string[] = [];
+  if (!(p.rcut > 0)) out.push(`rcut must be > 0 (got ${p.rcut})`);
+  if (!(p.buffer >= 0)) out.push(`buffer must be ≥ 0 (got ${p.buffer})`);
+  if (p.maskRadius !== undefined && !(p.maskRadius > 0)) out.push(`mask_radius must be > 0 (got ${p.maskRadius})`);
+  if (!(p.minDistance >= 0)) out.push(`min_distance must be ≥ 0 (got ${p.minDistance})`);
+  return out;
+}
+
+export function embedWarnings(p: EmbedParams): string[] {
+  // An atom d from the centre keeps its whole environment within rcut only if d ≤ buffer.
+  const mask = p.maskRadius ?? p.rcut;
+  if (p.buffer < p.rcut) {
+    const trained = mask > p.buffer ? `and with mask_radius ${mask} Å their forces are trained on` : `(mask_radius ${mask} Å leaves them out of training)`;
+    return [`buffer (${p.buffer} Å) < rcut (${p.rcut} Å): atoms between ${p.buffer} and ${p.rcut} Å from the centre have neighbours across the periodic seam, ${trained}`];
+  }
+  if (mask > p.buffer) return [`mask_radius (${mask} Å) > buffer (${p.buffer} Å): masked-in atoms beyond ${p.buffer} Å from the centre have neighbours across the periodic seam`];
+  return [];
+}
+
+/** Check a frame can be embedded in; returns the index to reuse for every centre of the frame. */
+export function indexFrame(frame: Atoms, p: EmbedParams): PeriodicIndex {
+  if (natoms(frame) === 0) throw new EmbeddingError('the frame has no atoms');
+  const axes = ['x', 'y', 'z'].filter((_, i) => !frame.pbc[i]);
+  if (axes.length > 0) throw new EmbeddingError(`the frame is not periodic along ${axes.join(', ')}; periodic embedding needs a fully periodic frame`);
+  // Bins about a quarter of the cube thick: a cube query visits ~6³ bins whatever the frame's size.
+  return new PeriodicIndex(frame.positions, frame.cell, Math.max(cubeSide(p) / 4, 1.0));
+}
+
+/** Index of the atom with this id: the `id` array (LAMMPS) if the frame has one, else 1-based. */
+export function atomIndexOfId(frame: Atoms, id: number): number {
+  const ids = frame.arrays.id;
+  if (ids !== undefined && ids.kind !== 'string') {
+    const k = (ids.values as Float64Array).indexOf(id);
+    if (k < 0) throw new EmbeddingError(`no atom has id ${id} in this frame`);
+    return k;
+  }
+  if (!Number.isInteger(id) || id < 1 || id > natoms(frame)) {
+    throw new EmbeddingError(`atom ${id} is not in this frame (it has atoms 1..${natoms(frame)}; without an id column atoms are numbered from 1)`);
+  }
+  return id - 1;
+}
+
+function parentIds(frame: Atoms): Float64Array {
+  const ids = frame.arrays.id;
+  return ids !== undefined && ids.kind !== 'string' ? (ids.values as Float64Array) : Float64Array.from({ length: natoms(frame) }, (_, k) => k + 1);
+}
+
+/** Cut the sub-cell around atom `centre` (0-based) of `frame`. */
+export function embedAtom(frame: Atoms, centre: number, p: EmbedParams, index: PeriodicIndex, source: EmbedSource = {}): EmbedResult {
+  const problems = embedParamProblems(p);
+  if (problems.length > 0) throw new EmbeddingError(problems.join('; '));
+  if (!(centre >= 0 && centre < natoms(frame))) throw new EmbeddingError(`atom index ${centre} is outside the frame`);
+  const warnings = embedWarnings(p);
+  const L = cubeSide(p);
+  const mask = p.maskRadius ?? p.rcut;
+  const members: number[] = [];
+  const shifts: number[] = [];
+  const offsets: number[] = [];
+  index.forEachInCube(centre, L / 2, (a, s0, s1, s2, dx, dy, dz) => {
+    members.push(a);
+    shifts.push(s0, s1, s2);
+    offsets.push(dx, dy, dz);
+  });
+  const ids = parentIds(frame);
+  const provenance: Record<string, InfoValue> = {
+    ...(source.file === undefined ? {} : { source: source.file }),
+    ...(source.frame === undefined ? {} : { frame: source.frame }),
+    ...(source.timestep === undefined ? {} : { timestep: source.timestep }),
+    centre_id: ids[centre],
+    ...(source.gamma === undefined ? {} : { gamma: source.gamma }),
+    rcut: p.rcut, buffer: p.buffer, mask_radius: mask, min_distance: p.minDistance,
+  };
+  const n = members.length;
+  if (n >= natoms(frame)) {
+    // Embedding must never make DFT more expensive: label the parent itself, every force counted.
+    const reason = `the cube of side ${L} Å would hold ${n} atoms, the parent only ${natoms(frame)}: the parent is labelled instead`;
+    const atoms = makeAtoms({
+      numbers: frame.numbers, positions: frame.positions, cell: frame.cell, pbc: frame.pbc,
+      arrays: {
+        force_mask: { kind: 'float', width: 1, values: new Float64Array(natoms(frame)).fill(1) },
+        parent_id: { kind: 'int', width: 1, values: Float64Array.from(ids) },
+      },
+      info: { ...provenance, embedded: false, n_core: natoms(frame), n_removed: 0 },
+    });
+    return { kind: 'parent', atoms, reason, warnings };
+  }
+
+  const dist = Float64Array.from(members, (_, k) => Math.hypot(offsets[3 * k], offsets[3 * k + 1], offsets[3 * k + 2]));
+  const core = Uint8Array.from(dist, (d) => (d < mask ? 1 : 0));
+  const cubePos = Float64Array.from(offsets, (d) => d + L / 2);
+  const seam = resolveSeam(cubePos, L, dist, core, p.minDistance);
+  if (!seam.ok) return { kind: 'rejected', reason: seam.reason, warnings };
+
+  // Centre first, then outwards: core atoms lead the list.
+  const keep = Array.from({ length: n }, (_, k) => k).filter((k) => !seam.removed.has(k)).sort((a, b) => dist[a] - dist[b] || members[a] - members[b]);
+  const nCore = keep.reduce((s, k) => s + core[k], 0);
+  const atoms = makeAtoms({
+    numbers: Int32Array.from(keep, (k) => frame.numbers[members[k]]),
+    positions: Float64Array.from(keep.flatMap((k) => [cubePos[3 * k], cubePos[3 * k + 1], cubePos[3 * k + 2]])),
+    cell: [L, 0, 0, 0, L, 0, 0, 0, L],
+    pbc: [true, true, true],
+    arrays: {
+      force_mask: { kind: 'float', width: 1, values: Float64Array.from(keep, (k) => core[k]) },
+      parent_id: { kind: 'int', width: 1, values: Float64Array.from(keep, (k) => ids[members[k]]) },
+      image: { kind: 'int', width: 3, values: Float64Array.from(keep.flatMap((k) => [shifts[3 * k], shifts[3 * k + 1], shifts[3 * k + 2]])) },
+    },
+    info: { ...provenance, embedded: true, L, n_core: nCore, n_removed: seam.removed.size },
+  });
+  return { kind: 'subcell', atoms, nCore, nRemoved: seam.removed.size, warnings };
+}
