@@ -11,6 +11,7 @@ import { configCommands } from './commands/config.js';
 import { qeCommands } from './commands/qe.js';
 import { dbCommands } from './commands/db.js';
 import { convertCommand } from './commands/convert.js';
+import { embedCommands } from './commands/embed.js';
 import type { CliContext } from './context.js';
 
 function currentUser(): string | null {
@@ -39,7 +40,7 @@ export function buildCli(argv: string[], ctx: CliContext): Argv {
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });
-  return convertCommand(y);
+  return embedCommands(convertCommand(y));
 }
 
 export async function main(argv = hideBin(process.argv)): Promise<number> {
