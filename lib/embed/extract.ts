@@ -78,9 +78,38 @@ export function atomIndexOfId(frame: Atoms, id: number): number {
   return id - 1;
 }
 
-function parentIds(frame: Atoms): Float64Array {
+/** The parent id of atom k: its LAMMPS id, or k + 1. A function, not an array: building an
+ *  array here would cost O(parent) for every sub-cell. */
+function parentIdOf(frame: Atoms): (k: number) => number {
   const ids = frame.arrays.id;
-  return ids !== undefined && ids.kind !== 'string' ? (ids.values as Float64Array) : Float64Array.from({ length: natoms(frame) }, (_, k) => k + 1);
+  if (ids !== undefined && ids.kind !== 'string') {
+    const v = ids.values as Float64Array;
+    return (k) => v[k];
+  }
+  return (k) => k + 1;
+}
+
+/**
+ * Indices sorted by distance, leaving out `skip`. A comparator sort costs ~0.1 ms for a few
+ * hundred atoms, as much as the rest of a sub-cell; instead the index goes into the low bits
+ * of each (non-negative) distance and a native typed-array sort orders them. Distances closer
+ * than ~2^bits ulps (1e-11 Å) then order by index, which keeps the result deterministic.
+ */
+function byDistance(dist: Float64Array, skip: ReadonlySet<number>): Int32Array {
+  const n = dist.length;
+  const bits = Math.max(1, Math.ceil(Math.log2(n + 1)));
+  const keys = new Float64Array(n - skip.size);
+  const words = new Uint32Array(keys.buffer); // little-endian: words[2k] is the low half of keys[k]
+  const mask = (2 ** bits - 1) >>> 0;
+  let j = 0;
+  for (let k = 0; k < n; k++) {
+    if (skip.has(k)) continue;
+    keys[j] = dist[k];
+    words[2 * j] = ((words[2 * j] & ~mask) | k) >>> 0;
+    j++;
+  }
+  keys.sort();
+  return Int32Array.from(words.filter((_, w) => w % 2 === 0), (w) => w & mask);
 }
 
 /** Cut the sub-cell around atom `centre` (0-based) of `frame`. */
@@ -99,12 +128,12 @@ export function embedAtom(frame: Atoms, centre: number, p: EmbedParams, index: P
     shifts.push(s0, s1, s2);
     offsets.push(dx, dy, dz);
   });
-  const ids = parentIds(frame);
+  const idOf = parentIdOf(frame);
   const provenance: Record<string, InfoValue> = {
     ...(source.file === undefined ? {} : { source: source.file }),
     ...(source.frame === undefined ? {} : { frame: source.frame }),
     ...(source.timestep === undefined ? {} : { timestep: source.timestep }),
-    centre_id: ids[centre],
+    centre_id: idOf(centre),
     ...(source.gamma === undefined ? {} : { gamma: source.gamma }),
     rcut: p.rcut, buffer: p.buffer, mask_radius: mask, min_distance: p.minDistance,
   };
@@ -116,31 +145,51 @@ export function embedAtom(frame: Atoms, centre: number, p: EmbedParams, index: P
       numbers: frame.numbers, positions: frame.positions, cell: frame.cell, pbc: frame.pbc,
       arrays: {
         force_mask: { kind: 'float', width: 1, values: new Float64Array(natoms(frame)).fill(1) },
-        parent_id: { kind: 'int', width: 1, values: Float64Array.from(ids) },
+        parent_id: { kind: 'int', width: 1, values: Float64Array.from({ length: natoms(frame) }, (_, k) => idOf(k)) },
       },
       info: { ...provenance, embedded: false, n_core: natoms(frame), n_removed: 0 },
     });
     return { kind: 'parent', atoms, reason, warnings };
   }
 
-  const dist = Float64Array.from(members, (_, k) => Math.hypot(offsets[3 * k], offsets[3 * k + 1], offsets[3 * k + 2]));
-  const core = Uint8Array.from(dist, (d) => (d < mask ? 1 : 0));
-  const cubePos = Float64Array.from(offsets, (d) => d + L / 2);
+  const dist = new Float64Array(n);
+  const core = new Uint8Array(n);
+  const cubePos = new Float64Array(3 * n);
+  for (let k = 0; k < n; k++) {
+    const dx = offsets[3 * k], dy = offsets[3 * k + 1], dz = offsets[3 * k + 2];
+    dist[k] = Math.sqrt(dx * dx + dy * dy + dz * dz);
+    core[k] = dist[k] < mask ? 1 : 0;
+    cubePos[3 * k] = dx + L / 2; cubePos[3 * k + 1] = dy + L / 2; cubePos[3 * k + 2] = dz + L / 2;
+  }
   const seam = resolveSeam(cubePos, L, dist, core, p.minDistance);
   if (!seam.ok) return { kind: 'rejected', reason: seam.reason, warnings };
 
   // Centre first, then outwards: core atoms lead the list.
-  const keep = Array.from({ length: n }, (_, k) => k).filter((k) => !seam.removed.has(k)).sort((a, b) => dist[a] - dist[b] || members[a] - members[b]);
-  const nCore = keep.reduce((s, k) => s + core[k], 0);
+  const keep = byDistance(dist, seam.removed);
+  const m = keep.length;
+  const numbers = new Int32Array(m);
+  const positions = new Float64Array(3 * m);
+  const forceMask = new Float64Array(m);
+  const parentId = new Float64Array(m);
+  const image = new Float64Array(3 * m);
+  let nCore = 0;
+  for (let j = 0; j < m; j++) {
+    const k = keep[j];
+    numbers[j] = frame.numbers[members[k]];
+    forceMask[j] = core[k];
+    nCore += core[k];
+    parentId[j] = idOf(members[k]);
+    for (let x = 0; x < 3; x++) {
+      positions[3 * j + x] = cubePos[3 * k + x];
+      image[3 * j + x] = shifts[3 * k + x];
+    }
+  }
   const atoms = makeAtoms({
-    numbers: Int32Array.from(keep, (k) => frame.numbers[members[k]]),
-    positions: Float64Array.from(keep.flatMap((k) => [cubePos[3 * k], cubePos[3 * k + 1], cubePos[3 * k + 2]])),
-    cell: [L, 0, 0, 0, L, 0, 0, 0, L],
-    pbc: [true, true, true],
+    numbers, positions, cell: [L, 0, 0, 0, L, 0, 0, 0, L], pbc: [true, true, true],
     arrays: {
-      force_mask: { kind: 'float', width: 1, values: Float64Array.from(keep, (k) => core[k]) },
-      parent_id: { kind: 'int', width: 1, values: Float64Array.from(keep, (k) => ids[members[k]]) },
-      image: { kind: 'int', width: 3, values: Float64Array.from(keep.flatMap((k) => [shifts[3 * k], shifts[3 * k + 1], shifts[3 * k + 2]])) },
+      force_mask: { kind: 'float', width: 1, values: forceMask },
+      parent_id: { kind: 'int', width: 1, values: parentId },
+      image: { kind: 'int', width: 3, values: image },
     },
     info: { ...provenance, embedded: true, L, n_core: nCore, n_removed: seam.removed.size },
   });

@@ -18,24 +18,32 @@ export function resolveSeam(pos: Float64Array, L: number, dist: Float64Array, co
   const n = dist.length;
   if (minDistance <= 0 || n < 2) return { ok: true, removed: new Set() };
   const pairs = closePairs(pos, L, minDistance);
-  const partners: number[][] = Array.from({ length: n }, () => []);
+  if (pairs.length === 0) return { ok: true, removed: new Set() };
+  // Only atoms in a close pair matter; usually there are few or none.
+  const partners = new Map<number, number[]>();
+  const link = (a: number, b: number) => {
+    const list = partners.get(a);
+    if (list === undefined) partners.set(a, [b]);
+    else list.push(b);
+  };
   for (const [i, j, d] of pairs) {
     if (core[i] && core[j]) {
       return { ok: false, reason: `core atoms ${i + 1} and ${j + 1} of the sub-cell are ${d.toFixed(3)} Å apart (min_distance ${minDistance} Å); use a larger buffer or a smaller mask_radius` };
     }
-    partners[i].push(j);
-    partners[j].push(i);
+    link(i, j);
+    link(j, i);
   }
   // Going down the buffer atoms by distance, each one that still has a close partner is the
   // farthest such atom left: removing it is the rule "farthest first".
-  const active = Int32Array.from(partners, (p) => p.length);
-  const order = Array.from({ length: n }, (_, i) => i).filter((i) => !core[i] && active[i] > 0).sort((a, b) => dist[b] - dist[a]);
+  const active = new Map<number, number>();
+  for (const [a, list] of partners) active.set(a, list.length);
+  const order = [...partners.keys()].filter((i) => !core[i]).sort((a, b) => dist[b] - dist[a] || a - b);
   const removed = new Set<number>();
   for (const i of order) {
-    if (active[i] === 0) continue;
+    if ((active.get(i) ?? 0) === 0) continue;
     removed.add(i);
-    for (const j of partners[i]) if (!removed.has(j)) active[j]--;
-    active[i] = 0;
+    for (const j of partners.get(i) ?? []) if (!removed.has(j)) active.set(j, (active.get(j) ?? 0) - 1);
+    active.set(i, 0);
   }
   return { ok: true, removed };
 }
@@ -43,12 +51,12 @@ export function resolveSeam(pos: Float64Array, L: number, dist: Float64Array, co
 /** Pairs (i < j) closer than r in the periodic cube of side L, by binning: O(n). */
 export function closePairs(pos: Float64Array, L: number, r: number): Array<[number, number, number]> {
   const n = pos.length / 3;
-  const nb = Math.max(1, Math.floor(L / r));
   const out: Array<[number, number, number]> = [];
   const r2 = r * r;
-  const mic = (d: number) => d - L * Math.round(d / L);
+  const nb = Math.min(64, Math.max(1, Math.floor(L / r)));
   const check = (i: number, j: number) => {
-    const dx = mic(pos[3 * j] - pos[3 * i]), dy = mic(pos[3 * j + 1] - pos[3 * i + 1]), dz = mic(pos[3 * j + 2] - pos[3 * i + 2]);
+    let dx = pos[3 * j] - pos[3 * i], dy = pos[3 * j + 1] - pos[3 * i + 1], dz = pos[3 * j + 2] - pos[3 * i + 2];
+    dx -= L * Math.round(dx / L); dy -= L * Math.round(dy / L); dz -= L * Math.round(dz / L);
     const d2 = dx * dx + dy * dy + dz * dz;
     if (d2 < r2) out.push([i, j, Math.sqrt(d2)]);
   };
@@ -56,20 +64,36 @@ export function closePairs(pos: Float64Array, L: number, r: number): Array<[numb
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) check(i, j);
     return out;
   }
-  const binOf = (x: number) => Math.min(nb - 1, Math.max(0, Math.floor((x / L) * nb)));
-  const bins = new Map<number, number[]>();
+  // counting sort of atoms into nb³ bins
+  const bin = new Int32Array(n);
+  const start = new Int32Array(nb * nb * nb + 1);
+  const cellOf = (x: number) => Math.min(nb - 1, Math.max(0, Math.floor((x / L) * nb)));
   for (let i = 0; i < n; i++) {
-    const key = (binOf(pos[3 * i]) * nb + binOf(pos[3 * i + 1])) * nb + binOf(pos[3 * i + 2]);
-    const list = bins.get(key);
-    if (list === undefined) bins.set(key, [i]);
-    else list.push(i);
+    bin[i] = (cellOf(pos[3 * i]) * nb + cellOf(pos[3 * i + 1])) * nb + cellOf(pos[3 * i + 2]);
+    start[bin[i] + 1]++;
   }
-  const wrap = (b: number) => ((b % nb) + nb) % nb;
+  for (let b = 0; b < nb * nb * nb; b++) start[b + 1] += start[b];
+  const members = new Int32Array(n);
+  const fill = start.slice(0, nb * nb * nb);
+  for (let i = 0; i < n; i++) members[fill[bin[i]]++] = i;
   for (let i = 0; i < n; i++) {
-    const b0 = binOf(pos[3 * i]), b1 = binOf(pos[3 * i + 1]), b2 = binOf(pos[3 * i + 2]);
-    for (let d0 = -1; d0 <= 1; d0++) for (let d1 = -1; d1 <= 1; d1++) for (let d2 = -1; d2 <= 1; d2++) {
-      for (const j of bins.get((wrap(b0 + d0) * nb + wrap(b1 + d1)) * nb + wrap(b2 + d2)) ?? []) if (j > i) check(i, j);
+    const b = bin[i];
+    const b0 = Math.floor(b / (nb * nb)), b1 = Math.floor(b / nb) % nb, b2 = b % nb;
+    for (let d0 = -1; d0 <= 1; d0++) {
+      const c0 = wrap(b0 + d0, nb);
+      for (let d1 = -1; d1 <= 1; d1++) {
+        const c1 = wrap(b1 + d1, nb);
+        for (let d2 = -1; d2 <= 1; d2++) {
+          const c = (c0 * nb + c1) * nb + wrap(b2 + d2, nb);
+          for (let k = start[c]; k < start[c + 1]; k++) if (members[k] > i) check(i, members[k]);
+        }
+      }
     }
   }
   return out;
+}
+
+/** b in [-1, nb]: the bin index wrapped into [0, nb). */
+function wrap(b: number, nb: number): number {
+  return b < 0 ? b + nb : b >= nb ? b - nb : b;
 }
