@@ -3,7 +3,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
 import { writeLammpsData } from '../lib/formats/lammps-data.js';
-import { fileLines } from '../lib/fsutil/lines.js';
+import { fileChunks } from '../lib/fsutil/chunks.js';
 import { makeAtoms } from '../lib/atoms/atoms.js';
 import { InputFormatError } from '../lib/errors/errors.js';
 import { pythonJson, runLmp, tmpDir, need } from './support/tools.js';
@@ -51,7 +51,7 @@ describe('LAMMPS dump reader (real lmp dumps, ASE 3.22 as judge)', function () {
       const dir = tmpDir();
       const path = lmpDump(dir, tilted);
       expect(readFileSync(path, 'utf8')).to.include(tilted ? 'ITEM: BOX BOUNDS xy xz yz pp pp pp' : 'ITEM: BOX BOUNDS pp pp pp');
-      const ours = [...readDumpFrames(fileLines(path, 4096), { types: ['Al'], requiredColumns: ['c_csym'] }, path)];
+      const ours = [...readDumpFrames(fileChunks(path, 4096), { types: ['Al'], requiredColumns: ['c_csym'] }, path)];
       const ase = aseDump(path);
       expect(ours).to.have.length(4);
       expect(ase).to.have.length(4);
@@ -78,7 +78,7 @@ describe('LAMMPS dump reader (real lmp dumps, ASE 3.22 as judge)', function () {
     const cut = lines.slice(0, third + 12); // the third frame stops in the middle of its atoms
     const path = join(dir, 'cut.dump');
     writeFileSync(path, cut.join('\n'));
-    const it = readDumpFrames(fileLines(path, 1024), { types: ['Al'] }, path);
+    const it = readDumpFrames(fileChunks(path, 1024), { types: ['Al'] }, path);
     expect(it.next().value!.info.timestep).to.equal(0);
     expect(it.next().value!.info.timestep).to.equal(10);
     expect(() => it.next()).to.throw(InputFormatError, new RegExp(`cut\\.dump:${cut.length}: the file ends after \\d+ of 108 atoms`));
@@ -97,7 +97,7 @@ ITEM: ATOMS id element x y z f_pace_gamma
 2 Cu 3.0 4.0 5.0 7.5
 1 Al 1.0 2.0 3.0 0.5
 `;
-    const [f] = [...readDumpFrames(text.split('\n'), {}, 'g.dump')];
+    const [f] = [...readDumpFrames([Buffer.from(text)], {}, 'g.dump')];
     expect(Array.from(f.cell)).to.deep.equal([4, 0, 0, 1, 4, 0, 0.5, 0.5, 4]);
     expect(Array.from(f.numbers)).to.deep.equal([13, 29]);
     expect(Array.from(f.positions)).to.deep.equal([0, 0, 0, 2, 2, 2]);
@@ -106,7 +106,7 @@ ITEM: ATOMS id element x y z f_pace_gamma
 
   it('bad dumps: a clear error with the file and line', () => {
     const head = 'ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS pp pp pp\n0 4\n0 4\n0 4\n';
-    const bad = (text: string, opts: object, re: RegExp) => expect(() => [...readDumpFrames(text.split('\n'), opts, 'b.dump')]).to.throw(InputFormatError, re);
+    const bad = (text: string, opts: object, re: RegExp) => expect(() => [...readDumpFrames([Buffer.from(text)], opts, 'b.dump')]).to.throw(InputFormatError, re);
     bad(`${head}ITEM: ATOMS id type x y z\n1 1 0 0 0\n`, { types: ['Al'], requiredColumns: ['f_pace_gamma'] }, /b\.dump:9: column 'f_pace_gamma' is missing \(the dump has: id type x y z\)/);
     bad(`${head}ITEM: ATOMS id type\n1 1\n`, { types: ['Al'] }, /b\.dump:9: ITEM: ATOMS has no coordinate columns/);
     bad(`${head}ITEM: ATOMS id type x y z\n1 1 0 0 0\n`, {}, /b\.dump:9: .*give the element of each type \(e\.g\. --types Al,Cu\)/);

@@ -1,6 +1,6 @@
 /**
- * LAMMPS text dump reader (`dump custom`/`atom`): one frame at a time from a line source, so
- * multi-gigabyte files are never held whole. Boxes: orthogonal, restricted triclinic
+ * LAMMPS text dump reader (`dump custom`/`atom`): one frame at a time from byte chunks, so
+ * multi-gigabyte files are never held whole, and numbers are parsed from the bytes directly. Boxes: orthogonal, restricted triclinic
  * (`xy xz yz`) and general triclinic (`abc origin`). Coordinates x/xu/xs/xsu; every other
  * column (f_…, c_…, v_…, vx, …) is kept as a per-atom array. Positions are shifted so the box
  * origin is 0; atoms are sorted by id when there is an id column (as ASE does).
@@ -8,6 +8,7 @@
 import { makeAtoms, type Atoms, type PerAtomArray } from '../atoms/atoms.js';
 import { atomicNumber } from '../atoms/elements.js';
 import { InputFormatError } from '../errors/errors.js';
+import { ByteLines, parseNumber, latin1 } from './byte-lines.js';
 
 export interface DumpReadOptions {
   /** Element of each LAMMPS type, in type order (type 1 first); not needed with an `element` column. */
@@ -20,17 +21,11 @@ interface Box { cell: number[]; origin: [number, number, number]; pbc: [boolean,
 
 const COORDS = [['x', 'y', 'z'], ['xu', 'yu', 'zu'], ['xs', 'ys', 'zs'], ['xsu', 'ysu', 'zsu']] as const;
 
-/** Yield frames from the lines of a dump; `source` names the file in messages. */
-export function* readDumpFrames(lines: Iterable<string>, opts: DumpReadOptions = {}, source = '<dump>'): Generator<Atoms> {
-  const it = lines[Symbol.iterator]();
-  let lineNo = 0;
-  const next = (): string | undefined => {
-    const r = it.next();
-    if (r.done === true) return undefined;
-    lineNo++;
-    return r.value;
-  };
-  const fail = (msg: string, line = lineNo): never => {
+/** Yield frames from a dump given as byte chunks; `source` names the file in messages. */
+export function* readDumpFrames(chunks: Iterable<Uint8Array>, opts: DumpReadOptions = {}, source = '<dump>'): Generator<Atoms> {
+  const r = new ByteLines(chunks);
+  const next = (): string | undefined => (r.next() ? r.text() : undefined);
+  const fail = (msg: string, line = r.lineNo): never => {
     throw new InputFormatError(msg, { file: source, line });
   };
   let line = next();
@@ -57,11 +52,11 @@ export function* readDumpFrames(lines: Iterable<string>, opts: DumpReadOptions =
         n = Number((next() ?? '').trim());
         if (!Number.isInteger(n) || n < 0) fail('number of atoms is not a whole number');
       } else if (it2.startsWith('ITEM: BOX BOUNDS')) {
-        const at = lineNo;
+        const at = r.lineNo;
         box = parseBox(it2, [next(), next(), next()], (m) => fail(m, at));
       } else if (it2.startsWith('ITEM: ATOMS')) {
         header = it2.trim().split(/\s+/).slice(2);
-        headerLine = lineNo;
+        headerLine = r.lineNo;
       } else if (it2.startsWith('ITEM:')) {
         next(); // ITEM: TIME, ITEM: UNITS: one value line we do not use
       } else {
@@ -78,10 +73,10 @@ export function* readDumpFrames(lines: Iterable<string>, opts: DumpReadOptions =
     if (!hasElement && (opts.types === undefined || opts.types.length === 0)) {
       fail('the dump has types but no element column: give the element of each type (e.g. --types Al,Cu)', headerLine);
     }
-    for (const r of opts.requiredColumns ?? []) {
-      if (!cols.includes(r)) fail(`column '${r}' is missing (the dump has: ${cols.join(' ')})`, headerLine);
+    for (const req of opts.requiredColumns ?? []) {
+      if (!cols.includes(req)) fail(`column '${req}' is missing (the dump has: ${cols.join(' ')})`, headerLine);
     }
-    const frame = readAtoms(cols, coord as readonly string[], n, box as Box, next, fail, opts);
+    const frame = readAtoms(r, cols, coord as readonly string[], n, box as Box, fail, opts);
     yield makeAtoms({ ...frame, info: { timestep } });
     line = next();
   }
@@ -123,45 +118,50 @@ function pbcOf(flags: string[]): [boolean, boolean, boolean] {
 }
 
 function readAtoms(
-  cols: string[], coord: readonly string[], n: number, box: Box, next: () => string | undefined,
+  r: ByteLines, cols: string[], coord: readonly string[], n: number, box: Box,
   fail: (m: string, line?: number) => never, opts: DumpReadOptions,
 ): { numbers: Int32Array; positions: Float64Array; cell: number[]; pbc: [boolean, boolean, boolean]; arrays: Record<string, PerAtomArray> } {
   const nc = cols.length;
-  const ci = coord.map((c) => cols.indexOf(c));
+  const [cx, cy, cz] = coord.map((c) => cols.indexOf(c));
   const typeCol = cols.indexOf('type');
   const elCol = cols.indexOf('element');
   const idCol = cols.indexOf('id');
-  const extra = cols.map((c, i) => i).filter((i) => !ci.includes(i) && i !== elCol);
+  const extra = cols.map((_, i) => i).filter((i) => i !== cx && i !== cy && i !== cz && i !== elCol);
   const extraValues = extra.map(() => new Float64Array(n));
   const numbers = new Int32Array(n);
   const positions = new Float64Array(3 * n);
   const scaled = coord[0].startsWith('xs');
   const typeZ = (opts.types ?? []).map((s) => atomicNumber(s));
+  const elementZ = new Map<string, number | undefined>();
   const [c0, c1, c2, c3, c4, c5, c6, c7, c8] = box.cell;
+  const [o0, o1, o2] = box.origin;
+  const starts = new Int32Array(nc), ends = new Int32Array(nc);
   for (let k = 0; k < n; k++) {
-    const line = next();
-    if (line === undefined) fail(`the file ends after ${k} of ${n} atoms`);
-    const f = (line as string).trim().split(/\s+/);
-    if (f.length < nc) fail(`atom line has ${f.length} values; ITEM: ATOMS names ${nc} columns`);
-    let x = +f[ci[0]], y = +f[ci[1]], z = +f[ci[2]];
+    if (!r.next()) fail(`the file ends after ${k} of ${n} atoms`);
+    const got = r.fields(starts, ends, nc);
+    if (got < nc) fail(`atom line has ${got} values; ITEM: ATOMS names ${nc} columns`);
+    const b = r.bytes;
+    let x = parseNumber(b, starts[cx], ends[cx]), y = parseNumber(b, starts[cy], ends[cy]), z = parseNumber(b, starts[cz], ends[cz]);
     if (Number.isNaN(x + y + z)) fail('coordinates are not numbers');
     if (scaled) {
       [x, y, z] = [x * c0 + y * c3 + z * c6, x * c1 + y * c4 + z * c7, x * c2 + y * c5 + z * c8];
     } else {
-      x -= box.origin[0]; y -= box.origin[1]; z -= box.origin[2];
+      x -= o0; y -= o1; z -= o2;
     }
     positions[3 * k] = x; positions[3 * k + 1] = y; positions[3 * k + 2] = z;
     if (elCol >= 0) {
-      const zEl = atomicNumber(f[elCol]);
-      if (zEl === undefined) fail(`'${f[elCol]}' in the element column is not a chemical symbol`);
+      const symbol = latin1(b, starts[elCol], ends[elCol]);
+      let zEl = elementZ.get(symbol);
+      if (!elementZ.has(symbol)) elementZ.set(symbol, (zEl = atomicNumber(symbol)));
+      if (zEl === undefined) fail(`'${symbol}' in the element column is not a chemical symbol`);
       numbers[k] = zEl as number;
     } else {
-      const t = Number(f[typeCol]);
+      const t = parseNumber(b, starts[typeCol], ends[typeCol]);
       const zT = typeZ[t - 1];
-      if (zT === undefined) fail(`atom type ${f[typeCol]} has no element (types given: ${(opts.types ?? []).join(',')})`);
+      if (zT === undefined) fail(`atom type ${latin1(b, starts[typeCol], ends[typeCol])} has no element (types given: ${(opts.types ?? []).join(',')})`);
       numbers[k] = zT as number;
     }
-    for (let e = 0; e < extra.length; e++) extraValues[e][k] = +f[extra[e]];
+    for (let e = 0; e < extra.length; e++) extraValues[e][k] = parseNumber(b, starts[extra[e]], ends[extra[e]]);
   }
   const arrays: Record<string, PerAtomArray> = {};
   extra.forEach((colIdx, e) => {

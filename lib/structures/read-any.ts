@@ -5,7 +5,7 @@ import type { Atoms } from '../atoms/atoms.js';
 import { readExtxyz } from '../formats/extxyz.js';
 import { readDumpFrames } from '../formats/lammps-dump.js';
 import { parsePwOutput } from '../formats/espresso-out.js';
-import { fileLines } from '../fsutil/lines.js';
+import { fileChunks } from '../fsutil/chunks.js';
 import { FileAccessError, InputFormatError, UsageError } from '../errors/errors.js';
 
 export type StructureFormat = 'extxyz' | 'lammps-dump' | 'pw-out';
@@ -48,7 +48,7 @@ export function* readStructures(path: string, opts: ReadOptions = {}): Generator
     yield* readExtxyz(readText(path), path);
   } else if (format === 'lammps-dump') {
     try {
-      yield* readDumpFrames(fileLines(path), { types: opts.types }, path);
+      yield* readDumpFrames(fileChunks(path), { types: opts.types }, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== undefined) throw new FileAccessError(`${path}: cannot read (${(err as Error).message})`, { cause: err });
       throw err;

@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { readStructures } from '../../structures/read-any.js';
 import { readDumpFrames } from '../../formats/lammps-dump.js';
 import { detectFormat } from '../../structures/read-any.js';
-import { fileLines } from '../../fsutil/lines.js';
+import { fileChunks } from '../../fsutil/chunks.js';
 import { writeExtxyz } from '../../formats/extxyz.js';
 import { writeFileAtomic } from '../../fsutil/atomic.js';
 import { loadConfigFile } from '../../config/load.js';
@@ -133,7 +133,7 @@ export function embedCommands(y: Argv): Argv {
       }
       for (const file of argv.dumps as string[]) {
         const frames = detectFormat(file) === 'lammps-dump'
-          ? readDumpFrames(fileLines(file), { types, requiredColumns: [column] }, file)
+          ? readDumpFrames(fileChunks(file), { types, requiredColumns: [column] }, file)
           : readStructures(file, { types });
         let k = 0;
         for (const frame of frames) {
