@@ -20,7 +20,7 @@ const rcut = Number(process.argv[2] ?? 3);
 const buffer = Number(process.argv[3] ?? 3);
 const A = 4.05;
 const dir = mkdtempSync(join(tmpdir(), 'autopipe-physics-'));
-const PARAMS = { ecutwfc: 15, occupations: 'smearing', smearing: 'mv', degauss: 0.05, conv_thr: 1e-8 };
+const PARAMS = { ecutwfc: 15, occupations: 'smearing', smearing: 'mv', degauss: 0.05, conv_thr: 1e-7, mixing_beta: 0.3 };
 
 let seed = 2024;
 const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
