@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   submitCommandLine, parseJobId, parseSubmitError, queueStatusCommand, parseQueueStatus, expandTaskIds, isInvalidJobId,
   showConfigCommand, parseMaxArraySize, accountingCommand, parseAccounting, isAccountingDisabled,
@@ -80,7 +81,8 @@ describe('SLURM commands on the real test cluster', function () {
     const dir = tmpDir("hostile 'dir; $(touch pwned)");
     const script = join(dir, 'job.sh');
     writeFileSync(script, '#!/bin/sh\necho "$SLURM_ARRAY_TASK_ID" > "task-$SLURM_ARRAY_TASK_ID"\n');
-    const sub = run(submitCommandLine({ script, jobName: "ap-test-'x'", chdir: dir, array: '0-2%2', output: '/dev/null', time: '00:05:00' }));
+    const name = `ap-test-'${randomBytes(4).toString('hex')}'`; // unique: sacct -c remembers earlier runs
+    const sub = run(submitCommandLine({ script, jobName: name, chdir: dir, array: '0-2%2', output: '/dev/null', time: '00:05:00' }));
     expect(sub.status, sub.stderr).to.equal(0);
     const id = parseJobId(sub.stdout)!;
     expect(id).to.match(/^\d+$/);
@@ -88,7 +90,7 @@ describe('SLURM commands on the real test cluster', function () {
     expect(q.status, q.stderr).to.equal(0);
     const entries = parseQueueStatus(q.stdout);
     expect(entries.length).to.be.greaterThan(0);
-    expect(entries.every((x) => x.arrayJobId === id && x.name === "ap-test-'x'")).to.equal(true);
+    expect(entries.every((x) => x.arrayJobId === id && x.name === name)).to.equal(true);
     for (let waited = 0; waited < 240 && ![0, 1, 2].every((k) => existsSync(join(dir, `task-${k}`))); waited++) await new Promise((r) => setTimeout(r, 250));
     expect([0, 1, 2].every((k) => existsSync(join(dir, `task-${k}`)))).to.equal(true);
     expect(existsSync(join(dir, 'pwned'))).to.equal(false);
@@ -99,7 +101,7 @@ describe('SLURM commands on the real test cluster', function () {
     // sacct -c knows a job once it has ended
     let acct: ReturnType<typeof parseAccounting> = [];
     for (let waited = 0; waited < 40 && acct.length < 3; waited++) {
-      acct = parseAccounting(run(accountingCommand([], true)).stdout).filter((x) => x.name === "ap-test-'x'");
+      acct = parseAccounting(run(accountingCommand([], true)).stdout).filter((x) => x.name === name);
       if (acct.length < 3) await new Promise((r) => setTimeout(r, 250));
     }
     expect(acct.map((x) => x.state)).to.deep.equal(['completed', 'completed', 'completed']);
