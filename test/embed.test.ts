@@ -156,7 +156,20 @@ describe('periodic embedding', () => {
     // two core atoms that clash cannot be mended: rejected with the reason
     const rejected = embedAtom(frame, 312, { ...params, maskRadius: 5 }, indexFrame(frame, params));
     expect(rejected.kind).to.equal('rejected');
-    expect((rejected as { reason: string }).reason).to.match(/core atoms \d+ and \d+ of the sub-cell are 2\.300 Å apart \(min_distance 2\.5 Å\)/);
+    expect((rejected as { reason: string }).reason).to.match(/core atoms \d+ and \d+ of the sub-cell are 2\.300 Å apart across the seam \(min_distance 2\.5 Å\)/);
+  });
+
+  it('the seam check leaves pairs that are close in the parent itself (real bonds), even in the buffer', () => {
+    const frame = fcc(5, 5, 5);
+    // An H 0.7 Å from the buffer Al at (4.05, 2.025, 2.025) from the centre, on the side of the
+    // centre: close to two Al of the parent (0.7 and 2.42 Å), far from every face.
+    const c = [frame.positions[3 * 312], frame.positions[3 * 312 + 1], frame.positions[3 * 312 + 2]];
+    const withBond = makeAtoms({ ...frame, numbers: [...frame.numbers, 1], positions: [...frame.positions, c[0] + 3.35, c[1] + 2.025, c[2] + 2.025] });
+    const params = { rcut: 3, buffer: 3.075, minDistance: 2.5 }; // L = 3a: the seam is perfect, every contact across it is the bulk's 2.86 Å
+    const r = embedAtom(withBond, 312, params, indexFrame(withBond, params));
+    expect(r.kind).to.equal('subcell');
+    expect((r as { nRemoved: number }).nRemoved).to.equal(0);
+    expect(Array.from((r as { atoms: Atoms }).atoms.numbers)).to.include(1);
   });
 
   it('a cube holding as many atoms as the parent: the parent itself, mask all 1, and why', () => {

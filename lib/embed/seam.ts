@@ -1,9 +1,11 @@
 /**
  * The seam check. A cube cut out of a crystal and made periodic brings atoms from opposite
- * faces next to each other, sometimes far closer than any real bond (1.85 Å in fcc Al against
- * 2.86 Å in the bulk). Find every pair closer than `minDistance` under the cube's periodicity;
- * remove buffer atoms, farthest from the centre first, until no pair is left; a pair of two core
- * atoms cannot be mended and rejects the candidate.
+ * faces next to each other, sometimes far closer than any real bond (1.9 Å in fcc Al against
+ * 2.86 Å in the bulk). Find every pair that the new periodicity brings closer than
+ * `minDistance` (a pair whose shortest vector in the cube wraps through a face; pairs that are
+ * close without wrapping are the parent's own, such as real bonds, and stay); remove buffer
+ * atoms, farthest from the centre first, until no pair is left; a pair of two core atoms cannot
+ * be mended and rejects the candidate.
  */
 
 export type SeamResult =
@@ -17,7 +19,7 @@ export type SeamResult =
 export function resolveSeam(pos: Float64Array, L: number, dist: Float64Array, core: Uint8Array, minDistance: number): SeamResult {
   const n = dist.length;
   if (minDistance <= 0 || n < 2) return { ok: true, removed: new Set() };
-  const pairs = closePairs(pos, L, minDistance);
+  const pairs = closePairs(pos, L, minDistance, true);
   if (pairs.length === 0) return { ok: true, removed: new Set() };
   // Only atoms in a close pair matter; usually there are few or none.
   const partners = new Map<number, number[]>();
@@ -28,7 +30,7 @@ export function resolveSeam(pos: Float64Array, L: number, dist: Float64Array, co
   };
   for (const [i, j, d] of pairs) {
     if (core[i] && core[j]) {
-      return { ok: false, reason: `core atoms ${i + 1} and ${j + 1} of the sub-cell are ${d.toFixed(3)} Å apart (min_distance ${minDistance} Å); use a larger buffer or a smaller mask_radius` };
+      return { ok: false, reason: `core atoms ${i + 1} and ${j + 1} of the sub-cell are ${d.toFixed(3)} Å apart across the seam (min_distance ${minDistance} Å); use a larger buffer or a smaller mask_radius` };
     }
     link(i, j);
     link(j, i);
@@ -48,15 +50,20 @@ export function resolveSeam(pos: Float64Array, L: number, dist: Float64Array, co
   return { ok: true, removed };
 }
 
-/** Pairs (i < j) closer than r in the periodic cube of side L, by binning: O(n). */
-export function closePairs(pos: Float64Array, L: number, r: number): Array<[number, number, number]> {
+/**
+ * Pairs (i < j) closer than r in the periodic cube of side L, by binning: O(n). With
+ * `seamOnly`, only pairs whose shortest vector wraps through a face of the cube.
+ */
+export function closePairs(pos: Float64Array, L: number, r: number, seamOnly = false): Array<[number, number, number]> {
   const n = pos.length / 3;
   const out: Array<[number, number, number]> = [];
   const r2 = r * r;
   const nb = Math.min(64, Math.max(1, Math.floor(L / r)));
   const check = (i: number, j: number) => {
     let dx = pos[3 * j] - pos[3 * i], dy = pos[3 * j + 1] - pos[3 * i + 1], dz = pos[3 * j + 2] - pos[3 * i + 2];
-    dx -= L * Math.round(dx / L); dy -= L * Math.round(dy / L); dz -= L * Math.round(dz / L);
+    const wx = Math.round(dx / L), wy = Math.round(dy / L), wz = Math.round(dz / L);
+    if (seamOnly && wx === 0 && wy === 0 && wz === 0) return;
+    dx -= L * wx; dy -= L * wy; dz -= L * wz;
     const d2 = dx * dx + dy * dy + dz * dz;
     if (d2 < r2) out.push([i, j, Math.sqrt(d2)]);
   };
