@@ -110,3 +110,11 @@ describe('SLURM commands on the real test cluster', function () {
     expect(parseSubmitError(bad.stderr).kind).to.equal('invalid_partition');
   });
 });
+
+describe('SLURM text for a job killed at its time limit (captured)', () => {
+  it('sacct -c says TIMEOUT; the job output has SLURM\'s CANCELLED … DUE TO TIME LIMIT line', () => {
+    const [e] = parseAccounting(fixture('sacct-c-timeout.out'));
+    expect(e).to.deep.include({ name: 'cap-timeout', state: 'timeout' });
+    expect(fixture('timeout-job-output.txt')).to.match(/\*\*\* JOB \d+ ON \S+ CANCELLED AT \S+ DUE TO TIME LIMIT \*\*\*/);
+  });
+});
