@@ -1,11 +1,7 @@
 import { expect } from 'chai';
+import { rng } from './support/random.js';
 import { parseNumber, ByteLines } from '../lib/formats/byte-lines.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
 
 describe('numbers and lines from bytes', () => {
   it('parseNumber gives exactly parseFloat\'s double, in every format a dump may use', () => {

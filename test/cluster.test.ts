@@ -4,19 +4,10 @@
  */
 import { expect } from 'chai';
 import { readFileSync, existsSync } from 'node:fs';
+import { clusterEnv } from './support/cluster.js';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { tmpDir } from './support/tools.js';
-
-const DIR = process.env.AUTOPIPE_CLUSTER_DIR ?? '/tmp/autopipe-cluster';
-
-function clusterEnv(): Record<string, string> {
-  const file = join(DIR, 'env');
-  if (!existsSync(file)) throw new Error(`no test cluster (${file} is missing): run the tests with scripts/test.sh, or start it with scripts/test-cluster.sh start`);
-  const env: Record<string, string> = {};
-  for (const m of readFileSync(file, 'utf8').matchAll(/^export (\w+)=(.*)$/gm)) env[m[1]] = m[2];
-  return env;
-}
 
 function run(cmd: string, args: string[], env: Record<string, string>): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30000 });

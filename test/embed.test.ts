@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { rng } from './support/random.js';
 import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
 import { embedAtom, indexFrame, atomIndexOfId, type EmbedParams } from '../lib/embed/extract.js';
 import { closePairs } from '../lib/embed/seam.js';
@@ -13,12 +14,6 @@ function fcc(nx: number, ny: number, nz: number): Atoms {
     for (const [x, y, z] of FCC) pos.push((i + x) * A, (j + y) * A, (k + z) * A);
   }
   return makeAtoms({ numbers: new Array(pos.length / 3).fill(13), positions: pos, cell: [nx * A, 0, 0, 0, ny * A, 0, 0, 0, nz * A], pbc: [true, true, true] });
-}
-
-/** Random numbers from a fixed seed (tests must be repeatable). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
 }
 
 /** The reference: every image of every atom, by brute force over a range of shifts wide enough. */

@@ -9,6 +9,7 @@ import {
 } from '../lib/slurm/commands.js';
 import { slurmState, isFinal } from '../lib/slurm/states.js';
 import { ROOT, tmpDir } from './support/tools.js';
+import { clusterEnv } from './support/cluster.js';
 
 const fixture = (name: string) => readFileSync(join(ROOT, 'test', 'fixtures', 'slurm', name), 'utf8');
 
@@ -68,13 +69,7 @@ describe('SLURM parsers (literal text captured from SLURM 22.05)', () => {
 
 describe('SLURM commands on the real test cluster', function () {
   this.timeout(120000);
-  const env = (): NodeJS.ProcessEnv => {
-    const file = join(process.env.AUTOPIPE_CLUSTER_DIR ?? '/tmp/autopipe-cluster', 'env');
-    if (!existsSync(file)) throw new Error(`no test cluster (${file}): run scripts/test.sh or scripts/test-cluster.sh start`);
-    const vars: Record<string, string> = {};
-    for (const m of readFileSync(file, 'utf8').matchAll(/^export (\w+)=(.*)$/gm)) vars[m[1]] = m[2];
-    return { ...process.env, ...vars };
-  };
+  const env = (): NodeJS.ProcessEnv => ({ ...process.env, ...clusterEnv() });
   const run = (argv: string[]) => spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env: env() });
 
   it('builders run as argv (no shell), parsers read the answers: submit, status, MaxArraySize, sacct -c', async () => {

@@ -39,7 +39,12 @@ export function detectFormat(path: string, given?: string): StructureFormat {
   throw new UsageError(`${path}: cannot tell the format from the name or content; give --format (extxyz, lammps-dump, pw-out)`);
 }
 
-export interface ReadOptions { format?: string; types?: readonly string[] }
+export interface ReadOptions {
+  format?: string;
+  types?: readonly string[];
+  /** Columns each LAMMPS dump frame must have (checked at its ITEM: ATOMS line). */
+  requiredColumns?: readonly string[];
+}
 
 /** Every frame of a file (for a pw.x output: its one structure, with results when converged). */
 export function* readStructures(path: string, opts: ReadOptions = {}): Generator<Atoms> {
@@ -48,7 +53,7 @@ export function* readStructures(path: string, opts: ReadOptions = {}): Generator
     yield* readExtxyz(readText(path), path);
   } else if (format === 'lammps-dump') {
     try {
-      yield* readDumpFrames(fileChunks(path), { types: opts.types }, path);
+      yield* readDumpFrames(fileChunks(path), { types: opts.types, requiredColumns: opts.requiredColumns }, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== undefined) throw new FileAccessError(`${path}: cannot read (${(err as Error).message})`, { cause: err });
       throw err;

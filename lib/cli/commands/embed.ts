@@ -1,9 +1,6 @@
 /** `autopipe embed` and `autopipe select`: sub-cells around uncertain atoms. */
 import type { Argv } from 'yargs';
 import { readStructures } from '../../structures/read-any.js';
-import { readDumpFrames } from '../../formats/lammps-dump.js';
-import { detectFormat } from '../../structures/read-any.js';
-import { fileChunks } from '../../fsutil/chunks.js';
 import { writeExtxyz } from '../../formats/extxyz.js';
 import { writeFileAtomic } from '../../fsutil/atomic.js';
 import { loadConfigFile } from '../../config/load.js';
@@ -132,9 +129,7 @@ export function embedCommands(y: Argv): Argv {
         throw err;
       }
       for (const file of argv.dumps as string[]) {
-        const frames = detectFormat(file) === 'lammps-dump'
-          ? readDumpFrames(fileChunks(file), { types, requiredColumns: [column] }, file)
-          : readStructures(file, { types });
+        const frames = readStructures(file, { types, requiredColumns: [column] });
         let k = 0;
         for (const frame of frames) {
           k++;
