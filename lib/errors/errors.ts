@@ -67,6 +67,16 @@ export class EmbeddingError extends AutopipeError {
   override readonly exitCode = 65;
 }
 
+/** Another autopipe holds the project's lock: try again later (cron will). */
+export class LockHeldError extends AutopipeError {
+  override readonly exitCode = 75; // EX_TEMPFAIL
+}
+
+/** The checkpoint (cursor) cannot be used as it is. */
+export class CursorError extends AutopipeError {
+  override readonly exitCode = 65;
+}
+
 /** Some of the inputs were skipped; the rest was done. */
 export class PartialFailure extends AutopipeError {
   override readonly exitCode = 2;

@@ -1,0 +1,107 @@
+/**
+ * The cursor (checkpoint) file: read, validated against schemas/cursor.schema.json, version
+ * checked; written atomically after the previous versions are shifted to .bak.1 … .bak.N.
+ */
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import Ajv, { type ValidateFunction } from 'ajv';
+import { writeFileAtomic } from '../fsutil/atomic.js';
+import { CursorError, FileAccessError } from '../errors/errors.js';
+
+export const CURSOR_VERSION = 1;
+export const KEEP_VERSIONS = 5;
+
+export type TaskState = 'planned' | 'submitted' | 'pending' | 'running' | 'done' | 'failed';
+export type Stage = 'label' | 'train' | 'explore' | 'select' | 'done';
+
+export interface AttemptRecord {
+  attempt: number;
+  dir: string;
+  submission: string | null;
+  array_index: number | null;
+  parameters: Record<string, number | string | boolean>;
+  state: TaskState;
+  error_class: string | null;
+  message: string | null;
+}
+
+export interface TaskRecord {
+  id: string;
+  source: { file: string; frame: number };
+  natoms: number;
+  merged: boolean;
+  attempts: AttemptRecord[];
+}
+
+export interface SubmissionRecord {
+  token: string;
+  job_name: string;
+  tasks: string[];
+  job_id: string | null;
+  intent_at: number;
+  submitted_at: number | null;
+}
+
+export interface Cursor {
+  version: number;
+  project: string;
+  iteration: number;
+  stage: Stage;
+  updated_at: number;
+  tasks: TaskRecord[];
+  submissions: SubmissionRecord[];
+}
+
+const require = createRequire(import.meta.url);
+let compiled: ValidateFunction | undefined;
+
+/** Pure: the cursor, or the problems that make it unusable (path: message). */
+export function validateCursor(raw: unknown): { ok: true; cursor: Cursor } | { ok: false; problems: string[] } {
+  const version = (raw as { version?: unknown } | null)?.version;
+  if (typeof version === 'number' && version > CURSOR_VERSION) {
+    return { ok: false, problems: [`written by a newer autopipe (cursor version ${version}; this autopipe reads version ${CURSOR_VERSION})`] };
+  }
+  compiled ??= new Ajv.default({ allErrors: true, allowUnionTypes: true, strict: true }).compile(require('../../../schemas/cursor.schema.json') as object);
+  if (!compiled(raw)) {
+    const problems = (compiled.errors ?? []).slice(0, 10).map((e) => `${e.instancePath.split('/').slice(1).join('.') || '(top level)'}: ${e.message ?? 'is invalid'}`);
+    return { ok: false, problems };
+  }
+  return { ok: true, cursor: raw as Cursor };
+}
+
+/** The cursor at `path`, or undefined when there is none yet. */
+export function readCursor(path: string): Cursor | undefined {
+  if (!existsSync(path)) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new CursorError(`${path}: not a readable cursor (${(err as Error).message})`, {
+      hint: `restore the last good version: cp ${path}.bak.1 ${path}`, cause: err,
+    });
+  }
+  const v = validateCursor(raw);
+  if (!v.ok) {
+    const newer = v.problems[0].startsWith('written by a newer autopipe');
+    throw new CursorError(`${path}: ${v.problems.join('; ')}`, {
+      hint: newer ? 'use the autopipe version that wrote it, or a newer one' : `restore the last good version: cp ${path}.bak.1 ${path}`,
+    });
+  }
+  return v.cursor;
+}
+
+/** Write atomically, keeping the last `keep` versions as .bak.1 (newest) … .bak.keep. */
+export function writeCursor(path: string, cursor: Cursor, keep = KEEP_VERSIONS): void {
+  const v = validateCursor(cursor);
+  if (!v.ok) throw new CursorError(`refusing to write an invalid cursor to ${path}: ${v.problems.join('; ')}`);
+  try {
+    for (let k = keep - 1; k >= 1; k--) {
+      if (existsSync(`${path}.bak.${k}`)) renameSync(`${path}.bak.${k}`, `${path}.bak.${k + 1}`);
+    }
+    // a copy, not a rename: the cursor itself must exist at every instant
+    if (keep >= 1 && existsSync(path)) writeFileAtomic(`${path}.bak.1`, readFileSync(path));
+  } catch (err) {
+    throw new FileAccessError(`cannot keep the previous versions of ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  writeFileAtomic(path, JSON.stringify(cursor, null, 1) + '\n');
+}

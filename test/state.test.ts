@@ -1,0 +1,107 @@
+import { expect } from 'chai';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { acquireLock } from '../lib/state/lock.js';
+import { readCursor, writeCursor, validateCursor, CURSOR_VERSION, type Cursor } from '../lib/state/cursor.js';
+import { LockHeldError, CursorError } from '../lib/errors/errors.js';
+import { ROOT, tmpDir } from './support/tools.js';
+
+const NOW = 1795000000;
+
+function cursor(iteration: number): Cursor {
+  return {
+    version: CURSOR_VERSION, project: 'demo', iteration, stage: 'label', updated_at: NOW + iteration,
+    tasks: [{ id: 't0000', source: { file: "a'; touch pwned; '.extxyz", frame: 1 }, natoms: 4, merged: false, attempts: [
+      { attempt: 1, dir: 'iter-000/label/t0000/a1', submission: 'k3x9q2m1', array_index: 0, parameters: {}, state: 'submitted', error_class: null, message: null },
+    ] }],
+    submissions: [{ token: 'k3x9q2m1', job_name: 'demo-k3x9q2m1', tasks: ['t0000'], job_id: null, intent_at: NOW, submitted_at: null }],
+  };
+}
+
+describe('lock', function () {
+  this.timeout(60000);
+
+  it('one holder at a time: a live holder gives LockHeldError (exit 75) naming it; release frees it', () => {
+    const dir = tmpDir();
+    const path = join(dir, 'lock');
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      writeFileSync(path, JSON.stringify({ pid: sleeper.pid, host: require_hostname(), since: NOW }));
+      try {
+        acquireLock(path, NOW);
+        expect.fail('took a held lock');
+      } catch (err) {
+        expect(err).to.be.instanceOf(LockHeldError);
+        expect((err as LockHeldError).exitCode).to.equal(75);
+        expect((err as Error).message).to.include(`pid ${sleeper.pid}`);
+      }
+    } finally {
+      sleeper.kill();
+    }
+  });
+
+  it('a lock left by a dead process is taken over', () => {
+    const dir = tmpDir();
+    const path = join(dir, 'lock');
+    const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+    writeFileSync(path, JSON.stringify({ pid: Number(dead), host: require_hostname(), since: NOW - 3600 }));
+    const lock = acquireLock(path, NOW);
+    expect(JSON.parse(readFileSync(path, 'utf8')).pid).to.equal(process.pid);
+    lock.release();
+    expect(existsSync(path)).to.equal(false);
+  });
+
+  it('eight processes racing for the lock: exactly one gets it', async () => {
+    const dir = tmpDir();
+    const script = join(dir, 'racer.mjs');
+    writeFileSync(script, `
+import { acquireLock } from '${ROOT}/dist/lib/state/lock.js';
+try { acquireLock(process.argv[2], ${NOW}); console.log('got'); setTimeout(() => {}, 1500); }
+catch (e) { console.log(e.exitCode); }`);
+    const results = await Promise.all(Array.from({ length: 8 }, () => new Promise<string>((res) => {
+      const child = spawn(process.execPath, [script, join(dir, 'lock')]);
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.on('exit', () => res(out.trim()));
+    })));
+    expect(results.filter((r) => r === 'got')).to.have.length(1);
+    expect(results.filter((r) => r === '75')).to.have.length(7);
+  });
+});
+
+function require_hostname(): string {
+  return spawnSync('hostname').stdout.toString().trim();
+}
+
+describe('cursor', () => {
+  it('round trip, atomic, with the last five versions kept newest first', () => {
+    const dir = tmpDir();
+    const path = join(dir, 'cursor.json');
+    expect(readCursor(path)).to.equal(undefined);
+    for (let k = 0; k < 8; k++) writeCursor(path, cursor(k));
+    expect(readCursor(path)!.iteration).to.equal(7);
+    for (let b = 1; b <= 5; b++) expect(readCursor(`${path}.bak.${b}`)!.iteration, `.bak.${b}`).to.equal(7 - b);
+    expect(existsSync(`${path}.bak.6`)).to.equal(false);
+    expect(readCursor(path)!.tasks[0].source.file).to.equal("a'; touch pwned; '.extxyz");
+  });
+
+  it('refuses a cursor from a newer autopipe, a broken file and an invalid one, saying what to do', () => {
+    const dir = tmpDir();
+    const path = join(dir, 'cursor.json');
+    writeFileSync(path, JSON.stringify({ ...cursor(0), version: CURSOR_VERSION + 1 }));
+    expect(() => readCursor(path)).to.throw(CursorError, /written by a newer autopipe \(cursor version 2; this autopipe reads version 1\)/);
+    writeFileSync(path, '{"version": 1, "proj');
+    try {
+      readCursor(path);
+      expect.fail('read a broken cursor');
+    } catch (err) {
+      expect((err as CursorError).message).to.match(/cursor\.json: not a readable cursor/);
+      expect((err as CursorError).hint).to.match(/cp .*cursor\.json\.bak\.1/);
+    }
+    writeFileSync(path, JSON.stringify({ ...cursor(0), stage: 'labelling' }));
+    expect(() => readCursor(path)).to.throw(CursorError, /stage: must be equal to one of the allowed values/);
+    expect(validateCursor({ ...cursor(0), tasks: [{ id: 'x' }] }).ok).to.equal(false);
+    expect(() => writeCursor(path, { ...cursor(0), iteration: -1 })).to.throw(CursorError, /refusing to write an invalid cursor/);
+  });
+});
