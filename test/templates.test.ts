@@ -1,0 +1,70 @@
+import { expect } from 'chai';
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { loadTemplate, compileTemplate, templatePath } from '../lib/templates/render.js';
+import { submitCommandLine, parseJobId } from '../lib/slurm/commands.js';
+import { writePwInput } from '../lib/formats/espresso-in.js';
+import { parsePwOutput } from '../lib/formats/espresso-out.js';
+import { InputFormatError } from '../lib/errors/errors.js';
+import { AL4, SI2 } from './support/pw-runs.js';
+import { clusterEnv } from './support/cluster.js';
+import { ROOT, tmpDir, PSEUDO_DIR, need } from './support/tools.js';
+
+const CONTEXT = {
+  resources: { nodes: 1, ntasks: 1, cpus_per_task: 1, time: '00:10:00', partition: 'debug', account: null, mem: '2G', extra: ['--qos=short', '--constraint=a b'], modules: ['module load qe/7.2'] },
+  manifest: "/scratch/it's a run/$(touch pwned)/manifest",
+  dft_command: 'srun pw.x',
+};
+
+describe('templates', function () {
+  this.timeout(120000);
+
+  it('label.sbatch renders as the golden file (noEscape: no &#x3D;; hostile paths quoted)', () => {
+    const out = loadTemplate('label.sbatch.hbs')(CONTEXT);
+    expect(out).to.equal(readFileSync(join(ROOT, 'test', 'golden', 'label.sbatch'), 'utf8'));
+    expect(out).not.to.include('&#x3D;');
+    expect(out).to.include(`manifest='/scratch/it'\\''s a run/$(touch pwned)/manifest'`);
+    expect(spawnSync('bash', ['-n'], { input: out }).status, 'bash -n').to.equal(0);
+  });
+
+  it('a broken template fails at render time with its file and line; the project\'s copy wins over the default', () => {
+    expect(() => compileTemplate('#!/bin/bash\n{{#if resources.partition}}\n#SBATCH x\n', 'mine.hbs')).to.throw(InputFormatError, /^mine\.hbs:\d+: template syntax error/);
+    expect(() => compileTemplate('#!/bin/bash\n\n{{q manifst}}\n', 'mine.hbs')(CONTEXT)).to.throw(InputFormatError, /q needs a string/);
+    expect(() => compileTemplate('a\nb\n{{resources.partitoin}}\n', 'mine.hbs')(CONTEXT)).to.throw(InputFormatError, /^mine\.hbs:3: template uses 'partitoin', which autopipe does not provide here/);
+    const dir = tmpDir();
+    writeFileSync(join(dir, 'label.sbatch.hbs'), 'custom {{q manifest}}\n');
+    expect(templatePath('label.sbatch.hbs', dir)).to.equal(join(dir, 'label.sbatch.hbs'));
+    expect(loadTemplate('label.sbatch.hbs', dir)(CONTEXT)).to.match(/^custom '/);
+  });
+
+  it('the rendered script runs a real pw.x array on the test cluster; hostile folder names stay inert', async () => {
+    need('pw.x');
+    const env = { ...process.env, ...clusterEnv() };
+    const root = join(tmpDir(), "run it's $(touch pwned)");
+    const dirs = [join(root, 't0000', 'a1'), join(root, "t0001 `touch pwned`", 'a1')];
+    [AL4, SI2].forEach((atoms, k) => {
+      mkdirSync(dirs[k], { recursive: true });
+      writeFileSync(join(dirs[k], 'pw.in'), writePwInput(atoms, {
+        parameters: { ecutwfc: 12, occupations: 'smearing', degauss: 0.02 }, pseudopotentials: { Al: 'Al.pz-vbc.UPF', Si: 'Si.pz-vbc.UPF' },
+        pseudoDir: PSEUDO_DIR, kpoints: { kind: 'mesh', mesh: [2, 2, 2] },
+      }));
+    });
+    writeFileSync(join(root, 'manifest'), dirs.join('\n') + '\n');
+    const script = join(root, 'label.sbatch');
+    writeFileSync(script, loadTemplate('label.sbatch.hbs')({
+      resources: { ...CONTEXT.resources, extra: [], modules: [], partition: null, mem: null }, manifest: join(root, 'manifest'), dft_command: 'pw.x',
+    }));
+    const [cmd, ...args] = submitCommandLine({ script, jobName: 'ap-tmpl', chdir: root, array: '0-1', output: '/dev/null' });
+    const sub = spawnSync(cmd, args, { encoding: 'utf8', env });
+    expect(sub.status, sub.stderr).to.equal(0);
+    expect(parseJobId(sub.stdout)).to.match(/^\d+$/);
+    for (let t = 0; t < 360 && !dirs.every((d) => existsSync(join(d, 'exitcode'))); t++) await new Promise((r) => setTimeout(r, 250));
+    for (const d of dirs) {
+      expect(readFileSync(join(d, 'exitcode'), 'utf8').trim(), d).to.equal('0');
+      expect(Number(readFileSync(join(d, 'started'), 'utf8'))).to.be.greaterThan(1.7e9);
+      expect(parsePwOutput(readFileSync(join(d, 'pw.out'), 'utf8')).status).to.equal('ok');
+    }
+    expect(spawnSync('find', [join(root, '..'), '-name', 'pwned']).stdout.toString()).to.equal('');
+  });
+});
