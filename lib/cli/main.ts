@@ -12,6 +12,7 @@ import { qeCommands } from './commands/qe.js';
 import { dbCommands } from './commands/db.js';
 import { convertCommand } from './commands/convert.js';
 import { embedCommands } from './commands/embed.js';
+import { labelCommands } from './commands/label.js';
 import type { CliContext } from './context.js';
 
 function currentUser(): string | null {
@@ -40,7 +41,7 @@ export function buildCli(argv: string[], ctx: CliContext): Argv {
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });
-  return embedCommands(convertCommand(y));
+  return labelCommands(embedCommands(convertCommand(y)), ctx);
 }
 
 export async function main(argv = hideBin(process.argv)): Promise<number> {

@@ -1,0 +1,137 @@
+/** `autopipe submit | poll | status | run`: the labelling stage, driven from a workstation or cron. */
+import type { Argv } from 'yargs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { openProject, type Project } from '../../label/project.js';
+import { planLabelStage, type Candidate } from '../../label/plan.js';
+import { plannedCursor, saveCursor, stageFilesLocally } from '../../label/apply.js';
+import { pollLabelStage, submitIntents, countsOf, lastAttempt } from '../../label/poll.js';
+import { createExecutor, maxArraySize } from '../../exec/factory.js';
+import { readCursor, type Cursor } from '../../state/cursor.js';
+import { acquireLock } from '../../state/lock.js';
+import { loadTemplate } from '../../templates/render.js';
+import { readStructures } from '../../structures/read-any.js';
+import { openDatabaseFile, saveDatabaseFile } from '../../db/db-file.js';
+import { ConfigError, UsageError } from '../../errors/errors.js';
+import { logger } from '../../log/logger.js';
+import { printJson } from '../json.js';
+import type { CliContext } from '../context.js';
+
+/** Submission tokens: random, lowercase (they go into SLURM job names and file names). */
+function newToken(): string {
+  return randomBytes(8).toString('hex').slice(0, 10);
+}
+
+function candidatesOf(p: Project): Candidate[] {
+  const file = p.config.structures;
+  if (file === null) throw new ConfigError(p.configFile, ['structures: is required to label iteration 0 (an extxyz file of starting structures)']);
+  const path = isAbsolute(file) ? file : join(p.dir, file);
+  return [...readStructures(path)].map((atoms, k) => ({ atoms, source: { file, frame: k + 1 } }));
+}
+
+async function withLock<T>(p: Project, ctx: CliContext, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(p.workdir, { recursive: true });
+  const lock = acquireLock(p.lockPath, ctx.now());
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+async function submit(p: Project, ctx: CliContext, dryRun: boolean): Promise<Cursor | undefined> {
+  const existing = readCursor(p.cursorPath);
+  if (existing !== undefined && !dryRun) {
+    const c = await submitIntents({ executor: createExecutor(p), config: p.config, now: ctx.now(), saveCursor: (x) => saveCursor(p.cursorPath, x, ctx.now()) }, existing, []);
+    logger.info(`iteration ${c.iteration} is already planned (${c.tasks.length} tasks); every submission is in: see autopipe status`);
+    return c;
+  }
+  const plan = planLabelStage({
+    iteration: 0, candidates: candidatesOf(p), config: p.config, runRoot: dryRun ? join(p.workdir, 'dry-run') : p.runRoot,
+    maxArraySize: await maxArraySize(p), now: ctx.now(), token: newToken, configFile: p.configFile,
+    renderScript: loadTemplate('label.sbatch.hbs', join(p.dir, p.config.executor.templates)),
+  });
+  if (dryRun) {
+    const dir = join(p.workdir, 'dry-run');
+    stageFilesLocally(dir, plan.files);
+    for (const s of plan.submissions) logger.info(`would submit ${s.job_name}: ${s.tasks.length} task(s), script ${join(dir, 'iter-000', 'label', `${s.token}.sbatch`)}`);
+    logger.info(`rendered ${plan.files.length} file(s) into ${dir}; nothing submitted`);
+    return undefined;
+  }
+  const executor = createExecutor(p);
+  await executor.stage(plan.files);
+  // the intents go to disk before anything is submitted
+  let cursor = plannedCursor(p.config.name, 0, plan, ctx.now());
+  saveCursor(p.cursorPath, cursor, ctx.now());
+  const changes: string[] = [];
+  cursor = await submitIntents({ executor, config: p.config, now: ctx.now(), saveCursor: (x) => saveCursor(p.cursorPath, x, ctx.now()) }, cursor, changes);
+  for (const line of changes) logger.info(line);
+  return cursor;
+}
+
+async function poll(p: Project, ctx: CliContext): Promise<{ changes: string[]; complete: boolean; cursor: Cursor }> {
+  const cursor = readCursor(p.cursorPath);
+  if (cursor === undefined) throw new UsageError(`nothing to poll in ${p.dir}: no cursor yet`, { hint: 'run autopipe submit first' });
+  const db = await openDatabaseFile(p.dbPath, { create: true });
+  const r = await pollLabelStage({ cursor, executor: createExecutor(p), db, config: p.config, now: ctx.now(), user: ctx.user, saveCursor: (x) => saveCursor(p.cursorPath, x, ctx.now()) });
+  if (r.merged > 0) saveDatabaseFile(p.dbPath, db); // the database first: a merge repeated later is a no-op
+  saveCursor(p.cursorPath, r.cursor, ctx.now());
+  return r;
+}
+
+export function statusJson(c: Cursor): object {
+  const jobOf = new Map(c.submissions.map((s) => [s.token, s.job_id]));
+  return {
+    iteration: c.iteration,
+    stage: c.stage,
+    tasks: c.tasks.map((t) => {
+      const a = lastAttempt(t);
+      return { id: t.id, state: a.state, attempt: a.attempt, job_id: jobOf.get(a.submission ?? '') ?? null, error_class: a.error_class };
+    }),
+    counts: countsOf(c),
+  };
+}
+
+const dirOption = { alias: 'C', type: 'string', describe: 'the project folder (with autopipe.yaml); default: here' } as const;
+
+export function labelCommands(y: Argv, ctx: CliContext): Argv {
+  return y
+    .command('submit', 'plan the labelling stage and submit it', (a) => a.option('dir', dirOption).option('dry-run', { type: 'boolean', default: false, describe: 'render everything into <workdir>/dry-run, submit nothing' }),
+      async (argv) => {
+        const p = openProject(argv.dir);
+        await withLock(p, ctx, () => submit(p, ctx, argv['dry-run']));
+      })
+    .command('poll', 'one cron-safe pass: submit what is due, read what finished, merge it', (a) => a.option('dir', dirOption).option('json', { type: 'boolean', default: false }),
+      async (argv) => {
+        const p = openProject(argv.dir);
+        const r = await withLock(p, ctx, () => poll(p, ctx));
+        if (argv.json) printJson({ changes: r.changes, complete: r.complete, counts: countsOf(r.cursor) });
+        else for (const line of r.changes) process.stdout.write(`${line}\n`); // quiet when nothing changed
+      })
+    .command('status', 'where the iteration, stage and every task stand', (a) => a.option('dir', dirOption).option('json', { type: 'boolean', default: false }),
+      (argv) => {
+        const p = openProject(argv.dir);
+        const c = readCursor(p.cursorPath);
+        if (c === undefined) throw new UsageError(`no cursor in ${p.workdir}: nothing submitted yet`, { hint: 'run autopipe submit' });
+        const s = statusJson(c) as { tasks: Array<{ id: string; state: string; attempt: number; job_id: string | null; error_class: string | null }>; counts: Record<string, number> };
+        if (argv.json) return printJson(s);
+        process.stdout.write(`iteration ${c.iteration}, stage ${c.stage}: ${Object.entries(s.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
+        for (const t of s.tasks) process.stdout.write(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job_id ?? '-'}${t.error_class === null ? '' : `  ${t.error_class}`}\n`);
+      })
+    .command('run', 'submit, then poll every few seconds until the stage is complete', (a) => a.option('dir', dirOption),
+      async (argv) => {
+        const p = openProject(argv.dir);
+        if (!existsSync(p.cursorPath)) await withLock(p, ctx, () => submit(p, ctx, false));
+        for (;;) {
+          const r = await withLock(p, ctx, () => poll(p, ctx));
+          for (const line of r.changes) logger.info(line);
+          if (r.complete) {
+            const counts = countsOf(r.cursor);
+            logger.info(`stage complete: ${counts.done} done, ${counts.failed} failed; database ${p.dbPath}`);
+            return;
+          }
+          await new Promise((res) => setTimeout(res, 1000 * p.config.executor.poll_interval));
+        }
+      });
+}

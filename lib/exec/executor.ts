@@ -1,0 +1,21 @@
+/** What the labelling machinery needs from wherever jobs run. */
+import type { QueueEntry } from '../slurm/commands.js';
+import type { PlannedFile } from '../label/plan.js';
+
+export interface Sentinels { started?: number; exitcode?: number }
+
+export interface Executor {
+  readonly kind: 'local' | 'slurm';
+  /** Put the staged files (paths relative to the run root) where the jobs run. */
+  stage(files: readonly PlannedFile[]): Promise<void>;
+  /** The job id of a submission that may already have gone in (an intent without an id). */
+  findSubmitted(jobName: string): Promise<string | undefined>;
+  /** Submit one array; returns its job id. */
+  submit(jobName: string, script: string, array: string, chdir: string): Promise<string>;
+  /** One status query for all the given jobs. */
+  queue(jobIds: readonly string[]): Promise<QueueEntry[]>;
+  /** The sentinels of attempt folders (relative to the run root), in one pass. */
+  sentinels(dirs: readonly string[]): Promise<Map<string, Sentinels>>;
+  /** Text files of attempt folders, in one pass. */
+  fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, string>>>;
+}

@@ -1,0 +1,34 @@
+/** Sentinels and outputs of attempt folders on this machine's filesystem. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Sentinels } from './executor.js';
+
+function number(path: string): number | undefined {
+  if (!existsSync(path)) return undefined;
+  const v = Number(readFileSync(path, 'utf8').trim());
+  return Number.isFinite(v) ? v : undefined;
+}
+
+export function readSentinels(dir: string): Sentinels {
+  const out: Sentinels = {};
+  const started = number(join(dir, 'started'));
+  const exitcode = number(join(dir, 'exitcode'));
+  if (started !== undefined) out.started = started;
+  if (exitcode !== undefined) out.exitcode = exitcode;
+  return out;
+}
+
+export function localSentinels(root: string, dirs: readonly string[]): Map<string, Sentinels> {
+  return new Map(dirs.map((d) => [d, readSentinels(join(root, d))]));
+}
+
+export function localFetch(root: string, dirs: readonly string[], names: readonly string[]): Map<string, Map<string, string>> {
+  return new Map(dirs.map((d) => [d, new Map(names.flatMap((n) => {
+    const p = join(root, d, n);
+    return existsSync(p) ? [[n, readFileSync(p, 'utf8')] as [string, string]] : [];
+  }))]));
+}
+
+export function readPid(path: string): number | undefined {
+  return number(path);
+}

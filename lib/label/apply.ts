@@ -1,0 +1,24 @@
+/** Writing a plan: staged files first (each atomically), then the cursor that records them. */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../fsutil/atomic.js';
+import { writeCursor, type Cursor } from '../state/cursor.js';
+import type { LabelPlan } from './plan.js';
+
+/** Stage files under a local root (the run root, for executors on this machine). */
+export function stageFilesLocally(root: string, files: readonly LabelPlan['files'][number][]): void {
+  for (const f of files) {
+    const path = join(root, f.path);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileAtomic(path, f.content);
+  }
+}
+
+/** The cursor of a freshly planned labelling stage (every submission an intent: no job id). */
+export function plannedCursor(project: string, iteration: number, plan: LabelPlan, now: number): Cursor {
+  return { version: 1, project, iteration, stage: 'label', updated_at: now, tasks: plan.tasks, submissions: plan.submissions };
+}
+
+export function saveCursor(path: string, cursor: Cursor, now: number): void {
+  writeCursor(path, { ...cursor, updated_at: now });
+}

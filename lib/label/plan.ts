@@ -1,0 +1,110 @@
+/**
+ * Planning the labelling stage, pure: candidates + config → tasks, submissions (job arrays
+ * chunked to the cluster's MaxArraySize and throttled) and the exact files to stage. Nothing
+ * is written here (apply.ts does that), nothing random or timed is hidden (token and now are
+ * given).
+ *
+ * Layout under the run root (the cluster's view; for the local executor, this machine's):
+ *   iter-000/label/t0007/a1/pw.in      one folder per task and attempt, with structure.extxyz
+ *                                      (mask, provenance); pw.out, pw.err, started and
+ *                                      exitcode appear there when it runs
+ *   iter-000/label/<token>.manifest    array index → attempt folder, one per line
+ *   iter-000/label/<token>.sbatch      the job script (templates/label.sbatch.hbs)
+ */
+import { posix } from 'node:path';
+import type { Atoms } from '../atoms/atoms.js';
+import { natoms, symbolsOf } from '../atoms/atoms.js';
+import { writePwInput, type KPoints } from '../formats/espresso-in.js';
+import { writeExtxyz } from '../formats/extxyz.js';
+import type { Config } from '../config/types.js';
+import type { TaskRecord, SubmissionRecord } from '../state/cursor.js';
+import { ConfigError } from '../errors/errors.js';
+
+export interface Candidate { atoms: Atoms; source: { file: string; frame: number } }
+
+export interface PlannedFile { path: string; content: string }
+
+export interface LabelPlan {
+  tasks: TaskRecord[];
+  submissions: SubmissionRecord[];
+  files: PlannedFile[];
+}
+
+export interface PlanInputs {
+  iteration: number;
+  candidates: readonly Candidate[];
+  config: Config;
+  /** The run root as the machine running the jobs sees it. */
+  runRoot: string;
+  maxArraySize: number;
+  now: number;
+  /** A fresh submission token ([a-z0-9]{10}), e.g. from crypto randomness. */
+  token: () => string;
+  /** Renders the job script for one submission (the label.sbatch template). */
+  renderScript: (context: { resources: Config['dft']['resources']; manifest: string; dft_command: string }) => string;
+  configFile?: string;
+}
+
+export function iterationDir(iteration: number): string {
+  return `iter-${String(iteration).padStart(3, '0')}`;
+}
+
+export function taskId(k: number): string {
+  return `t${String(k).padStart(4, '0')}`;
+}
+
+export function kpointsOf(config: Config): KPoints {
+  const d = config.dft;
+  return d.kpoints !== null ? { kind: 'mesh', mesh: d.kpoints } : { kind: 'spacing', spacing: d.kspacing, gammaTrick: d.gamma_trick };
+}
+
+/** The array spec of one submission: "0-9%4". */
+export function arraySpec(count: number, throttle: number | null): string {
+  return `0-${count - 1}${throttle === null ? '' : `%${throttle}`}`;
+}
+
+export function planLabelStage(p: PlanInputs): LabelPlan {
+  const { config } = p;
+  const missing = [...new Set(p.candidates.flatMap((c) => symbolsOf(c.atoms)))].filter((s) => config.dft.pseudopotentials[s] === undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(p.configFile ?? 'autopipe.yaml', [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (the structures to label contain them)`]);
+  }
+  const stageDir = posix.join(iterationDir(p.iteration), 'label');
+  const files: PlannedFile[] = [];
+  const tasks: TaskRecord[] = p.candidates.map((c, k) => {
+    const id = taskId(k);
+    const dir = posix.join(stageDir, id, 'a1');
+    // the structure as given (force_mask, provenance): pw.x's output does not carry them
+    files.push({ path: posix.join(dir, 'structure.extxyz'), content: writeExtxyz([c.atoms]) });
+    files.push({
+      path: posix.join(dir, 'pw.in'),
+      content: writePwInput(c.atoms, {
+        parameters: config.dft.parameters, pseudopotentials: config.dft.pseudopotentials, pseudoDir: config.dft.pseudo_dir,
+        kpoints: kpointsOf(config), outdir: './out', prefix: 'pwscf',
+      }),
+    });
+    return {
+      id, source: c.source, natoms: natoms(c.atoms), merged: false,
+      attempts: [{ attempt: 1, dir, submission: null, array_index: null, parameters: {}, state: 'planned', error_class: null, message: null }],
+    };
+  });
+  const size = Math.max(1, p.maxArraySize);
+  const submissions: SubmissionRecord[] = [];
+  for (let start = 0; start < tasks.length; start += size) {
+    const chunk = tasks.slice(start, start + size);
+    const token = p.token();
+    if (!/^[a-z0-9]{8,}$/.test(token)) throw new RangeError(`a submission token must be [a-z0-9]{8,}, got '${token}'`);
+    const manifest = posix.join(stageDir, `${token}.manifest`);
+    files.push({ path: manifest, content: chunk.map((t) => posix.join(p.runRoot, t.attempts[0].dir)).join('\n') + '\n' });
+    files.push({
+      path: posix.join(stageDir, `${token}.sbatch`),
+      content: p.renderScript({ resources: config.dft.resources, manifest: posix.join(p.runRoot, manifest), dft_command: config.dft.command }),
+    });
+    chunk.forEach((t, index) => {
+      t.attempts[0].submission = token;
+      t.attempts[0].array_index = index;
+    });
+    submissions.push({ token, job_name: `${config.name}-${token}`, tasks: chunk.map((t) => t.id), job_id: null, intent_at: p.now, submitted_at: null });
+  }
+  return { tasks, submissions, files };
+}

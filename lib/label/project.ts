@@ -1,0 +1,33 @@
+/** Where a project's files are: resolved once from -C DIR and autopipe.yaml. */
+import { isAbsolute, join, resolve } from 'node:path';
+import { loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { logger } from '../log/logger.js';
+
+export interface Project {
+  dir: string;
+  configFile: string;
+  config: Config;
+  workdir: string;
+  cursorPath: string;
+  lockPath: string;
+  dbPath: string;
+  /** Where task folders live, as the machine running the jobs sees it. */
+  runRoot: string;
+}
+
+export function openProject(dirArg: string | undefined): Project {
+  const dir = resolve(dirArg ?? '.');
+  const configFile = join(dir, 'autopipe.yaml');
+  const { config, warnings } = loadConfigFile(configFile);
+  for (const w of warnings) logger.warn(`${configFile}: ${w}`);
+  const at = (p: string) => (isAbsolute(p) ? p : join(dir, p));
+  const workdir = at(config.workdir);
+  return {
+    dir, configFile, config, workdir,
+    cursorPath: join(workdir, 'cursor.json'),
+    lockPath: join(workdir, 'lock'),
+    dbPath: config.database === null ? join(workdir, 'autopipe.db') : at(config.database),
+    runRoot: config.executor.remote_root === null ? join(workdir, 'run') : config.executor.remote_root,
+  };
+}
