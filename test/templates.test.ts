@@ -13,6 +13,7 @@ import { ROOT, tmpDir, PSEUDO_DIR, need } from './support/tools.js';
 
 const CONTEXT = {
   resources: { nodes: 1, ntasks: 1, cpus_per_task: 1, time: '00:10:00', partition: 'debug', account: null, mem: '2G', extra: ['--qos=short', '--constraint=a b'], modules: ['module load qe/7.2'] },
+  stage_dir: "/scratch/it's a run/$(touch pwned)",
   manifest: "/scratch/it's a run/$(touch pwned)/manifest",
   dft_command: 'srun pw.x',
 };
@@ -50,10 +51,10 @@ describe('templates', function () {
         pseudoDir: PSEUDO_DIR, kpoints: { kind: 'mesh', mesh: [2, 2, 2] },
       }));
     });
-    writeFileSync(join(root, 'manifest'), dirs.join('\n') + '\n');
+    writeFileSync(join(root, 'manifest'), ['t0000/a1', "t0001 `touch pwned`/a1"].join('\n') + '\n');
     const script = join(root, 'label.sbatch');
     writeFileSync(script, loadTemplate('label.sbatch.hbs')({
-      resources: { ...CONTEXT.resources, extra: [], modules: [], partition: null, mem: null }, manifest: join(root, 'manifest'), dft_command: 'pw.x',
+      resources: { ...CONTEXT.resources, extra: [], modules: [], partition: null, mem: null }, stage_dir: root, manifest: join(root, 'manifest'), dft_command: 'pw.x',
     }));
     const [cmd, ...args] = submitCommandLine({ script, jobName: 'ap-tmpl', chdir: root, array: '0-1', output: '/dev/null' });
     const sub = spawnSync(cmd, args, { encoding: 'utf8', env });

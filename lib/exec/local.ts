@@ -59,8 +59,9 @@ export class LocalExecutor implements Executor {
     const tasks = jobs.flatMap((jobId) => {
       const marker = JSON.parse(readFileSync(this.markerPath(jobId), 'utf8')) as Marker;
       const manifest = join(this.runRoot, `${jobId.slice('local:'.length)}.manifest`);
+      const stage = join(this.runRoot, posix.dirname(jobId.slice('local:'.length)));
       const dirs = readFileSync(manifest, 'utf8').split('\n').filter((l) => l !== '');
-      return dirs.map((dir, index) => ({ jobId, marker, index, dir }));
+      return dirs.map((dir, index) => ({ jobId, marker, index, dir: join(stage, dir) }));
     });
     const state = (dir: string): 'done' | 'running' | 'lost' | 'waiting' => {
       if (readSentinels(dir).exitcode !== undefined) return 'done';

@@ -8,7 +8,7 @@
  *   iter-000/label/t0007/a1/pw.in      one folder per task and attempt, with structure.extxyz
  *                                      (mask, provenance); pw.out, pw.err, started and
  *                                      exitcode appear there when it runs
- *   iter-000/label/<token>.manifest    array index → attempt folder, one per line
+ *   iter-000/label/<token>.manifest    array index → attempt folder (relative), one per line
  *   iter-000/label/<token>.sbatch      the job script (templates/label.sbatch.hbs)
  */
 import { posix } from 'node:path';
@@ -41,7 +41,7 @@ export interface PlanInputs {
   /** A fresh submission token ([a-z0-9]{10}), e.g. from crypto randomness. */
   token: () => string;
   /** Renders the job script for one submission (the label.sbatch template). */
-  renderScript: (context: { resources: Config['dft']['resources']; manifest: string; dft_command: string }) => string;
+  renderScript: (context: { resources: Config['dft']['resources']; stage_dir: string; manifest: string; dft_command: string }) => string;
   configFile?: string;
 }
 
@@ -95,10 +95,12 @@ export function planLabelStage(p: PlanInputs): LabelPlan {
     const token = p.token();
     if (!/^[a-z0-9]{8,}$/.test(token)) throw new RangeError(`a submission token must be [a-z0-9]{8,}, got '${token}'`);
     const manifest = posix.join(stageDir, `${token}.manifest`);
-    files.push({ path: manifest, content: chunk.map((t) => posix.join(p.runRoot, t.attempts[0].dir)).join('\n') + '\n' });
+    // Paths relative to the stage folder: names we generate, so one per line is safe even when
+    // the run root holds a newline.
+    files.push({ path: manifest, content: chunk.map((t) => posix.relative(stageDir, t.attempts[0].dir)).join('\n') + '\n' });
     files.push({
       path: posix.join(stageDir, `${token}.sbatch`),
-      content: p.renderScript({ resources: config.dft.resources, manifest: posix.join(p.runRoot, manifest), dft_command: config.dft.command }),
+      content: p.renderScript({ resources: config.dft.resources, stage_dir: posix.join(p.runRoot, stageDir), manifest: posix.join(p.runRoot, manifest), dft_command: config.dft.command }),
     });
     chunk.forEach((t, index) => {
       t.attempts[0].submission = token;

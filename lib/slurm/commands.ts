@@ -125,7 +125,9 @@ export function parseMaxArraySize(configText: string): number | undefined {
 
 // ---- sacct (optional: why a job vanished) ---------------------------------------------------
 
-export const SACCT_FIELDS = 'JobID,JobName,State,ExitCode,End';
+// Not End: sacct -c (SLURM 22.05) segfaults printing End when the job-completion log holds a
+// record whose WorkDir contains a newline (the jobcomp plugin does not escape it).
+export const SACCT_FIELDS = 'JobID,JobName,State,ExitCode';
 
 /** `jobcomp`: read the job-completion file (`sacct -c`), for clusters without slurmdbd. No ids: all jobs. */
 export function accountingCommand(jobIds: readonly string[], jobcomp: boolean): string[] {
@@ -133,18 +135,18 @@ export function accountingCommand(jobIds: readonly string[], jobcomp: boolean): 
   return jobIds.length === 0 ? argv : [...argv, `--jobs=${jobIds.join(',')}`];
 }
 
-export interface AccountingEntry { jobId: string; name: string; state: SlurmState; rawState: string; exitCode: number | null; signal: number | null; end: string }
+export interface AccountingEntry { jobId: string; name: string; state: SlurmState; rawState: string; exitCode: number | null; signal: number | null }
 
 export function parseAccounting(text: string): AccountingEntry[] {
   const out: AccountingEntry[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     const f = line.split('|');
-    if (f.length < 5 || /\.(batch|extern|\d+)$/.test(f[0])) continue; // job steps: the job's own line says it
+    if (f.length < 4 || /\.(batch|extern|\d+)$/.test(f[0])) continue; // job steps: the job's own line says it
     const m = /^(\d+):(\d+)$/.exec(f[3]);
     out.push({
       jobId: f[0], name: f[1], rawState: f[2], state: slurmState(f[2]),
-      exitCode: m === null ? null : Number(m[1]), signal: m === null ? null : Number(m[2]), end: f[4],
+      exitCode: m === null ? null : Number(m[1]), signal: m === null ? null : Number(m[2]),
     });
   }
   return out;

@@ -1,0 +1,136 @@
+import { expect } from 'chai';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { planLabelStage, arraySpec } from '../lib/label/plan.js';
+import { parseConfigText } from '../lib/config/load.js';
+import { compileTemplate } from '../lib/templates/render.js';
+import { acquireLock } from '../lib/state/lock.js';
+import { readCursor } from '../lib/state/cursor.js';
+import { ConfigError } from '../lib/errors/errors.js';
+import { structures, project } from './support/labelling.js';
+import { clusterEnv } from './support/cluster.js';
+import { ROOT, tmpDir, pythonJson } from './support/tools.js';
+
+const NOW = 1795000000;
+
+function autopipe(args: string[], dir: string, env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), ...args, '-C', dir], { encoding: 'utf8', env });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function dbRows(db: string): Array<{ task: string; natoms: number; mask: number[] | null }> {
+  return pythonJson(`
+import sys, json, ase.db
+print(json.dumps([{'task': r.task, 'natoms': r.natoms, 'mask': r.data['force_mask'].tolist() if 'force_mask' in r.data else None} for r in ase.db.connect(sys.argv[1]).select()]))`, [db]);
+}
+
+describe('labelling: plan (pure)', () => {
+  it('one task per structure, arrays chunked to MaxArraySize and throttled, every file to stage', () => {
+    const { config } = parseConfigText('dft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: Si.pz-vbc.UPF}\nexecutor: {array_throttle: 4}\n', 'autopipe.yaml');
+    let n = 0;
+    const plan = planLabelStage({
+      iteration: 0, candidates: structures(23).map((atoms, k) => ({ atoms, source: { file: 's.extxyz', frame: k + 1 } })), config,
+      runRoot: "/r/it's", maxArraySize: 10, now: NOW, token: () => `tok${String(n++).padStart(7, '0')}`,
+      renderScript: compileTemplate('{{q manifest}}|{{dft_command}}', 't'),
+    });
+    expect(plan.tasks.map((t) => t.id).slice(0, 3)).to.deep.equal(['t0000', 't0001', 't0002']);
+    expect(plan.submissions.map((s) => [s.token, s.job_name, s.tasks.length, s.job_id])).to.deep.equal([
+      ['tok0000000', 'autopipe-tok0000000', 10, null], ['tok0000001', 'autopipe-tok0000001', 10, null], ['tok0000002', 'autopipe-tok0000002', 3, null]]);
+    expect(plan.tasks[12].attempts[0]).to.deep.include({ dir: 'iter-000/label/t0012/a1', submission: 'tok0000001', array_index: 2, state: 'planned' });
+    const manifest = plan.files.find((f) => f.path === 'iter-000/label/tok0000002.manifest')!;
+    expect(manifest.content).to.equal('t0020/a1\nt0021/a1\nt0022/a1\n'); // relative: a run root may hold any character
+    expect(plan.files.find((f) => f.path === 'iter-000/label/tok0000000.sbatch')!.content).to.equal(`'/r/it'\\''s/iter-000/label/tok0000000.manifest'|pw.x`);
+    expect(plan.files.filter((f) => f.path.endsWith('pw.in'))).to.have.length(23);
+    expect(plan.files.filter((f) => f.path.endsWith('structure.extxyz'))).to.have.length(23);
+    expect(arraySpec(10, 4)).to.equal('0-9%4');
+    expect(arraySpec(3, null)).to.equal('0-2');
+    const { config: noSi } = parseConfigText('dft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF}\n', 'autopipe.yaml');
+    expect(() => planLabelStage({ iteration: 0, candidates: structures(5).map((atoms, k) => ({ atoms, source: { file: 's', frame: k + 1 } })), config: noSi, runRoot: '/r', maxArraySize: 10, now: NOW, token: () => 'abcdefgh12', renderScript: () => '' }))
+      .to.throw(ConfigError, /no pseudopotential for Si/);
+  });
+});
+
+describe('labelling with real pw.x', function () {
+  this.timeout(300000);
+
+  it('slurm executor: 12 structures in two arrays (MaxArraySize 10), a hostile run root; masks in the database', () => {
+    const env = { ...process.env, ...clusterEnv() };
+    const dir = tmpDir();
+    const remote = join(tmpDir(), "run it's $(touch pwned)\nnewline");
+    project(dir, { kind: 'slurm', n: 12, remoteRoot: remote, name: 'slurmlabel' });
+    const r = autopipe(['run'], dir, env);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/submitted slurmlabel-\w+ as job \d+ \(10 tasks\)/).and.match(/\(2 tasks\)/).and.match(/stage complete: 12 done, 0 failed/);
+    const status = JSON.parse(autopipe(['status', '--json'], dir, env).stdout);
+    expect(status.counts).to.deep.include({ done: 12, failed: 0 });
+    expect(new Set(status.tasks.map((t: { job_id: string }) => t.job_id)).size).to.equal(2);
+    const rows = dbRows(join(dir, '.autopipe', 'autopipe.db'));
+    expect(rows.map((x) => x.task).sort()).to.deep.equal(Array.from({ length: 12 }, (_, k) => `t${String(k).padStart(4, '0')}`));
+    expect(rows.find((x) => x.task === 't0000')!.mask).to.deep.equal([1, 1, 0, 0]);
+    expect(rows.find((x) => x.task === 't0004')!.natoms).to.equal(2);
+    expect(spawnSync('find', [join(remote, '..'), dir, '-name', 'pwned']).stdout.toString()).to.equal('');
+  });
+
+  it('local executor: the same labelling without SLURM, at most max_concurrent at a time', () => {
+    const dir = tmpDir();
+    project(dir, { kind: 'local', n: 5 });
+    const r = autopipe(['run'], dir);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/stage complete: 5 done, 0 failed/);
+    expect(dbRows(join(dir, '.autopipe', 'autopipe.db'))).to.have.length(5);
+    const pw = readFileSync(join(dir, '.autopipe', 'run', 'iter-000', 'label', 't0001', 'a1', 'pw.out'), 'utf8');
+    expect(pw).to.include('JOB DONE.');
+  });
+
+  it('a second poll while one runs exits 75 at once with a clear message', () => {
+    const dir = tmpDir();
+    project(dir, { kind: 'local', n: 1 });
+    expect(autopipe(['submit'], dir).status).to.equal(0);
+    const sleeper = spawn('sleep', ['20']);
+    const lock = acquireLock(join(dir, '.autopipe', 'lock'), NOW, sleeper.pid!);
+    try {
+      const r = autopipe(['poll'], dir);
+      expect(r.status).to.equal(75);
+      expect(r.stderr).to.match(/another autopipe \(pid \d+ on .*\) is working on this project/);
+    } finally {
+      lock.release();
+      sleeper.kill();
+    }
+  });
+
+  it('polls killed at random moments (SIGKILL) lose nothing and duplicate nothing', async () => {
+    const env = { ...process.env, ...clusterEnv() };
+    const dir = tmpDir();
+    const name = `kill-${randomBytes(4).toString('hex')}`; // unique: sacct -c remembers earlier runs
+    project(dir, { kind: 'slurm', n: 12, name });
+    // the submit itself is killed too, mid-way, a few times
+    const kill = async (args: string[], ms: number) => {
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), ...args, '-C', dir], { env, stdio: 'ignore' });
+      const exited = new Promise((res) => child.once('exit', res)); // it may finish before the kill
+      await new Promise((res) => setTimeout(res, ms));
+      child.kill('SIGKILL');
+      await exited;
+    };
+    for (const ms of [150, 300, 450, 600, 800]) await kill(['submit'], ms);
+    for (let k = 0; k < 25; k++) await kill(['poll'], 100 + Math.floor(Math.random() * 700));
+    for (let k = 0; k < 120; k++) {
+      const r = autopipe(['poll', '--json'], dir, env);
+      if (r.status === 0 && JSON.parse(r.stdout).complete === true) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    const cursor = readCursor(join(dir, '.autopipe', 'cursor.json'))!;
+    expect(cursor.tasks.map((t) => t.attempts.at(-1)!.state)).to.deep.equal(new Array(12).fill('done'));
+    const rows = dbRows(join(dir, '.autopipe', 'autopipe.db'));
+    expect(rows).to.have.length(12); // no task merged twice, none forgotten
+    // no chunk submitted twice: SLURM saw each job name of ours once
+    const names = spawnSync('sacct', ['-c', '--noheader', '--parsable2', '--format=JobID,JobName'], { env, encoding: 'utf8' }).stdout
+      .split('\n').filter((l) => l.includes(`${name}-`)).map((l) => l.split('|')[1]);
+    const perName = new Map<string, number>();
+    for (const n of names) perName.set(n, (perName.get(n) ?? 0) + 1);
+    expect([...perName.keys()].sort()).to.deep.equal(cursor.submissions.map((s) => s.job_name).sort());
+    expect(cursor.submissions.map((s) => perName.get(s.job_name))).to.deep.equal(cursor.submissions.map((s) => s.tasks.length));
+    expect(existsSync(join(dir, '.autopipe', 'lock'))).to.equal(false);
+  });
+});
