@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job (README): label the example structures with real pw.x on this machine and
-# collect the results in an ASE database. Installs what is missing first (as root).
+# The main job (README): label the example structures with real pw.x on this machine, through
+# autopipe's labelling stage on the local executor, into an ASE database. Installs what is
+# missing first (as root).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -11,19 +12,14 @@ if [ ! -d "$root/node_modules" ]; then (cd "$root" && npm ci --no-audit --no-fun
 (cd "$root" && npx tsc -p tsconfig.json)
 autopipe() { node "$root/bin/autopipe.js" "$@"; }
 
+# A fresh copy of the example project, so the example folder itself stays clean.
+rm -rf "$out"
 mkdir -p "$out"
-cd "$here"
-autopipe config check autopipe.yaml > "$out/resolved-config.yaml"
-autopipe qe input structures.extxyz -c autopipe.yaml -o "$out"
-cd "$out"
-for input in *.in; do
-  echo "pw.x -in $input"
-  OMP_NUM_THREADS=1 pw.x -in "$input" > "${input%.in}.out" 2> "${input%.in}.err" || true
-done
-autopipe qe parse *.out
-autopipe db add labels.db *.out --kv iteration=0 --kv source=quickstart
-autopipe db ls labels.db
-autopipe db export labels.db -o labels.extxyz
+cp "$here/autopipe.yaml" "$here/structures.extxyz" "$out/"
+autopipe config check "$out/autopipe.yaml" > /dev/null
+autopipe run -C "$out"                       # submit, then poll until every task is done or failed
+autopipe status -C "$out"
+autopipe db ls "$out/.autopipe/autopipe.db"
 echo "ASE reads the database:"
-/usr/bin/python3 -m ase db labels.db
-echo "results in $out"
+/usr/bin/python3 -m ase db "$out/.autopipe/autopipe.db"
+echo "the project is in $out; task folders under $out/.autopipe/run"
