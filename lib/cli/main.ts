@@ -13,6 +13,7 @@ import { dbCommands } from './commands/db.js';
 import { convertCommand } from './commands/convert.js';
 import { embedCommands } from './commands/embed.js';
 import { labelCommands } from './commands/label.js';
+import { initCommand } from './commands/init.js';
 import type { CliContext } from './context.js';
 
 function currentUser(): string | null {
@@ -41,7 +42,7 @@ export function buildCli(argv: string[], ctx: CliContext): Argv {
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });
-  return labelCommands(embedCommands(convertCommand(y)), ctx);
+  return initCommand(labelCommands(embedCommands(convertCommand(y)), ctx));
 }
 
 export async function main(argv = hideBin(process.argv)): Promise<number> {

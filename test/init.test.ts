@@ -1,0 +1,47 @@
+import { expect } from 'chai';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { parseConfigText } from '../lib/config/load.js';
+import { findPseudopotentials, initConfigText } from '../lib/cli/commands/init.js';
+import { ROOT, tmpDir, PSEUDO_DIR } from './support/tools.js';
+
+const autopipe = (args: string[]) => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), ...args], { encoding: 'utf8' });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+};
+
+describe('autopipe init', function () {
+  this.timeout(120000);
+
+  it('writes a valid, commented autopipe.yaml and the templates; a fresh project labels for real', () => {
+    const dir = join(tmpDir(), 'proj');
+    const structures = join(tmpDir(), 'in.extxyz');
+    copyFileSync(join(ROOT, 'examples', 'quickstart', 'structures.extxyz'), structures);
+    const r = autopipe(['init', dir, '--structures', structures, '--partition', "it's $(x)"]);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/pseudopotentials \(pz\): Al=Al\.pz-vbc\.UPF Si=Si\.pz-vbc\.UPF/);
+    const text = readFileSync(join(dir, 'autopipe.yaml'), 'utf8');
+    expect(text).to.match(/^# autopipe project/);
+    expect(parseConfigText(text, 'x').config.dft.resources.partition).to.equal("it's $(x)");
+    expect(readFileSync(join(dir, 'templates', 'label.sbatch.hbs'), 'utf8')).to.equal(readFileSync(join(ROOT, 'templates', 'label.sbatch.hbs'), 'utf8'));
+    const again = autopipe(['init', dir, '--pseudo', 'Al=x.UPF']);
+    expect(again.status).to.equal(64);
+    expect(again.stderr).to.match(/exists already; autopipe init never overwrites it/);
+    // make it cheap, then run it
+    const cheap = text.replace('ecutwfc: 30', 'ecutwfc: 12').replace('kspacing: 0.25', 'kspacing: 0.5').replace(/ {4}partition: .*\n/, '');
+    spawnSync('sh', ['-c', 'cat > "$1"', 'sh', join(dir, 'autopipe.yaml')], { input: cheap });
+    const run = autopipe(['run', '-C', dir]);
+    expect(run.status, run.stderr).to.equal(0);
+    expect(run.stderr).to.match(/stage complete: 3 done, 0 failed/);
+    expect(existsSync(join(dir, '.autopipe', 'autopipe.db'))).to.equal(true);
+  });
+
+  it('one functional for all elements; clear errors without pseudopotentials', () => {
+    expect(findPseudopotentials(PSEUDO_DIR, ['Fe', 'H']).functional).to.equal('pbe');
+    expect(findPseudopotentials(PSEUDO_DIR, ['Al', 'Cu'])).to.deep.include({ functional: 'pz', found: { Al: 'Al.pz-vbc.UPF', Cu: 'Cu.pz-d-rrkjus.UPF' } });
+    expect(findPseudopotentials(PSEUDO_DIR, ['Og']).missing).to.deep.equal(['Og']);
+    expect(autopipe(['init', join(tmpDir(), 'p')]).stderr).to.match(/give --pseudo El=FILE/);
+    expect(() => parseConfigText(initConfigText({ executor: 'slurm', pseudoDir: '/p', pseudo: { Al: "a'b.UPF" }, host: 'h"x', remoteRoot: '/r\nq' }), 'x')).to.not.throw();
+  });
+});
