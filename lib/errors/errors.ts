@@ -77,6 +77,11 @@ export class CursorError extends AutopipeError {
   override readonly exitCode = 65;
 }
 
+/** The SSH connection to the cluster failed or was refused (host key, authentication, network). */
+export class SshError extends AutopipeError {
+  override readonly exitCode = 69; // EX_UNAVAILABLE
+}
+
 /** Some of the inputs were skipped; the rest was done. */
 export class PartialFailure extends AutopipeError {
   override readonly exitCode = 2;
