@@ -73,6 +73,35 @@ describe('labelling with real pw.x', function () {
     expect(spawnSync('find', [join(remote, '..'), dir, '-name', 'pwned']).stdout.toString()).to.equal('');
   });
 
+  it('slurm over SSH (127.0.0.1): 12 structures, hostile remote root, a constant number of round trips per poll', async () => {
+    const c = clusterEnv();
+    const dir = tmpDir();
+    const remote = join(tmpDir(), "remote it's $(touch pwned)");
+    project(dir, {
+      kind: 'slurm', n: 12, remoteRoot: remote, name: 'sshlabel',
+      executorLines: [`host: 127.0.0.1`, `port: ${c.AUTOPIPE_SSH_PORT}`, `user: ${c.AUTOPIPE_SSH_USER}`, `identity: ${JSON.stringify(c.AUTOPIPE_SSH_KEY)}`, `known_hosts: ${JSON.stringify(c.AUTOPIPE_SSH_KNOWN_HOSTS)}`],
+    });
+    // no SLURM_CONF here: everything goes through the SSH server (whose SetEnv has it)
+    const env = { ...process.env };
+    delete env.SLURM_CONF;
+    const sub = autopipe(['submit'], dir, env);
+    expect(sub.status, sub.stderr).to.equal(0);
+    expect(sub.stderr).to.match(/submitted sshlabel-\w+ as job \d+ \(10 tasks\)/).and.match(/\(2 tasks\)/);
+    const trips: number[] = [];
+    for (let k = 0; k < 120; k++) {
+      const r = autopipe(['poll', '--json'], dir, env);
+      expect(r.status, r.stderr).to.equal(0);
+      const j = JSON.parse(r.stdout);
+      trips.push(j.ssh_round_trips);
+      if (j.complete) break;
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    expect(JSON.parse(autopipe(['status', '--json'], dir, env).stdout).counts).to.deep.include({ done: 12, failed: 0 });
+    expect(Math.max(...trips)).to.be.at.most(3); // squeue, sentinel scan, one download: whatever the number of tasks
+    expect(dbRows(join(dir, '.autopipe', 'autopipe.db'))).to.have.length(12);
+    expect(spawnSync('find', [join(remote, '..'), dir, '-name', 'pwned']).stdout.toString()).to.equal('');
+  });
+
   it('local executor: the same labelling without SLURM, at most max_concurrent at a time', () => {
     const dir = tmpDir();
     project(dir, { kind: 'local', n: 5 });

@@ -2,23 +2,49 @@
 import type { Executor } from './executor.js';
 import { LocalExecutor } from './local.js';
 import { SlurmLocalExecutor } from './slurm-local.js';
-import { LocalRunner } from './runner.js';
+import { LocalRunner, type Runner } from './runner.js';
+import { SlurmSshExecutor } from './slurm-ssh.js';
+import { SshRunner } from '../ssh/ssh-runner.js';
+import { parseMaxArraySize, showConfigCommand } from '../slurm/commands.js';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { Project } from '../label/project.js';
 import { ConfigError } from '../errors/errors.js';
 
-export function createExecutor(p: Project): Executor {
+export interface OpenExecutor {
+  executor: Executor;
+  /** The runner SLURM commands go through (for scontrol). */
+  runner: Runner;
+  /** SSH round trips so far (0 for local ones). */
+  roundTrips(): number;
+  close(): void;
+}
+
+/** The executor of a project; with a host, one SSH connection until close(). */
+export async function openExecutor(p: Project): Promise<OpenExecutor> {
   const e = p.config.executor;
-  if (e.kind === 'local') return new LocalExecutor(p.runRoot, e.max_concurrent, p.config.dft.resources.cpus_per_task);
-  if (e.host === null) return new SlurmLocalExecutor(new LocalRunner(), p.runRoot, p.config.dft.resources);
-  throw new ConfigError(p.configFile, ['executor.host: submitting over SSH is not available in this version yet; run autopipe on the login node (no host)']);
+  const local = new LocalRunner();
+  if (e.kind === 'local') {
+    return { executor: new LocalExecutor(p.runRoot, e.max_concurrent, p.config.dft.resources.cpus_per_task), runner: local, roundTrips: () => 0, close: () => {} };
+  }
+  if (e.host === null) return { executor: new SlurmLocalExecutor(local, p.runRoot, p.config.dft.resources), runner: local, roundTrips: () => 0, close: () => {} };
+  if (e.remote_root === null) throw new ConfigError(p.configFile, ['executor.remote_root: is required with a host (the folder on the cluster where task folders live)']);
+  const ssh = await SshRunner.connect({
+    host: e.host, port: e.port, user: e.user ?? userInfo().username, identity: e.identity === null ? undefined : expandHome(e.identity),
+    knownHosts: expandHome(e.known_hosts), acceptNewHostKey: e.accept_new_host_key,
+  });
+  return { executor: new SlurmSshExecutor(ssh, e.remote_root, p.config.dft.resources), runner: ssh, roundTrips: () => ssh.roundTrips, close: () => ssh.dispose() };
+}
+
+function expandHome(path: string): string {
+  return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
 }
 
 /** MaxArraySize: from the config, or from `scontrol show config`, or 1001 (SLURM's default). */
-export async function maxArraySize(p: Project): Promise<number> {
+export async function maxArraySize(p: Project, runner: Runner): Promise<number> {
   const e = p.config.executor;
   if (e.max_array_size !== null) return e.max_array_size;
   if (e.kind === 'local') return 1_000_000; // no limit of its own
-  const { parseMaxArraySize, showConfigCommand } = await import('../slurm/commands.js');
-  const r = await new LocalRunner().run(showConfigCommand());
+  const r = await runner.run(showConfigCommand());
   return (r.status === 0 ? parseMaxArraySize(r.stdout) : undefined) ?? 1001;
 }

@@ -22,7 +22,7 @@ export function structures(n: number): Atoms[] {
   });
 }
 
-export function project(dir: string, opts: { kind: 'local' | 'slurm'; n: number; remoteRoot?: string; name?: string }): void {
+export function project(dir: string, opts: { kind: 'local' | 'slurm'; n: number; remoteRoot?: string; name?: string; executorLines?: string[] }): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'structures.extxyz'), writeExtxyz(structures(opts.n)));
   writeFileSync(join(dir, 'autopipe.yaml'), [
@@ -38,6 +38,7 @@ export function project(dir: string, opts: { kind: 'local' | 'slurm'; n: number;
     '  poll_interval: 0.5',
     '  array_throttle: 2',
     ...(opts.remoteRoot === undefined ? [] : [`  remote_root: ${JSON.stringify(opts.remoteRoot)}`]),
+    ...(opts.executorLines ?? []).map((l) => `  ${l}`),
     '',
   ].join('\n'));
 }

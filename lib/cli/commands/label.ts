@@ -7,7 +7,7 @@ import { openProject, type Project } from '../../label/project.js';
 import { planLabelStage, type Candidate } from '../../label/plan.js';
 import { plannedCursor, saveCursor, stageFilesLocally } from '../../label/apply.js';
 import { pollLabelStage, submitIntents, countsOf, lastAttempt } from '../../label/poll.js';
-import { createExecutor, maxArraySize } from '../../exec/factory.js';
+import { openExecutor, maxArraySize, type OpenExecutor } from '../../exec/factory.js';
 import { readCursor, type Cursor } from '../../state/cursor.js';
 import { acquireLock } from '../../state/lock.js';
 import { loadTemplate } from '../../templates/render.js';
@@ -40,44 +40,58 @@ async function withLock<T>(p: Project, ctx: CliContext, fn: () => Promise<T>): P
   }
 }
 
-async function submit(p: Project, ctx: CliContext, dryRun: boolean): Promise<Cursor | undefined> {
-  const existing = readCursor(p.cursorPath);
-  if (existing !== undefined && !dryRun) {
-    const c = await submitIntents({ executor: createExecutor(p), config: p.config, now: ctx.now(), saveCursor: (x) => saveCursor(p.cursorPath, x, ctx.now()) }, existing, []);
-    logger.info(`iteration ${c.iteration} is already planned (${c.tasks.length} tasks); every submission is in: see autopipe status`);
-    return c;
+/** Open the executor (an SSH connection with a host), run fn, always close it. */
+async function withExecutor<T>(p: Project, fn: (x: OpenExecutor) => Promise<T>): Promise<T> {
+  const x = await openExecutor(p);
+  try {
+    return await fn(x);
+  } finally {
+    x.close();
   }
-  const plan = planLabelStage({
-    iteration: 0, candidates: candidatesOf(p), config: p.config, runRoot: dryRun ? join(p.workdir, 'dry-run') : p.runRoot,
-    maxArraySize: await maxArraySize(p), now: ctx.now(), token: newToken, configFile: p.configFile,
-    renderScript: loadTemplate('label.sbatch.hbs', join(p.dir, p.config.executor.templates)),
-  });
-  if (dryRun) {
-    const dir = join(p.workdir, 'dry-run');
-    stageFilesLocally(dir, plan.files);
-    for (const s of plan.submissions) logger.info(`would submit ${s.job_name}: ${s.tasks.length} task(s), script ${join(dir, 'iter-000', 'label', `${s.token}.sbatch`)}`);
-    logger.info(`rendered ${plan.files.length} file(s) into ${dir}; nothing submitted`);
-    return undefined;
-  }
-  const executor = createExecutor(p);
-  await executor.stage(plan.files);
-  // the intents go to disk before anything is submitted
-  let cursor = plannedCursor(p.config.name, 0, plan, ctx.now());
-  saveCursor(p.cursorPath, cursor, ctx.now());
-  const changes: string[] = [];
-  cursor = await submitIntents({ executor, config: p.config, now: ctx.now(), saveCursor: (x) => saveCursor(p.cursorPath, x, ctx.now()) }, cursor, changes);
-  for (const line of changes) logger.info(line);
-  return cursor;
 }
 
-async function poll(p: Project, ctx: CliContext): Promise<{ changes: string[]; complete: boolean; cursor: Cursor }> {
+async function submit(p: Project, ctx: CliContext, dryRun: boolean): Promise<Cursor | undefined> {
+  const existing = readCursor(p.cursorPath);
+  return withExecutor(p, async (x) => {
+    const submitCtx = { executor: x.executor, config: p.config, now: ctx.now(), saveCursor: (c: Cursor) => saveCursor(p.cursorPath, c, ctx.now()) };
+    if (existing !== undefined && !dryRun) {
+      const c = await submitIntents(submitCtx, existing, []);
+      logger.info(`iteration ${c.iteration} is already planned (${c.tasks.length} tasks); every submission is in: see autopipe status`);
+      return c;
+    }
+    const plan = planLabelStage({
+      iteration: 0, candidates: candidatesOf(p), config: p.config, runRoot: dryRun ? join(p.workdir, 'dry-run') : p.runRoot,
+      maxArraySize: await maxArraySize(p, x.runner), now: ctx.now(), token: newToken, configFile: p.configFile,
+      renderScript: loadTemplate('label.sbatch.hbs', join(p.dir, p.config.executor.templates)),
+    });
+    if (dryRun) {
+      const dir = join(p.workdir, 'dry-run');
+      stageFilesLocally(dir, plan.files);
+      for (const s of plan.submissions) logger.info(`would submit ${s.job_name}: ${s.tasks.length} task(s), script ${join(dir, 'iter-000', 'label', `${s.token}.sbatch`)}`);
+      logger.info(`rendered ${plan.files.length} file(s) into ${dir}; nothing submitted`);
+      return undefined;
+    }
+    await x.executor.stage(plan.files); // one transfer
+    // the intents go to disk before anything is submitted
+    let cursor = plannedCursor(p.config.name, 0, plan, ctx.now());
+    saveCursor(p.cursorPath, cursor, ctx.now());
+    const changes: string[] = [];
+    cursor = await submitIntents(submitCtx, cursor, changes);
+    for (const line of changes) logger.info(line);
+    return cursor;
+  });
+}
+
+async function poll(p: Project, ctx: CliContext): Promise<{ changes: string[]; complete: boolean; cursor: Cursor; roundTrips: number }> {
   const cursor = readCursor(p.cursorPath);
   if (cursor === undefined) throw new UsageError(`nothing to poll in ${p.dir}: no cursor yet`, { hint: 'run autopipe submit first' });
   const db = await openDatabaseFile(p.dbPath, { create: true });
-  const r = await pollLabelStage({ cursor, executor: createExecutor(p), db, config: p.config, now: ctx.now(), user: ctx.user, saveCursor: (x) => saveCursor(p.cursorPath, x, ctx.now()) });
-  if (r.merged > 0) saveDatabaseFile(p.dbPath, db); // the database first: a merge repeated later is a no-op
-  saveCursor(p.cursorPath, r.cursor, ctx.now());
-  return r;
+  return withExecutor(p, async (x) => {
+    const r = await pollLabelStage({ cursor, executor: x.executor, db, config: p.config, now: ctx.now(), user: ctx.user, saveCursor: (c) => saveCursor(p.cursorPath, c, ctx.now()) });
+    if (r.merged > 0) saveDatabaseFile(p.dbPath, db); // the database first: a merge repeated later is a no-op
+    saveCursor(p.cursorPath, r.cursor, ctx.now());
+    return { ...r, roundTrips: x.roundTrips() };
+  });
 }
 
 export function statusJson(c: Cursor): object {
@@ -106,7 +120,7 @@ export function labelCommands(y: Argv, ctx: CliContext): Argv {
       async (argv) => {
         const p = openProject(argv.dir);
         const r = await withLock(p, ctx, () => poll(p, ctx));
-        if (argv.json) printJson({ changes: r.changes, complete: r.complete, counts: countsOf(r.cursor) });
+        if (argv.json) printJson({ changes: r.changes, complete: r.complete, counts: countsOf(r.cursor), ssh_round_trips: r.roundTrips });
         else for (const line of r.changes) process.stdout.write(`${line}\n`); // quiet when nothing changed
       })
     .command('status', 'where the iteration, stage and every task stand', (a) => a.option('dir', dirOption).option('json', { type: 'boolean', default: false }),
