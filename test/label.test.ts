@@ -163,3 +163,42 @@ describe('labelling with real pw.x', function () {
     expect(existsSync(join(dir, '.autopipe', 'lock'))).to.equal(false);
   });
 });
+
+describe('labelling: an SSH connection cut in the middle of a poll', function () {
+  this.timeout(300000);
+
+  it('the poll fails with a clear message (exit 69); the next one carries on: nothing lost, nothing twice', async () => {
+    const c = clusterEnv();
+    const { preparedSshProject } = await import('./support/prepared.js');
+    const n = 400;
+    const dir = preparedSshProject(n, c);
+    const env = { ...process.env };
+    delete env.SLURM_CONF;
+    let cut = 0;
+    for (const delay of [0, 100, 250, 400, 600]) {
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), 'poll', '-C', dir], { env });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      let done = false;
+      const exited = new Promise<number>((res) => child.once('exit', (code) => { done = true; res(code ?? -1); }));
+      // wait for the poll's SSH session on the server, then end it: the connection drops mid-poll
+      while (!done && spawnSync('pgrep', ['-f', 'sshd: .*@notty']).status !== 0) await new Promise((res) => setTimeout(res, 10));
+      await new Promise((res) => setTimeout(res, delay));
+      spawnSync('pkill', ['-f', 'sshd: .*@notty']);
+      const code = await exited;
+      if (code === 69) {
+        cut++;
+        expect(stderr).to.match(/SSH|cannot connect|connection/i);
+        expect(stderr).not.to.match(/\n\s+at /);
+      }
+      if (code === 0) break; // this poll got through before the cut: everything merged
+    }
+    expect(cut, 'no poll was cut').to.be.greaterThan(0);
+    const last = autopipe(['poll', '--json'], dir, env);
+    expect(last.status, last.stderr).to.equal(0);
+    expect(JSON.parse(last.stdout).counts.done).to.equal(n);
+    const rows = dbRows(join(dir, '.autopipe', 'autopipe.db'));
+    expect(rows).to.have.length(n);
+    expect(new Set(rows.map((r) => r.task)).size).to.equal(n);
+  });
+});

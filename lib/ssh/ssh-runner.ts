@@ -75,9 +75,10 @@ export class SshRunner implements Runner {
     this.roundTrips++;
     try {
       const r = await this.ssh.execCommand(command, { stdin: opts.input, noTrim: true });
-      return { status: r.code ?? (r.signal === null ? 255 : 128), stdout: r.stdout, stderr: r.stderr };
+      if (r.code === null && r.signal === null) throw new Error(`no exit status for ${argv[0]}: the connection closed`);
+      return { status: r.code ?? 128, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
-      throw new SshError(`the SSH connection to ${hostName(this.target.host, this.target.port)} failed during a command: ${(err as Error).message}`, {
+      throw new SshError(`the SSH connection to ${hostName(this.target.host, this.target.port)} was lost during a command (${(err as Error).message})`, {
         hint: 'nothing is lost: the next poll carries on', cause: err,
       });
     }
