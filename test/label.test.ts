@@ -202,3 +202,31 @@ describe('labelling: an SSH connection cut in the middle of a poll', function ()
     expect(new Set(rows.map((r) => r.task)).size).to.equal(n);
   });
 });
+
+describe('labelling: an intent whose job SLURM has forgotten', function () {
+  this.timeout(120000);
+
+  it('is recognised by its tasks\' sentinels and not submitted again', async () => {
+    const c = clusterEnv();
+    const { preparedSshProject } = await import('./support/prepared.js');
+    const dir = preparedSshProject(3, c);
+    // turn the prepared submission back into an intent: as if sbatch ran and the poll died before saving the id
+    const path = join(dir, '.autopipe', 'cursor.json');
+    const cursor = readCursor(path)!;
+    cursor.submissions[0].job_id = null;
+    cursor.submissions[0].submitted_at = null;
+    const { writeCursor } = await import('../lib/state/cursor.js');
+    writeCursor(path, cursor);
+    const env = { ...process.env };
+    delete env.SLURM_CONF;
+    const r = autopipe(['poll', '--json'], dir, env);
+    expect(r.status, r.stderr).to.equal(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.changes[0]).to.match(/found cut3-prep000000 already run \(its tasks' sentinels exist; SLURM no longer knows the job\): not submitting it again/);
+    expect(j.counts.done).to.equal(3);
+    const rows = pythonJson<Array<{ embedded: boolean; n_core: number }>>(`
+import sys, json, ase.db
+print(json.dumps([{'embedded': r.embedded, 'n_core': r.n_core} for r in ase.db.connect(sys.argv[1]).select()]))`, [join(dir, '.autopipe', 'autopipe.db')]);
+    expect(rows).to.deep.equal([{ embedded: false, n_core: 4 }, { embedded: false, n_core: 4 }, { embedded: false, n_core: 4 }]);
+  });
+});

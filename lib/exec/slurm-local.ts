@@ -49,8 +49,9 @@ export class SlurmLocalExecutor implements Executor {
   }
 
   async queue(jobIds: readonly string[]): Promise<QueueEntry[]> {
-    if (jobIds.length === 0) return [];
-    const r = await this.runner.run(queueStatusCommand({ jobIds }));
+    const ids = jobIds.filter((j) => /^\d+$/.test(j)); // 'unknown': a job SLURM had forgotten when we looked
+    if (ids.length === 0) return [];
+    const r = await this.runner.run(queueStatusCommand({ jobIds: ids }));
     if (r.status !== 0) {
       if (isInvalidJobId(r.stderr)) return []; // every job left SLURM's memory: the sentinels tell
       throw new SlurmError(`squeue failed: ${r.stderr.trim() || `exit ${r.status}`}`);

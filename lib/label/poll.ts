@@ -58,7 +58,13 @@ export async function submitIntents(ctx: SubmitContext, cursor: Cursor, changes:
   const stageDir = posix.join(iterationDir(c.iteration), 'label');
   for (const s of c.submissions) {
     if (s.job_id !== null) continue;
-    const found = await ctx.executor.findSubmitted(s.job_name);
+    let found = await ctx.executor.findSubmitted(s.job_name);
+    if (found === undefined && ctx.executor.kind === 'slurm') {
+      // SLURM forgets finished jobs after MinJobAge: sentinels of its tasks prove it ran anyway
+      const dirs = c.tasks.filter((t) => s.tasks.includes(t.id)).map((t) => lastAttempt(t).dir);
+      const seen = await ctx.executor.sentinels(dirs);
+      if ([...seen.values()].some((x) => x.started !== undefined || x.exitcode !== undefined)) found = 'unknown';
+    }
     const jobId = found ?? await ctx.executor.submit(s.job_name, posix.join(stageDir, `${s.token}.sbatch`), arraySpec(s.tasks.length, ctx.config.executor.array_throttle), stageDir);
     c = {
       ...c,
@@ -66,7 +72,9 @@ export async function submitIntents(ctx: SubmitContext, cursor: Cursor, changes:
       tasks: c.tasks.map((t) => (s.tasks.includes(t.id) && lastAttempt(t).submission === s.token && lastAttempt(t).state === 'planned'
         ? { ...t, attempts: [...t.attempts.slice(0, -1), { ...lastAttempt(t), state: 'submitted' as const }] } : t)),
     };
-    changes.push(found === undefined ? `submitted ${s.job_name} as job ${jobId} (${s.tasks.length} tasks)` : `found ${s.job_name} already submitted as job ${jobId}`);
+    changes.push(found === undefined ? `submitted ${s.job_name} as job ${jobId} (${s.tasks.length} tasks)`
+      : found === 'unknown' ? `found ${s.job_name} already run (its tasks' sentinels exist; SLURM no longer knows the job): not submitting it again`
+        : `found ${s.job_name} already submitted as job ${jobId}`);
     ctx.saveCursor(c);
   }
   return c;
@@ -94,7 +102,11 @@ export async function pollLabelStage(ctx: PollContext): Promise<PollResult> {
       const out = parsePwOutput(files.get('pw.out') ?? '');
       if (out.status === 'ok' && out.atoms !== undefined) {
         const given = readExtxyz(files.get('structure.extxyz') ?? '0\n\n', `${a.dir}/structure.extxyz`)[0];
-        const atoms = makeAtoms({ ...out.atoms, arrays: given?.arrays.force_mask === undefined ? {} : { force_mask: given.arrays.force_mask }, info: given?.info ?? {} });
+        const mask = given?.arrays.force_mask;
+        const nCore = mask === undefined ? out.atoms.numbers.length : Array.from(mask.values as Float64Array).filter((m) => m === 1).length;
+        // embedded and n_core come with sub-cells from `select`; plain structures are whole cells
+        const info = { embedded: false, n_core: nCore, ...(given?.info ?? {}) };
+        const atoms = makeAtoms({ ...out.atoms, arrays: mask === undefined ? {} : { force_mask: mask }, info });
         const row = prepareRow(atoms, { iteration: c.iteration, task: t.id, attempt: a.attempt, ...dftKvp(ctx.config, a.parameters) }, { source: `${t.source.file}#${t.source.frame}`, task_dir: a.dir });
         if (row.ok) {
           ctx.db.write(atoms, { kvp: row.kvp, data: row.data, now: ctx.now, user: ctx.user });
