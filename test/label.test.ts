@@ -230,3 +230,34 @@ print(json.dumps([{'embedded': r.embedded, 'n_core': r.n_core} for r in ase.db.c
     expect(rows).to.deep.equal([{ embedded: false, n_core: 4 }, { embedded: false, n_core: 4 }, { embedded: false, n_core: 4 }]);
   });
 });
+
+describe('labelling: a job that leaves SLURM without its exitcode, explained by the accounts', function () {
+  this.timeout(400000);
+
+  it('a task killed at its time limit is failed as walltime from sacct -c once squeue has forgotten it', async () => {
+    const env = { ...process.env, ...clusterEnv() };
+    const dir = tmpDir();
+    project(dir, { kind: 'slurm', n: 1, name: `tmo-${randomBytes(3).toString('hex')}` });
+    const yaml = readFileSync(join(dir, 'autopipe.yaml'), 'utf8').replace('dft:\n', 'dft:\n  command: "sleep 600; pw.x"\n  resources: {time: "00:01:00"}\n');
+    spawnSync('sh', ['-c', 'cat > "$1"', 'sh', join(dir, 'autopipe.yaml')], { input: yaml });
+    expect(autopipe(['submit'], dir, env).status).to.equal(0);
+    const jobId = readCursor(join(dir, '.autopipe', 'cursor.json'))!.submissions[0].job_id!;
+    // one poll while it runs: it learns the task's own SLURM id
+    for (let k = 0; k < 60; k++) {
+      const r = JSON.parse(autopipe(['poll', '--json'], dir, env).stdout);
+      if (r.counts.running === 1) break;
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    expect(readCursor(join(dir, '.autopipe', 'cursor.json'))!.tasks[0].attempts[0].slurm_id).to.match(/^\d+$/);
+    // then nothing until SLURM has forgotten the job (time limit, then MinJobAge): squeue cannot say why any more
+    for (let k = 0; k < 300; k++) {
+      if (spawnSync('squeue', ['-h', '-j', jobId], { env, encoding: 'utf8' }).status !== 0) break;
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    const r = JSON.parse(autopipe(['poll', '--json'], dir, env).stdout);
+    expect(r.counts.failed).to.equal(1);
+    const a = readCursor(join(dir, '.autopipe', 'cursor.json'))!.tasks[0].attempts[0];
+    expect(a.error_class).to.equal('walltime');
+    expect(a.message).to.match(/SLURM accounts: TIMEOUT/);
+  });
+});

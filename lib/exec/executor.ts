@@ -1,5 +1,5 @@
 /** What the labelling machinery needs from wherever jobs run. */
-import type { QueueEntry } from '../slurm/commands.js';
+import type { QueueEntry, AccountingEntry } from '../slurm/commands.js';
 import type { PlannedFile } from '../label/plan.js';
 
 export interface Sentinels { started?: number; exitcode?: number }
@@ -18,4 +18,9 @@ export interface Executor {
   sentinels(dirs: readonly string[]): Promise<Map<string, Sentinels>>;
   /** Text files of attempt folders, in one pass. */
   fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, string>>>;
+  /**
+   * Why tasks that left the queue ended, when the cluster keeps accounts (sacct, else sacct -c):
+   * keyed by "arrayJobId_index" (sacct) and by the task's own id (sacct -c). Empty when unknown.
+   */
+  accounting?(arrayJobIds: readonly string[], taskIds: readonly string[]): Promise<Map<string, AccountingEntry>>;
 }

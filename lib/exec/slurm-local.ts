@@ -9,7 +9,10 @@ import { localSentinels, localFetch } from './local-fs.js';
 import type { Runner } from './runner.js';
 import type { PlannedFile } from '../label/plan.js';
 import { stageFilesLocally } from '../label/apply.js';
-import { submitCommandLine, parseJobId, parseSubmitError, queueStatusCommand, parseQueueStatus, isInvalidJobId, type QueueEntry } from '../slurm/commands.js';
+import {
+  submitCommandLine, parseJobId, parseSubmitError, queueStatusCommand, parseQueueStatus, isInvalidJobId,
+  accountingCommand, parseAccounting, isAccountingDisabled, type QueueEntry, type AccountingEntry,
+} from '../slurm/commands.js';
 import { AutopipeError } from '../errors/errors.js';
 import type { Resources } from '../config/types.js';
 
@@ -61,6 +64,23 @@ export class SlurmLocalExecutor implements Executor {
 
   async sentinels(dirs: readonly string[]): Promise<Map<string, Sentinels>> {
     return localSentinels(this.runRoot, dirs);
+  }
+
+  /** sacct when there is accounting; `sacct -c` (the job-completion log) when it is disabled. */
+  async accounting(arrayJobIds: readonly string[], taskIds: readonly string[]): Promise<Map<string, AccountingEntry>> {
+    const out = new Map<string, AccountingEntry>();
+    const ids = arrayJobIds.filter((j) => /^\d+$/.test(j));
+    if (ids.length === 0) return out;
+    const r = await this.runner.run(accountingCommand(ids, false));
+    if (r.status === 0) {
+      for (const e of parseAccounting(r.stdout)) out.set(e.jobId, e); // "142_3"
+      return out;
+    }
+    const raw = taskIds.filter((j) => /^\d+$/.test(j));
+    if (!isAccountingDisabled(r.stderr) || raw.length === 0) return out; // no accounts: the sentinels must do
+    const c = await this.runner.run(accountingCommand(raw, true));
+    if (c.status === 0) for (const e of parseAccounting(c.stdout)) out.set(e.jobId, e);
+    return out;
   }
 
   async fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, string>>> {

@@ -92,6 +92,7 @@ export async function pollLabelStage(ctx: PollContext): Promise<PollResult> {
   const outputs = await ctx.executor.fetch(finished.map((t) => lastAttempt(t).dir), ['pw.out', 'structure.extxyz']);
   let merged = 0;
   const updated = new Map<string, AttemptRecord>();
+  const vanished: Array<{ task: string; jobId: string }> = [];
   for (const t of open) {
     const a = lastAttempt(t);
     const jobId = jobOf.get(a.submission ?? '') ?? null;
@@ -119,11 +120,20 @@ export async function pollLabelStage(ctx: PollContext): Promise<PollResult> {
         next = { ...a, state: 'failed', error_class: out.errorClass ?? 'unknown', message: out.message || `pw.x exited with ${s.exitcode}` };
       }
     } else if (jobId !== null) {
-      next = { ...a, ...fromQueue(queue, jobId, a.array_index, s.started !== undefined) };
+      const e = queueEntryOf(queue, jobId, a.array_index);
+      next = { ...a, ...fromQueue(e, jobId, a.array_index, s.started !== undefined) };
+      // a task's own id shows once it runs (a pending range shows the array's): sacct -c needs it
+      if (e !== undefined && e.state !== 'pending' && e.taskIds?.length === 1 && a.array_index !== null) next.slurm_id = e.jobId;
+      if (e === undefined) vanished.push({ task: t.id, jobId });
     }
-    if (next.state !== a.state) {
+    if (next.state !== a.state || next.slurm_id !== a.slurm_id) updated.set(t.id, next);
+  }
+  await explainVanished(ctx, vanished, updated);
+  for (const t of open) {
+    const a = lastAttempt(t);
+    const next = updated.get(t.id);
+    if (next !== undefined && next.state !== a.state) {
       changes.push(`${t.id}: ${a.state} → ${next.state}${next.error_class === null ? '' : ` (${next.error_class}: ${next.message})`}`);
-      updated.set(t.id, next);
     }
   }
   c = {
@@ -138,13 +148,37 @@ export async function pollLabelStage(ctx: PollContext): Promise<PollResult> {
   return { cursor: c, changes, merged, complete };
 }
 
+function queueEntryOf(queue: readonly QueueEntry[], jobId: string, index: number | null): QueueEntry | undefined {
+  return queue.find((q) => q.arrayJobId === jobId && (index === null || q.taskIds === null || q.taskIds.includes(index)));
+}
+
+/** SLURM's final states as error classes (a job that ended without the task's exitcode). */
+const CLASS_OF: Partial<Record<string, string>> = {
+  timeout: 'walltime', out_of_memory: 'out_of_memory', node_failure: 'node_failure', cancelled: 'cancelled', preempted: 'cancelled',
+};
+
+/**
+ * Tasks whose job left the queue without their exitcode: ask the accounts (one sacct, or
+ * sacct -c) why, when the cluster keeps them. Without accounts they stay 'unknown'.
+ */
+async function explainVanished(ctx: PollContext, vanished: Array<{ task: string; jobId: string }>, updated: Map<string, AttemptRecord>): Promise<void> {
+  if (vanished.length === 0 || ctx.executor.accounting === undefined) return;
+  const attempts = vanished.map((v) => ({ ...v, a: updated.get(v.task) as AttemptRecord }));
+  const acct = await ctx.executor.accounting([...new Set(vanished.map((v) => v.jobId))], attempts.map((x) => x.a.slurm_id).filter((x): x is string => typeof x === 'string'));
+  for (const { task, jobId, a } of attempts) {
+    const e = acct.get(`${jobId}_${a.array_index}`) ?? (a.slurm_id == null ? undefined : acct.get(a.slurm_id)) ?? (a.array_index === null ? acct.get(jobId) : undefined);
+    if (e === undefined) continue;
+    const cls = CLASS_OF[e.state] ?? 'unknown';
+    updated.set(task, { ...a, state: 'failed', error_class: cls, message: `SLURM accounts: ${e.rawState}${e.exitCode === null ? '' : ` (exit ${e.exitCode})`}, without the task's exitcode` });
+  }
+}
+
 /**
  * An attempt without an exit code, from what SLURM says of its job. A job that has left the
  * queue without the task's exitcode did not finish: it was killed (time, memory, node) or
  * cancelled; never "done".
  */
-function fromQueue(queue: readonly QueueEntry[], jobId: string, index: number | null, started: boolean): Pick<AttemptRecord, 'state' | 'error_class' | 'message'> {
-  const e = queue.find((q) => q.arrayJobId === jobId && (index === null || q.taskIds === null || q.taskIds.includes(index)));
+function fromQueue(e: QueueEntry | undefined, jobId: string, index: number | null, started: boolean): Pick<AttemptRecord, 'state' | 'error_class' | 'message'> {
   if (e === undefined) {
     return { state: 'failed', error_class: 'unknown', message: `job ${jobId}${index === null ? '' : `_${index}`} left SLURM without the task's exitcode (${started ? 'killed while running' : 'never started'})` };
   }

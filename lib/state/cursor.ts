@@ -23,6 +23,8 @@ export interface AttemptRecord {
   state: TaskState;
   error_class: string | null;
   message: string | null;
+  /** The task's own SLURM job id, once seen running (sacct -c knows tasks only by it). */
+  slurm_id?: string | null;
 }
 
 export interface TaskRecord {
