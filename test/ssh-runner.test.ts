@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { SshRunner, type SshTarget } from '../lib/ssh/ssh-runner.js';
 import { parseQueueStatus, queueStatusCommand } from '../lib/slurm/commands.js';
 import { verifyHostKey } from '../lib/ssh/known-hosts.js';
@@ -52,9 +53,26 @@ describe('SSH runner (real sshd on 127.0.0.1)', function () {
     (await SshRunner.connect({ ...target, knownHosts: fresh })).dispose(); // recorded: known now
   });
 
+  it('authenticates through the SSH agent when no key file is given', async () => {
+    const agent = spawnSync('ssh-agent', ['-s'], { encoding: 'utf8' }).stdout;
+    const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(agent)![1];
+    const pid = /SSH_AGENT_PID=(\d+);/.exec(agent)![1];
+    const saved = process.env.SSH_AUTH_SOCK;
+    try {
+      expect(spawnSync('ssh-add', [target.identity!], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status).to.equal(0);
+      process.env.SSH_AUTH_SOCK = sock;
+      const ssh = await SshRunner.connect({ ...target, identity: undefined });
+      expect((await ssh.run(['echo', 'via agent'])).stdout).to.equal('via agent\n');
+      ssh.dispose();
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      process.kill(Number(pid));
+    }
+  });
+
   it('a wrong key and a closed port: clear errors', async () => {
     const wrongKey = join(tmpDir(), 'id');
-    const { spawnSync } = await import('node:child_process');
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrongKey]);
     await expectSsh(SshRunner.connect({ ...target, identity: wrongKey }), /refused the key/);
     await expectSsh(SshRunner.connect({ ...target, port: 1 }), /cannot connect to \[127\.0\.0\.1\]:1/);
