@@ -130,7 +130,13 @@ case "${1:-}" in
   start)
     [ "$(id -u)" -eq 0 ] || die "needs root (slurmd and sshd); run it with sudo"
     for b in munged mungekey slurmctld slurmd sshd ssh-keygen sinfo; do
-      command -v "$b" >/dev/null || die "$b is missing: run scripts/install-deps.sh"
+      if ! command -v "$b" >/dev/null; then
+        bash "$(dirname "$0")/install-deps.sh"   # installs what is missing (Debian packages)
+        break
+      fi
+    done
+    for b in munged mungekey slurmctld slurmd sshd ssh-keygen sinfo; do
+      command -v "$b" >/dev/null || die "$b is still missing after scripts/install-deps.sh"
     done
     mkdir -p "$DIR/log"
     touch "$DIR/started"
