@@ -42,6 +42,9 @@ describe('autopipe init', function () {
     expect(findPseudopotentials(PSEUDO_DIR, ['Al', 'Cu'])).to.deep.include({ functional: 'pz', found: { Al: 'Al.pz-vbc.UPF', Cu: 'Cu.pz-d-rrkjus.UPF' } });
     expect(findPseudopotentials(PSEUDO_DIR, ['Og']).missing).to.deep.equal(['Og']);
     expect(autopipe(['init', join(tmpDir(), 'p')]).stderr).to.match(/give --pseudo El=FILE/);
+    expect(autopipe(['init', join(tmpDir(), 'p'), '--executor', 'slurm', '--host', 'login', '--pseudo', 'Al=a.UPF']).stderr).to.match(/--host needs --remote-root/);
+    const ok = autopipe(['init', join(tmpDir(), 'p'), '--executor', 'slurm', '--host', 'login', '--remote-root', '/scratch/x', '--pseudo', 'Al=a.UPF']);
+    expect(ok.status, ok.stderr).to.equal(0);
     expect(() => parseConfigText(initConfigText({ executor: 'slurm', pseudoDir: '/p', pseudo: { Al: "a'b.UPF" }, host: 'h"x', remoteRoot: '/r\nq' }), 'x')).to.not.throw();
   });
 });

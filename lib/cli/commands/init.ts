@@ -97,6 +97,10 @@ export function initCommand(yargs: Argv): Argv {
     const dir = resolve(argv.dir);
     const file = join(dir, 'autopipe.yaml');
     if (existsSync(file)) throw new UsageError(`${file} exists already; autopipe init never overwrites it`, { hint: 'edit it, or init another folder' });
+    if (argv.host !== undefined && argv['remote-root'] === undefined) {
+      throw new UsageError('--host needs --remote-root: the folder on the cluster where task folders live', { hint: 'e.g. --remote-root /scratch/$USER/autopipe' });
+    }
+    if (argv.host !== undefined && argv.executor !== 'slurm') throw new UsageError('--host goes with --executor slurm');
     const pseudo: Record<string, string> = {};
     for (const p of argv.pseudo ?? []) {
       const [el, f] = p.split('=', 2);
