@@ -64,21 +64,21 @@ export class AseDatabase {
 
   private constructor(private readonly db: Database) {}
 
-  private run(sql: string, params: SqlValue[]): void {
+  private statement(sql: string): Statement {
     let stmt = this.statements.get(sql);
     if (stmt === undefined) {
       stmt = this.db.prepare(sql);
       this.statements.set(sql, stmt);
     }
-    stmt.run(params);
+    return stmt;
+  }
+
+  private run(sql: string, params: SqlValue[]): void {
+    this.statement(sql).run(params);
   }
 
   private scalar(sql: string, params: SqlValue[] = []): SqlValue | undefined {
-    let stmt = this.statements.get(sql);
-    if (stmt === undefined) {
-      stmt = this.db.prepare(sql);
-      this.statements.set(sql, stmt);
-    }
+    const stmt = this.statement(sql);
     stmt.bind(params);
     const value = stmt.step() ? stmt.get()[0] : undefined;
     stmt.reset();

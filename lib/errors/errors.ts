@@ -77,6 +77,11 @@ export class CursorError extends AutopipeError {
   override readonly exitCode = 65;
 }
 
+/** SLURM refused a command or could not be reached (sbatch, squeue). */
+export class SlurmError extends AutopipeError {
+  override readonly exitCode = 69; // EX_UNAVAILABLE
+}
+
 /** The SSH connection to the cluster failed or was refused (host key, authentication, network). */
 export class SshError extends AutopipeError {
   override readonly exitCode = 69; // EX_UNAVAILABLE

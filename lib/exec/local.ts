@@ -14,17 +14,9 @@ import { stageFilesLocally } from '../label/apply.js';
 import { localSentinels, localFetch, readSentinels, readPid } from './local-fs.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import type { QueueEntry } from '../slurm/commands.js';
+import { isProcessAlive } from '../state/process.js';
 
 interface Marker { script: string; chdir: string; jobName: string }
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class LocalExecutor implements Executor {
   readonly kind = 'local' as const;
@@ -66,7 +58,7 @@ export class LocalExecutor implements Executor {
     const state = (dir: string): 'done' | 'running' | 'lost' | 'waiting' => {
       if (readSentinels(dir).exitcode !== undefined) return 'done';
       const pid = readPid(join(dir, 'local.pid'));
-      if (pid !== undefined) return isAlive(pid) ? 'running' : 'lost';
+      if (pid !== undefined) return isProcessAlive(pid) ? 'running' : 'lost';
       return existsSync(join(dir, 'local.launched')) ? 'running' : 'waiting'; // launched a moment ago
     };
     let running = tasks.filter((t) => state(t.dir) === 'running').length;

@@ -13,12 +13,8 @@ import {
   submitCommandLine, parseJobId, parseSubmitError, queueStatusCommand, parseQueueStatus, isInvalidJobId,
   accountingCommand, parseAccounting, isAccountingDisabled, type QueueEntry, type AccountingEntry,
 } from '../slurm/commands.js';
-import { AutopipeError } from '../errors/errors.js';
+import { SlurmError } from '../errors/errors.js';
 import type { Resources } from '../config/types.js';
-
-export class SlurmError extends AutopipeError {
-  override readonly exitCode = 69; // EX_UNAVAILABLE
-}
 
 export class SlurmLocalExecutor implements Executor {
   readonly kind = 'slurm' as const;

@@ -5,7 +5,8 @@
  * finished outputs (base64 on the wire, as node-ssh's streams are text).
  */
 import type { Sentinels } from './executor.js';
-import { SlurmLocalExecutor, SlurmError } from './slurm-local.js';
+import { SlurmLocalExecutor } from './slurm-local.js';
+import { SlurmError } from '../errors/errors.js';
 import type { PlannedFile } from '../label/plan.js';
 import type { Resources } from '../config/types.js';
 import { SshRunner } from '../ssh/ssh-runner.js';

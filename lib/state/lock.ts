@@ -9,19 +9,11 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LockHeldError, FileAccessError } from '../errors/errors.js';
+import { isProcessAlive } from './process.js';
 
 export interface LockInfo { pid: number; host: string; since: number }
 
 export interface Lock { release(): void }
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, but not ours to signal
-  }
-}
 
 function readInfo(path: string): LockInfo | undefined {
   try {
@@ -49,7 +41,7 @@ export function acquireLock(path: string, now: number, pid = process.pid): Lock 
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const holder = readInfo(path);
-      const stale = holder === undefined || (holder.host === me.host && !isAlive(holder.pid));
+      const stale = holder === undefined || (holder.host === me.host && !isProcessAlive(holder.pid));
       if (!stale) {
         const h = holder as LockInfo;
         throw new LockHeldError(`another autopipe (pid ${h.pid} on ${h.host}, since ${new Date(h.since * 1000).toISOString()}) is working on this project`, {

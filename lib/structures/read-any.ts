@@ -1,5 +1,5 @@
 /** Read structures from any format autopipe uses, chosen by the file's ending or content. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { Atoms } from '../atoms/atoms.js';
 import { readExtxyz } from '../formats/extxyz.js';
@@ -24,6 +24,21 @@ export function readText(path: string): string {
   }
 }
 
+/** The first bytes of a file as text (a format is told from its start; no need to read it all). */
+function readHead(path: string, bytes: number): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const buf = Buffer.alloc(bytes);
+    return buf.subarray(0, readSync(fd, buf, 0, bytes, 0)).toString('utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new FileAccessError(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message})`, { cause: err });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** Format by ending; for unknown endings, by the first line. */
 export function detectFormat(path: string, given?: string): StructureFormat {
   if (given !== undefined) {
@@ -32,7 +47,7 @@ export function detectFormat(path: string, given?: string): StructureFormat {
   }
   const byEnding = FORMATS_BY_ENDING[extname(path).toLowerCase()];
   if (byEnding !== undefined) return byEnding;
-  const head = readText(path).slice(0, 4096);
+  const head = readHead(path, 4096);
   if (head.startsWith('ITEM: TIMESTEP')) return 'lammps-dump';
   if (head.includes('Program PWSCF')) return 'pw-out';
   if (/^\s*\d+\s*\n/.test(head)) return 'extxyz';
