@@ -238,7 +238,7 @@ describe('labelling: a job that leaves SLURM without its exitcode, explained by 
     const env = { ...process.env, ...clusterEnv() };
     const dir = tmpDir();
     project(dir, { kind: 'slurm', n: 1, name: `tmo-${randomBytes(3).toString('hex')}` });
-    const yaml = readFileSync(join(dir, 'autopipe.yaml'), 'utf8').replace('dft:\n', 'dft:\n  command: "sleep 600; pw.x"\n  resources: {time: "00:01:00"}\n');
+    const yaml = readFileSync(join(dir, 'autopipe.yaml'), 'utf8').replace('dft:\n', 'dft:\n  command: "sleep 600; pw.x"\n  resources: {time: "00:01:00"}\n') + 'recovery: {walltime: {factor: 2, retries: 0}}\n';
     spawnSync('sh', ['-c', 'cat > "$1"', 'sh', join(dir, 'autopipe.yaml')], { input: yaml });
     expect(autopipe(['submit'], dir, env).status).to.equal(0);
     const jobId = readCursor(join(dir, '.autopipe', 'cursor.json'))!.submissions[0].job_id!;
@@ -259,5 +259,6 @@ describe('labelling: a job that leaves SLURM without its exitcode, explained by 
     const a = readCursor(join(dir, '.autopipe', 'cursor.json'))!.tasks[0].attempts[0];
     expect(a.error_class).to.equal('walltime');
     expect(a.message).to.match(/SLURM accounts: TIMEOUT/);
+    expect(readCursor(join(dir, '.autopipe', 'cursor.json'))!.tasks[0].gave_up).to.match(/walltime, and all recovery\.walltime\.retries \(0\) are used/);
   });
 });

@@ -57,6 +57,7 @@ export interface Config {
     out_of_memory: Scaling;
     node_failure: number;
     cancelled: number;
+    unknown: number;
   };
   embedding: { rcut: number; buffer: number; mask_radius: number | null; min_distance: number; energy_weight: number };
   selection: { column: string; lo: number; hi: number; max_candidates: number; types: string[] | null };

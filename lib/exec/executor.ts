@@ -1,13 +1,21 @@
 /** What the labelling machinery needs from wherever jobs run. */
 import type { QueueEntry, AccountingEntry } from '../slurm/commands.js';
-import type { PlannedFile } from '../label/plan.js';
+import type { PlannedFile, PlannedCopy } from '../label/plan.js';
 
-export interface Sentinels { started?: number; exitcode?: number }
+export interface Sentinels {
+  started?: number;
+  exitcode?: number;
+  /** When pw.out last changed (Unix seconds): how long a task that vanished kept running. */
+  output?: number;
+}
 
 export interface Executor {
   readonly kind: 'local' | 'slurm';
-  /** Put the staged files (paths relative to the run root) where the jobs run. */
-  stage(files: readonly PlannedFile[]): Promise<void>;
+  /**
+   * Put the staged files (paths relative to the run root) where the jobs run, then copy
+   * folders there (a restart's charge density); a copy whose source is missing is skipped.
+   */
+  stage(files: readonly PlannedFile[], copies?: readonly PlannedCopy[]): Promise<void>;
   /** The job id of a submission that may already have gone in (an intent without an id). */
   findSubmitted(jobName: string): Promise<string | undefined>;
   /** Submit one array; returns its job id. */

@@ -1,5 +1,5 @@
 /** Sentinels and outputs of attempt folders on this machine's filesystem. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sentinels } from './executor.js';
 
@@ -15,6 +15,8 @@ export function readSentinels(dir: string): Sentinels {
   const exitcode = number(join(dir, 'exitcode'));
   if (started !== undefined) out.started = started;
   if (exitcode !== undefined) out.exitcode = exitcode;
+  const output = statSync(join(dir, 'pw.out'), { throwIfNoEntry: false });
+  if (output !== undefined) out.output = Math.floor(output.mtimeMs / 1000);
   return out;
 }
 

@@ -9,8 +9,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Executor, Sentinels } from './executor.js';
-import type { PlannedFile } from '../label/plan.js';
-import { stageFilesLocally } from '../label/apply.js';
+import type { PlannedFile, PlannedCopy } from '../label/plan.js';
+import { stageFilesLocally, copyFoldersLocally } from '../label/apply.js';
 import { localSentinels, localFetch, readSentinels, readPid } from './local-fs.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import type { QueueEntry } from '../slurm/commands.js';
@@ -23,8 +23,9 @@ export class LocalExecutor implements Executor {
 
   constructor(private readonly runRoot: string, private readonly maxConcurrent: number, private readonly cpusPerTask: number) {}
 
-  async stage(files: readonly PlannedFile[]): Promise<void> {
+  async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
     stageFilesLocally(this.runRoot, files);
+    copyFoldersLocally(this.runRoot, copies);
   }
 
   private markerPath(jobId: string): string {

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import type { Executor, Sentinels } from './executor.js';
 import { localSentinels, localFetch } from './local-fs.js';
 import type { Runner } from './runner.js';
-import type { PlannedFile } from '../label/plan.js';
-import { stageFilesLocally } from '../label/apply.js';
+import type { PlannedFile, PlannedCopy } from '../label/plan.js';
+import { stageFilesLocally, copyFoldersLocally } from '../label/apply.js';
 import {
   submitCommandLine, parseJobId, parseSubmitError, queueStatusCommand, parseQueueStatus, isInvalidJobId,
   accountingCommand, parseAccounting, isAccountingDisabled, type QueueEntry, type AccountingEntry,
@@ -21,8 +21,9 @@ export class SlurmLocalExecutor implements Executor {
 
   constructor(private readonly runner: Runner, private readonly runRoot: string, private readonly resources: Resources) {}
 
-  async stage(files: readonly PlannedFile[]): Promise<void> {
+  async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
     stageFilesLocally(this.runRoot, files);
+    copyFoldersLocally(this.runRoot, copies);
   }
 
   async findSubmitted(jobName: string): Promise<string | undefined> {

@@ -7,13 +7,14 @@
 import type { Sentinels } from './executor.js';
 import { SlurmLocalExecutor } from './slurm-local.js';
 import { SlurmError } from '../errors/errors.js';
-import type { PlannedFile } from '../label/plan.js';
+import type { PlannedFile, PlannedCopy } from '../label/plan.js';
 import type { Resources } from '../config/types.js';
 import { SshRunner } from '../ssh/ssh-runner.js';
 import { writeTar, readTar } from '../formats/tar.js';
 
-const SENTINEL_SCAN = 'cd "$1" || exit 1; while IFS= read -r d; do printf "%s\\t%s\\t%s\\n" "$d" "$(cat "$d/started" 2>/dev/null)" "$(cat "$d/exitcode" 2>/dev/null)"; done';
-const UPLOAD = 'mkdir -p "$1" && base64 -d | tar -xf - -C "$1"';
+const SENTINEL_SCAN = 'cd "$1" || exit 1; while IFS= read -r d; do printf "%s\\t%s\\t%s\\t%s\\n" "$d" "$(cat "$d/started" 2>/dev/null)" "$(cat "$d/exitcode" 2>/dev/null)" "$(stat -c %Y "$d/pw.out" 2>/dev/null)"; done';
+/** Unpack the files, then copy folders given as from/to argument pairs (a missing source is skipped). */
+const UPLOAD = 'mkdir -p "$1" && base64 -d | tar -xf - -C "$1" && cd "$1" && shift && while [ $# -ge 2 ]; do if [ -d "$1" ]; then mkdir -p "$2" && cp -R "$1/." "$2/" || exit 1; fi; shift 2; done';
 const DOWNLOAD = 'cd "$1" || exit 1; tar -cf - --ignore-failed-read -T - 2>/dev/null | base64 -w0';
 
 export class SlurmSshExecutor extends SlurmLocalExecutor {
@@ -21,9 +22,9 @@ export class SlurmSshExecutor extends SlurmLocalExecutor {
     super(ssh, root, resources);
   }
 
-  override async stage(files: readonly PlannedFile[]): Promise<void> {
+  override async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
     const tar = writeTar(files.map((f) => ({ path: f.path, content: Buffer.from(f.content, 'utf8') })));
-    const r = await this.ssh.run(['sh', '-c', UPLOAD, 'sh', this.root], { input: Buffer.from(tar).toString('base64') });
+    const r = await this.ssh.run(['sh', '-c', UPLOAD, 'sh', this.root, ...copies.flatMap((c) => [c.from, c.to])], { input: Buffer.from(tar).toString('base64') });
     if (r.status !== 0) throw new SlurmError(`cannot stage ${files.length} file(s) under ${this.root} on the cluster: ${r.stderr.trim()}`, { hint: 'check executor.remote_root and the disk space there' });
   }
 
@@ -33,11 +34,12 @@ export class SlurmSshExecutor extends SlurmLocalExecutor {
     if (r.status !== 0) throw new SlurmError(`cannot read the task sentinels under ${this.root}: ${r.stderr.trim()}`);
     const out = new Map<string, Sentinels>();
     for (const line of r.stdout.split('\n')) {
-      const [d, started, exitcode] = line.split('\t');
+      const [d, started, exitcode, output] = line.split('\t');
       if (d === undefined || d === '') continue;
       const s: Sentinels = {};
       if (started !== undefined && started.trim() !== '' && Number.isFinite(Number(started))) s.started = Number(started);
       if (exitcode !== undefined && exitcode.trim() !== '' && Number.isFinite(Number(exitcode))) s.exitcode = Number(exitcode);
+      if (output !== undefined && output.trim() !== '' && Number.isFinite(Number(output))) s.output = Number(output);
       out.set(d, s);
     }
     return out;

@@ -48,7 +48,7 @@ const DIAG_MESSAGES = [
   'eigenvectors failed to converge', 'cdiaghg', 'rdiaghg', 'diagonaliz',
 ];
 /** Routines that read or check pw.x's input: an error there is the input's fault. */
-const INPUT_ROUTINE = /^(read_namelists|read_cards|iosys|readpp|read_pseudo\w*|card_\w+|cell_base_init|input|upf\w*|import_upf|set_occupations|pw_init_qexsd_input|qexsd\w*)$/;
+const INPUT_ROUTINE = /^(read_namelists|read_cards|iosys|readpp|read_pseudo\w*|card_\w+|check_atoms|cell_base_init|input|upf\w*|import_upf|set_occupations|pw_init_qexsd_input|qexsd\w*)$/;
 
 function classifyError(routine: string, message: string): PwErrorClass {
   if (DIAG_MESSAGES.some((m) => message.includes(m) || routine.includes(m))) return 'diagonalization';

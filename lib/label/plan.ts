@@ -16,13 +16,16 @@ import type { Atoms } from '../atoms/atoms.js';
 import { natoms, symbolsOf } from '../atoms/atoms.js';
 import { writePwInput, type KPoints } from '../formats/espresso-in.js';
 import { writeExtxyz } from '../formats/extxyz.js';
-import type { Config } from '../config/types.js';
+import type { Config, Resources } from '../config/types.js';
 import type { TaskRecord, SubmissionRecord } from '../state/cursor.js';
 import { ConfigError } from '../errors/errors.js';
 
 export interface Candidate { atoms: Atoms; source: { file: string; frame: number } }
 
 export interface PlannedFile { path: string; content: string }
+
+/** A folder copied where the jobs run, at staging (paths relative to the run root). */
+export interface PlannedCopy { from: string; to: string }
 
 export interface LabelPlan {
   tasks: TaskRecord[];
@@ -41,7 +44,7 @@ export interface PlanInputs {
   /** A fresh submission token ([a-z0-9]{10}), e.g. from crypto randomness. */
   token: () => string;
   /** Renders the job script for one submission (the label.sbatch template). */
-  renderScript: (context: { resources: Config['dft']['resources']; stage_dir: string; manifest: string; dft_command: string }) => string;
+  renderScript: (context: { resources: Resources; stage_dir: string; manifest: string; dft_command: string }) => string;
   configFile?: string;
 }
 
@@ -63,6 +66,55 @@ export function arraySpec(count: number, throttle: number | null): string {
   return `0-${count - 1}${throttle === null ? '' : `%${throttle}`}`;
 }
 
+/** The files of one attempt folder: the structure as given (force_mask, provenance: pw.x's output
+ * does not carry them) and the pw.x input with the attempt's parameters on top of dft.parameters. */
+export function attemptFiles(atoms: Atoms, dir: string, parameters: Readonly<Record<string, number | string | boolean>>, config: Config): PlannedFile[] {
+  return [
+    { path: posix.join(dir, 'structure.extxyz'), content: writeExtxyz([atoms]) },
+    {
+      path: posix.join(dir, 'pw.in'),
+      content: writePwInput(atoms, {
+        parameters: { ...config.dft.parameters, ...parameters }, pseudopotentials: config.dft.pseudopotentials, pseudoDir: config.dft.pseudo_dir,
+        kpoints: kpointsOf(config), outdir: './out', prefix: 'pwscf',
+      }),
+    },
+  ];
+}
+
+/** Tasks that run with the same job script (same resources): one or more arrays. */
+export interface ArrayGroup { tasks: ReadonlyArray<{ id: string; dir: string }>; resources: Resources }
+
+export interface ArraysPlan {
+  submissions: SubmissionRecord[];
+  files: PlannedFile[];
+  /** Where each task landed: submission token and array index. */
+  placement: Map<string, { token: string; index: number }>;
+}
+
+/** Job arrays for groups of attempt folders: chunked to maxArraySize, one manifest and script each. */
+export function planArrays(groups: readonly ArrayGroup[], p: Pick<PlanInputs, 'config' | 'runRoot' | 'maxArraySize' | 'now' | 'token' | 'renderScript'> & { stageDir: string }): ArraysPlan {
+  const size = Math.max(1, p.maxArraySize);
+  const out: ArraysPlan = { submissions: [], files: [], placement: new Map() };
+  for (const g of groups) {
+    for (let start = 0; start < g.tasks.length; start += size) {
+      const chunk = g.tasks.slice(start, start + size);
+      const token = p.token();
+      if (!/^[a-z0-9]{8,}$/.test(token)) throw new RangeError(`a submission token must be [a-z0-9]{8,}, got '${token}'`);
+      const manifest = posix.join(p.stageDir, `${token}.manifest`);
+      // Paths relative to the stage folder: names we generate, so one per line is safe even when
+      // the run root holds a newline.
+      out.files.push({ path: manifest, content: chunk.map((t) => posix.relative(p.stageDir, t.dir)).join('\n') + '\n' });
+      out.files.push({
+        path: posix.join(p.stageDir, `${token}.sbatch`),
+        content: p.renderScript({ resources: g.resources, stage_dir: posix.join(p.runRoot, p.stageDir), manifest: posix.join(p.runRoot, manifest), dft_command: p.config.dft.command }),
+      });
+      chunk.forEach((t, index) => out.placement.set(t.id, { token, index }));
+      out.submissions.push({ token, job_name: `${p.config.name}-${token}`, tasks: chunk.map((t) => t.id), job_id: null, intent_at: p.now, submitted_at: null });
+    }
+  }
+  return out;
+}
+
 export function planLabelStage(p: PlanInputs): LabelPlan {
   const { config } = p;
   const missing = [...new Set(p.candidates.flatMap((c) => symbolsOf(c.atoms)))].filter((s) => config.dft.pseudopotentials[s] === undefined);
@@ -74,39 +126,16 @@ export function planLabelStage(p: PlanInputs): LabelPlan {
   const tasks: TaskRecord[] = p.candidates.map((c, k) => {
     const id = taskId(k);
     const dir = posix.join(stageDir, id, 'a1');
-    // the structure as given (force_mask, provenance): pw.x's output does not carry them
-    files.push({ path: posix.join(dir, 'structure.extxyz'), content: writeExtxyz([c.atoms]) });
-    files.push({
-      path: posix.join(dir, 'pw.in'),
-      content: writePwInput(c.atoms, {
-        parameters: config.dft.parameters, pseudopotentials: config.dft.pseudopotentials, pseudoDir: config.dft.pseudo_dir,
-        kpoints: kpointsOf(config), outdir: './out', prefix: 'pwscf',
-      }),
-    });
+    files.push(...attemptFiles(c.atoms, dir, {}, config));
     return {
       id, source: c.source, natoms: natoms(c.atoms), merged: false,
       attempts: [{ attempt: 1, dir, submission: null, array_index: null, parameters: {}, state: 'planned', error_class: null, message: null }],
     };
   });
-  const size = Math.max(1, p.maxArraySize);
-  const submissions: SubmissionRecord[] = [];
-  for (let start = 0; start < tasks.length; start += size) {
-    const chunk = tasks.slice(start, start + size);
-    const token = p.token();
-    if (!/^[a-z0-9]{8,}$/.test(token)) throw new RangeError(`a submission token must be [a-z0-9]{8,}, got '${token}'`);
-    const manifest = posix.join(stageDir, `${token}.manifest`);
-    // Paths relative to the stage folder: names we generate, so one per line is safe even when
-    // the run root holds a newline.
-    files.push({ path: manifest, content: chunk.map((t) => posix.relative(stageDir, t.attempts[0].dir)).join('\n') + '\n' });
-    files.push({
-      path: posix.join(stageDir, `${token}.sbatch`),
-      content: p.renderScript({ resources: config.dft.resources, stage_dir: posix.join(p.runRoot, stageDir), manifest: posix.join(p.runRoot, manifest), dft_command: config.dft.command }),
-    });
-    chunk.forEach((t, index) => {
-      t.attempts[0].submission = token;
-      t.attempts[0].array_index = index;
-    });
-    submissions.push({ token, job_name: `${config.name}-${token}`, tasks: chunk.map((t) => t.id), job_id: null, intent_at: p.now, submitted_at: null });
+  const arrays = planArrays([{ tasks: tasks.map((t) => ({ id: t.id, dir: t.attempts[0].dir })), resources: config.dft.resources }], { ...p, stageDir });
+  for (const t of tasks) {
+    const at = arrays.placement.get(t.id);
+    if (at !== undefined) Object.assign(t.attempts[0], { submission: at.token, array_index: at.index });
   }
-  return { tasks, submissions, files };
+  return { tasks, submissions: arrays.submissions, files: [...files, ...arrays.files] };
 }

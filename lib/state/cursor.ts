@@ -7,8 +7,10 @@ import { createRequire } from 'node:module';
 import Ajv, { type ValidateFunction } from 'ajv';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import { CursorError, FileAccessError } from '../errors/errors.js';
+import { upgradeClass, type FailureClass } from '../recover/classes.js';
 
-export const CURSOR_VERSION = 1;
+/** 2: closed failure classes, per-attempt resources, restart_from and action, task gave_up. */
+export const CURSOR_VERSION = 2;
 export const KEEP_VERSIONS = 5;
 
 export type TaskState = 'planned' | 'submitted' | 'pending' | 'running' | 'done' | 'failed';
@@ -21,11 +23,19 @@ export interface AttemptRecord {
   array_index: number | null;
   parameters: Record<string, number | string | boolean>;
   state: TaskState;
-  error_class: string | null;
+  error_class: FailureClass | null;
   message: string | null;
   /** The task's own SLURM job id, once seen running (sacct -c knows tasks only by it). */
   slurm_id?: string | null;
+  /** SLURM resources changed for this attempt (a walltime or memory retry). */
+  resources?: ResourceChange;
+  /** The earlier attempt folder whose charge density this one starts from. */
+  restart_from?: string | null;
+  /** What autopipe did about this attempt's failure (a retry, or why it gave up). */
+  action?: string | null;
 }
+
+export interface ResourceChange { time?: string; mem?: string }
 
 export interface TaskRecord {
   id: string;
@@ -33,6 +43,8 @@ export interface TaskRecord {
   natoms: number;
   merged: boolean;
   attempts: AttemptRecord[];
+  /** Why autopipe stopped retrying (its last attempt failed for good). */
+  gave_up?: string | null;
 }
 
 export interface SubmissionRecord {
@@ -68,7 +80,16 @@ export function validateCursor(raw: unknown): { ok: true; cursor: Cursor } | { o
     const problems = (compiled.errors ?? []).slice(0, 10).map((e) => `${e.instancePath.split('/').slice(1).join('.') || '(top level)'}: ${e.message ?? 'is invalid'}`);
     return { ok: false, problems };
   }
-  return { ok: true, cursor: raw as Cursor };
+  return { ok: true, cursor: upgrade(raw as Cursor) };
+}
+
+/** Version 1 had free-form error classes: they (and any hand edit) map onto the closed set. */
+function upgrade(c: Cursor): Cursor {
+  return {
+    ...c,
+    version: CURSOR_VERSION,
+    tasks: c.tasks.map((t) => ({ ...t, attempts: t.attempts.map((a) => ({ ...a, error_class: upgradeClass(a.error_class) })) })),
+  };
 }
 
 /** The cursor at `path`, or undefined when there is none yet. */

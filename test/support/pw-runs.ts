@@ -1,7 +1,8 @@
 /**
  * Real pw.x runs shared by the tests (run once per test process): fcc Al (4 atoms, rattled,
  * smearing), Si in its primitive (non-orthogonal) cell, an Al run that fails its SCF for real
- * (electron_maxstep = 3), and one that pw.x rejects (a missing pseudopotential file).
+ * (electron_maxstep = 3), and two that pw.x rejects (a missing pseudopotential file, two atoms on
+ * one site).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,10 +24,13 @@ export const SI2 = makeAtoms({
   pbc: [true, true, true],
 });
 
+/** Two atoms on one site: pw.x's check_atoms rejects the input. */
+export const OVERLAP = makeAtoms({ ...AL4, positions: [0, 0, 0, 0, 0, 0, 2.025, 0, 2.025, 0, 2.025, 2.025] });
+
 const PP = { Al: 'Al.pz-vbc.UPF', Si: 'Si.pz-vbc.UPF' };
 const SMEAR = { ecutwfc: 15, occupations: 'smearing', smearing: 'mv', degauss: 0.02 };
 
-export interface PwRuns { dir: string; al: string; si: string; alFail: string; badPseudo: string }
+export interface PwRuns { dir: string; al: string; si: string; alFail: string; badPseudo: string; overlap: string }
 
 let runs: PwRuns | undefined;
 
@@ -45,6 +49,7 @@ export function pwRuns(): PwRuns {
     si: run(dir, 'si', SI2, { parameters: { ecutwfc: 12 }, kpoints: { kind: 'mesh', mesh: [2, 2, 2] } }),
     alFail: run(dir, 'alfail', AL4, { parameters: { ...SMEAR, electron_maxstep: 3 } }),
     badPseudo: run(dir, 'badpp', AL4, { pseudopotentials: { Al: 'Al.does-not-exist.UPF' } }),
+    overlap: run(dir, 'overlap', OVERLAP, {}),
   };
   return runs;
 }

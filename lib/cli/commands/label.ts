@@ -2,7 +2,7 @@
 import type { Argv } from 'yargs';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, posix } from 'node:path';
 import { openProject, type Project } from '../../label/project.js';
 import { planLabelStage, type Candidate } from '../../label/plan.js';
 import { plannedCursor, saveCursor, stageFilesLocally } from '../../label/apply.js';
@@ -16,6 +16,7 @@ import { openDatabaseFile, saveDatabaseFile } from '../../db/db-file.js';
 import { ConfigError, UsageError } from '../../errors/errors.js';
 import { logger } from '../../log/logger.js';
 import { printJson } from '../json.js';
+import { recoveryReport, reportLines } from '../../recover/report.js';
 import type { CliContext } from '../context.js';
 
 /** Submission tokens: random, lowercase (they go into SLURM job names and file names). */
@@ -87,24 +88,42 @@ async function poll(p: Project, ctx: CliContext): Promise<{ changes: string[]; c
   if (cursor === undefined) throw new UsageError(`nothing to poll in ${p.dir}: no cursor yet`, { hint: 'run autopipe submit first' });
   const db = await openDatabaseFile(p.dbPath, { create: true });
   return withExecutor(p, async (x) => {
-    const r = await pollLabelStage({ cursor, executor: x.executor, db, config: p.config, now: ctx.now(), user: ctx.user, saveCursor: (c) => saveCursor(p.cursorPath, c, ctx.now()) });
-    if (r.merged > 0) saveDatabaseFile(p.dbPath, db); // the database first: a merge repeated later is a no-op
+    const r = await pollLabelStage({
+      cursor, executor: x.executor, db, config: p.config, now: ctx.now(), user: ctx.user,
+      saveCursor: (c) => saveCursor(p.cursorPath, c, ctx.now()),
+      saveDatabase: () => saveDatabaseFile(p.dbPath, db),
+      retries: {
+        runRoot: p.runRoot, now: ctx.now(), token: newToken, maxArraySize: () => maxArraySize(p, x.runner),
+        renderScript: loadTemplate('label.sbatch.hbs', join(p.dir, p.config.executor.templates)),
+      },
+    });
     saveCursor(p.cursorPath, r.cursor, ctx.now());
     return { ...r, roundTrips: x.roundTrips() };
   });
 }
 
-export function statusJson(c: Cursor): object {
+export function statusJson(c: Cursor) {
   const jobOf = new Map(c.submissions.map((s) => [s.token, s.job_id]));
   return {
     iteration: c.iteration,
     stage: c.stage,
     tasks: c.tasks.map((t) => {
       const a = lastAttempt(t);
-      return { id: t.id, state: a.state, attempt: a.attempt, job_id: jobOf.get(a.submission ?? '') ?? null, error_class: a.error_class };
+      return {
+        id: t.id, state: a.state, attempt: a.attempt, job_id: jobOf.get(a.submission ?? '') ?? null, error_class: a.error_class, dir: a.dir,
+        failures: t.attempts.filter((x) => x.state === 'failed').map((x) => ({ attempt: x.attempt, error_class: x.error_class, message: x.message, action: x.action ?? null })),
+        gave_up: t.gave_up ?? null,
+      };
     }),
     counts: countsOf(c),
+    ...recoveryReport(c),
   };
+}
+
+/** Where an attempt folder is, for a person to look: host:path over SSH. */
+function whereOf(p: Project): (dir: string) => string {
+  const host = p.config.executor.host;
+  return (dir) => (host === null ? join(p.runRoot, dir) : `${host}:${posix.join(p.runRoot, dir)}`);
 }
 
 const dirOption = { alias: 'C', type: 'string', describe: 'the project folder (with autopipe.yaml); default: here' } as const;
@@ -128,10 +147,15 @@ export function labelCommands(y: Argv, ctx: CliContext): Argv {
         const p = openProject(argv.dir);
         const c = readCursor(p.cursorPath);
         if (c === undefined) throw new UsageError(`no cursor in ${p.workdir}: nothing submitted yet`, { hint: 'run autopipe submit' });
-        const s = statusJson(c) as { tasks: Array<{ id: string; state: string; attempt: number; job_id: string | null; error_class: string | null }>; counts: Record<string, number> };
+        const s = statusJson(c);
         if (argv.json) return printJson(s);
         process.stdout.write(`iteration ${c.iteration}, stage ${c.stage}: ${Object.entries(s.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
-        for (const t of s.tasks) process.stdout.write(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job_id ?? '-'}${t.error_class === null ? '' : `  ${t.error_class}`}\n`);
+        for (const line of reportLines(s, whereOf(p))) process.stdout.write(`${line}\n`);
+        process.stdout.write('tasks:\n');
+        for (const t of s.tasks) {
+          const history = t.failures.map((f) => f.error_class).join(' → ');
+          process.stdout.write(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job_id ?? '-'}${t.error_class === null ? '' : `  ${t.error_class}`}${history === '' ? '' : `  (failed: ${history})`}\n`);
+        }
       })
     .command('run', 'submit, then poll every few seconds until the stage is complete', (a) => a.option('dir', dirOption),
       async (argv) => {

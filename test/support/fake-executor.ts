@@ -1,0 +1,75 @@
+/**
+ * A FAKE executor, for the pure-logic tests of recovery only: faults nobody can cause cheaply
+ * for real (OUT_OF_MEMORY without cgroups, a whole ladder of SLURM states) are injected here.
+ * Files live in a map; "running" a task is instant: `outcome` decides, from the attempt's staged
+ * pw.in, what it leaves behind: a real pw.x output with an exit code, or a SLURM end state with
+ * no exitcode. The live tests (recovery-live.test.ts) do the same on the real cluster.
+ */
+import { posix } from 'node:path';
+import type { Executor, Sentinels } from '../../lib/exec/executor.js';
+import type { PlannedFile, PlannedCopy } from '../../lib/label/plan.js';
+import type { QueueEntry } from '../../lib/slurm/commands.js';
+import { slurmState } from '../../lib/slurm/states.js';
+
+export type Outcome = { exitcode: number; pwOut: string } | { slurm: string };
+
+export interface FakeSubmission { jobId: string; jobName: string; script: string; array: string; dirs: string[] }
+
+export class FakeExecutor implements Executor {
+  readonly kind = 'slurm' as const;
+  readonly files = new Map<string, string>();
+  readonly copies: PlannedCopy[] = [];
+  readonly submitted: FakeSubmission[] = [];
+  private readonly ended: QueueEntry[] = [];
+  private nextId = 1000;
+
+  constructor(private readonly outcome: (dir: string, pwIn: string) => Outcome) {}
+
+  async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
+    for (const f of files) this.files.set(f.path, f.content);
+    this.copies.push(...copies);
+  }
+
+  async findSubmitted(jobName: string): Promise<string | undefined> {
+    return this.submitted.find((s) => s.jobName === jobName)?.jobId;
+  }
+
+  async submit(jobName: string, script: string, array: string, chdir: string): Promise<string> {
+    const jobId = String(this.nextId++);
+    const manifest = this.files.get(script.replace(/\.sbatch$/, '.manifest'));
+    if (manifest === undefined) throw new Error(`fake executor: no manifest staged for ${script}`);
+    const dirs = manifest.split('\n').filter((l) => l !== '').map((d) => posix.join(chdir, d));
+    this.submitted.push({ jobId, jobName, script, array, dirs });
+    dirs.forEach((dir, index) => {
+      const o = this.outcome(dir, this.files.get(`${dir}/pw.in`) ?? '');
+      if ('slurm' in o) {
+        this.ended.push({ arrayJobId: jobId, taskIds: [index], jobId: `${jobId}_${index}`, state: slurmState(o.slurm), rawState: o.slurm, reason: 'None', name: jobName });
+      } else {
+        this.files.set(`${dir}/pw.out`, o.pwOut);
+        this.files.set(`${dir}/started`, '1795000000');
+        this.files.set(`${dir}/exitcode`, String(o.exitcode));
+      }
+    });
+    return jobId;
+  }
+
+  async queue(jobIds: readonly string[]): Promise<QueueEntry[]> {
+    return this.ended.filter((e) => jobIds.includes(e.arrayJobId));
+  }
+
+  async sentinels(dirs: readonly string[]): Promise<Map<string, Sentinels>> {
+    return new Map(dirs.map((d) => {
+      const s: Sentinels = {};
+      const e = this.files.get(`${d}/exitcode`);
+      if (e !== undefined) s.exitcode = Number(e);
+      return [d, s];
+    }));
+  }
+
+  async fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, string>>> {
+    return new Map(dirs.map((d) => [d, new Map(names.flatMap((n) => {
+      const v = this.files.get(`${d}/${n}`);
+      return v === undefined ? [] : [[n, v] as [string, string]];
+    }))]));
+  }
+}
