@@ -166,6 +166,18 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     expect(notFound.state.cursor.tasks[0].gave_up).to.match(/^pw_error is never retried/);
   });
 
+  it('a job gone with no record: walltime when its output grew until near the limit, else unknown', async () => {
+    const cfg = config('  resources: {time: "00:10:00"}\n');
+    const c = await campaign(cfg, [AL4, AL4], (dir) => (dir.endsWith('t0000/a1') ? { vanished: { started: NOW, output: NOW + 560 } }
+      : dir.endsWith('t0001/a1') ? { vanished: { started: NOW, output: NOW + 100 } } : { exitcode: 0, pwOut: readFileSync(pwRuns().al, 'utf8') }));
+    await c.poll();
+    const [slow, other] = c.state.cursor.tasks;
+    expect(slow.attempts[0]).to.deep.include({ error_class: 'walltime' });
+    expect(slow.attempts[0].message).to.match(/pw\.out grew for 560 s of the 600 s limit/);
+    expect(slow.attempts[1].resources).to.deep.equal({ time: '00:20:00' });
+    expect(other.attempts[0].error_class).to.equal('unknown');
+  });
+
   it('node failure, cancellation and unknown: the same again, as often as configured', async () => {
     const seen = new Map<string, number>();
     const c = await campaign(config('recovery: {node_failure: 2, cancelled: 1, unknown: 1}\n'), [AL4, AL4, AL4], (dir) => {

@@ -11,7 +11,10 @@ import type { PlannedFile, PlannedCopy } from '../../lib/label/plan.js';
 import type { QueueEntry } from '../../lib/slurm/commands.js';
 import { slurmState } from '../../lib/slurm/states.js';
 
-export type Outcome = { exitcode: number; pwOut: string } | { slurm: string };
+const NOW = 1795000000;
+
+/** What a task leaves: its output and exit code; a SLURM end state; or nothing SLURM remembers. */
+export type Outcome = { exitcode: number; pwOut: string } | { slurm: string } | { vanished: { started: number; output: number } };
 
 export interface FakeSubmission { jobId: string; jobName: string; script: string; array: string; dirs: string[] }
 
@@ -21,6 +24,7 @@ export class FakeExecutor implements Executor {
   readonly copies: PlannedCopy[] = [];
   readonly submitted: FakeSubmission[] = [];
   private readonly ended: QueueEntry[] = [];
+  private readonly outputAt = new Map<string, number>();
   private nextId = 1000;
 
   constructor(private readonly outcome: (dir: string, pwIn: string) => Outcome) {}
@@ -42,11 +46,14 @@ export class FakeExecutor implements Executor {
     this.submitted.push({ jobId, jobName, script, array, dirs });
     dirs.forEach((dir, index) => {
       const o = this.outcome(dir, this.files.get(`${dir}/pw.in`) ?? '');
-      if ('slurm' in o) {
+      if ('vanished' in o) {
+        this.files.set(`${dir}/started`, String(o.vanished.started));
+        this.outputAt.set(dir, o.vanished.output);
+      } else if ('slurm' in o) {
         this.ended.push({ arrayJobId: jobId, taskIds: [index], jobId: `${jobId}_${index}`, state: slurmState(o.slurm), rawState: o.slurm, reason: 'None', name: jobName });
       } else {
         this.files.set(`${dir}/pw.out`, o.pwOut);
-        this.files.set(`${dir}/started`, '1795000000');
+        this.files.set(`${dir}/started`, String(NOW));
         this.files.set(`${dir}/exitcode`, String(o.exitcode));
       }
     });
@@ -62,6 +69,10 @@ export class FakeExecutor implements Executor {
       const s: Sentinels = {};
       const e = this.files.get(`${d}/exitcode`);
       if (e !== undefined) s.exitcode = Number(e);
+      const started = this.files.get(`${d}/started`);
+      if (started !== undefined) s.started = Number(started);
+      const output = this.outputAt.get(d);
+      if (output !== undefined) s.output = output;
       return [d, s];
     }));
   }
