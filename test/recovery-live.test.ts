@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
 import { writeExtxyz } from '../lib/formats/extxyz.js';
@@ -181,6 +181,40 @@ describe('recovery with real pw.x and SLURM', function () {
     });
     expect(status.gave_up.map((g) => [g.task, g.dir])).to.deep.equal([['t0003', 'iter-000/label/t0003/a1']]);
     void rest;
+  });
+
+  it('polls killed at random moments (SIGKILL) while retries are planned and submitted: every array once, every task once', async () => {
+    const env = { ...process.env, ...clusterEnv() };
+    const dir = tmpDir();
+    const al4s = structures(8);
+    writeProject(dir, [al4s[1], al4s[3], OVERLAP, al1(), al1({}, 2.0), al4s[7]], ['executor: {kind: slurm, array_throttle: 2}']);
+    expect(autopipe(['submit'], dir, env).status).to.equal(0);
+    slurmProjects.push(dir);
+    for (let k = 0; k < 25; k++) {
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), 'poll', '-C', dir], { env, stdio: 'ignore' });
+      const exited = new Promise((res) => child.once('exit', res));
+      await sleep((100 + Math.floor(Math.random() * 900)) / 1000);
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await pollUntilComplete(dir, env, 120);
+    const cursor = cursorOf(dir);
+    const ends = cursor.tasks.map((t) => t.attempts.at(-1)!.state);
+    expect(ends).to.deep.equal(['done', 'done', 'failed', 'done', 'done', 'done']);
+    for (const k of [0, 1, 5]) {
+      expect(cursor.tasks[k].attempts[0].error_class, `t000${k} failed first`).to.equal('scf_not_converged');
+      expect(cursor.tasks[k].attempts.map((a) => a.attempt), 'attempts numbered once each').to.deep.equal(cursor.tasks[k].attempts.map((_, i) => i + 1));
+    }
+    expect(rows(join(dir, '.autopipe', 'autopipe.db'))).to.have.length(5);
+    // every submission in the cursor reached SLURM exactly once, with all its tasks; no other did
+    const name = cursor.project;
+    const names = spawnSync('sacct', ['-c', '--noheader', '--parsable2', '--format=JobID,JobName'], { env, encoding: 'utf8' }).stdout
+      .split('\n').filter((l) => l.includes(`${name}-`)).map((l) => l.split('|')[1]);
+    const perName = new Map<string, number>();
+    for (const n of names) perName.set(n, (perName.get(n) ?? 0) + 1);
+    expect([...perName.keys()].sort()).to.deep.equal(cursor.submissions.map((x) => x.job_name).sort());
+    expect(cursor.submissions.map((x) => perName.get(x.job_name))).to.deep.equal(cursor.submissions.map((x) => x.tasks.length));
+    expect(cursor.submissions.length, 'retry arrays were submitted').to.be.greaterThan(1);
   });
 
   it('a node set down under a running task: NODE_FAIL, retried in a new folder, labelled', async () => {
