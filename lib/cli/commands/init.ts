@@ -57,6 +57,11 @@ ${o.partition === undefined ? '    # partition: compute' : `    partition: ${y(o
 
 embedding: {rcut: 5.0, buffer: 5.0, min_distance: 1.5}
 selection: {column: f_pace_gamma, lo: 5, hi: 25, max_candidates: 200}
+
+recovery:                                  # failed pw.x tasks are retried by poll: docs/recovery.md
+  max_attempts: 4                          # per task, the first included
+  # walltime: {factor: 2, max: "24:00:00", retries: 2}    # cap: the partition's MaxTime
+  # out_of_memory: {factor: 2, max: "64G", retries: 2}    # needs dft.resources.mem
 `;
 }
 
