@@ -10,7 +10,7 @@ import { acquireLock } from '../lib/state/lock.js';
 import { readCursor } from '../lib/state/cursor.js';
 import { ConfigError } from '../lib/errors/errors.js';
 import { structures, project } from './support/labelling.js';
-import { clusterEnv } from './support/cluster.js';
+import { clusterEnv, jobNamesRun } from './support/cluster.js';
 import { ROOT, tmpDir, pythonJson } from './support/tools.js';
 
 const NOW = 1795000000;
@@ -154,10 +154,7 @@ describe('labelling with real pw.x', function () {
     const rows = dbRows(join(dir, '.autopipe', 'autopipe.db'));
     expect(rows).to.have.length(12); // no task merged twice, none forgotten
     // no chunk submitted twice: SLURM saw each job name of ours once
-    const names = spawnSync('sacct', ['-c', '--noheader', '--parsable2', '--format=JobID,JobName'], { env, encoding: 'utf8' }).stdout
-      .split('\n').filter((l) => l.includes(`${name}-`)).map((l) => l.split('|')[1]);
-    const perName = new Map<string, number>();
-    for (const n of names) perName.set(n, (perName.get(n) ?? 0) + 1);
+    const perName = jobNamesRun(name, env);
     expect([...perName.keys()].sort()).to.deep.equal(cursor.submissions.map((s) => s.job_name).sort());
     expect(cursor.submissions.map((s) => perName.get(s.job_name))).to.deep.equal(cursor.submissions.map((s) => s.tasks.length));
     expect(existsSync(join(dir, '.autopipe', 'lock'))).to.equal(false);

@@ -14,7 +14,7 @@ import { writeExtxyz } from '../lib/formats/extxyz.js';
 import { readCursor, type Cursor } from '../lib/state/cursor.js';
 import { structures } from './support/labelling.js';
 import { OVERLAP } from './support/pw-runs.js';
-import { clusterEnv } from './support/cluster.js';
+import { clusterEnv, jobNamesRun } from './support/cluster.js';
 import { ROOT, tmpDir, pythonJson } from './support/tools.js';
 
 const INJECT = `#!/bin/bash
@@ -207,11 +207,7 @@ describe('recovery with real pw.x and SLURM', function () {
     }
     expect(rows(join(dir, '.autopipe', 'autopipe.db'))).to.have.length(5);
     // every submission in the cursor reached SLURM exactly once, with all its tasks; no other did
-    const name = cursor.project;
-    const names = spawnSync('sacct', ['-c', '--noheader', '--parsable2', '--format=JobID,JobName'], { env, encoding: 'utf8' }).stdout
-      .split('\n').filter((l) => l.includes(`${name}-`)).map((l) => l.split('|')[1]);
-    const perName = new Map<string, number>();
-    for (const n of names) perName.set(n, (perName.get(n) ?? 0) + 1);
+    const perName = jobNamesRun(cursor.project, env);
     expect([...perName.keys()].sort()).to.deep.equal(cursor.submissions.map((x) => x.job_name).sort());
     expect(cursor.submissions.map((x) => perName.get(x.job_name))).to.deep.equal(cursor.submissions.map((x) => x.tasks.length));
     expect(cursor.submissions.length, 'retry arrays were submitted').to.be.greaterThan(1);

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Executor, Sentinels } from './executor.js';
 import type { PlannedFile, PlannedCopy } from '../label/plan.js';
-import { stageFilesLocally, copyFoldersLocally } from '../label/apply.js';
+import { stageLocally } from '../label/apply.js';
 import { localSentinels, localFetch, readSentinels, readPid } from './local-fs.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import type { QueueEntry } from '../slurm/commands.js';
@@ -24,8 +24,7 @@ export class LocalExecutor implements Executor {
   constructor(private readonly runRoot: string, private readonly maxConcurrent: number, private readonly cpusPerTask: number) {}
 
   async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
-    stageFilesLocally(this.runRoot, files);
-    copyFoldersLocally(this.runRoot, copies);
+    stageLocally(this.runRoot, files, copies);
   }
 
   private markerPath(jobId: string): string {

@@ -8,7 +8,7 @@ import type { Executor, Sentinels } from './executor.js';
 import { localSentinels, localFetch } from './local-fs.js';
 import type { Runner } from './runner.js';
 import type { PlannedFile, PlannedCopy } from '../label/plan.js';
-import { stageFilesLocally, copyFoldersLocally } from '../label/apply.js';
+import { stageLocally } from '../label/apply.js';
 import {
   submitCommandLine, parseJobId, parseSubmitError, queueStatusCommand, parseQueueStatus, isInvalidJobId,
   accountingCommand, parseAccounting, isAccountingDisabled, type QueueEntry, type AccountingEntry,
@@ -22,8 +22,7 @@ export class SlurmLocalExecutor implements Executor {
   constructor(private readonly runner: Runner, private readonly runRoot: string, private readonly resources: Resources) {}
 
   async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
-    stageFilesLocally(this.runRoot, files);
-    copyFoldersLocally(this.runRoot, copies);
+    stageLocally(this.runRoot, files, copies);
   }
 
   async findSubmitted(jobName: string): Promise<string | undefined> {

@@ -22,6 +22,12 @@ export function copyFoldersLocally(root: string, copies: readonly PlannedCopy[])
   }
 }
 
+/** Staging on this machine's filesystem: the files, then the copies. */
+export function stageLocally(root: string, files: readonly LabelPlan['files'][number][], copies: readonly PlannedCopy[]): void {
+  stageFilesLocally(root, files);
+  copyFoldersLocally(root, copies);
+}
+
 /** The cursor of a freshly planned labelling stage (every submission an intent: no job id). */
 export function plannedCursor(project: string, iteration: number, plan: LabelPlan, now: number): Cursor {
   return { version: CURSOR_VERSION, project, iteration, stage: 'label', updated_at: now, tasks: plan.tasks, submissions: plan.submissions };
