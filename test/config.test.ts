@@ -80,6 +80,11 @@ describe('config', () => {
     expect(problemsOf(MINIMAL + 'recovery:\n  walltime: {factor: -2}\n')).to.deep.equal(['recovery.walltime.factor (line 4): must be > 1']);
     expect(problemsOf(MINIMAL + 'recovery:\n  diagonalization: []\n')).to.deep.equal(['recovery.diagonalization (line 4): must NOT have fewer than 1 items']);
     expect(problemsOf(MINIMAL + 'recovery:\n  charge_wrong: [{mixing_beta: fast}]\n')).to.deep.equal(['recovery.charge_wrong.0.mixing_beta (line 4): must be a number']);
+    // a cap autopipe could not read would be no cap at all
+    expect(problemsOf(MINIMAL + 'recovery:\n  out_of_memory: {factor: 2, max: 64GB}\n  walltime: {factor: 2, max: two days}\n')).to.deep.equal([
+      "recovery.out_of_memory.max (line 4): '64GB' does not have the expected form (SLURM memory, e.g. 4G or 500M)",
+      "recovery.walltime.max (line 5): 'two days' does not have the expected form (SLURM time, e.g. 01:00:00 or 2-00:00:00)",
+    ]);
   });
 
   it('warns when buffer < rcut', () => {

@@ -96,7 +96,7 @@ function schemaProblem(e: ErrorObject): Problem {
 
 function patternHint(path: string): string {
   if (path.endsWith('.time') || path.endsWith('walltime.max')) return 'SLURM time, e.g. 01:00:00 or 2-00:00:00';
-  if (path.endsWith('.mem')) return 'SLURM memory, e.g. 4G or 500M';
+  if (path.endsWith('.mem') || path.endsWith('out_of_memory.max')) return 'SLURM memory, e.g. 4G or 500M';
   if (path === 'database') return 'a file name ending in .db';
   if (path === 'name') return 'letters, digits, _ . -, at most 32';
   if (path.includes('.extra.')) return 'an sbatch option starting with -- or -';
