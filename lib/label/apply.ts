@@ -15,7 +15,7 @@ export function stageFilesLocally(root: string, files: readonly LabelPlan['files
 }
 
 /** Copy folders under a local root; a missing source is skipped (pw.x then starts from atoms). */
-export function copyFoldersLocally(root: string, copies: readonly PlannedCopy[]): void {
+function copyFoldersLocally(root: string, copies: readonly PlannedCopy[]): void {
   for (const c of copies) {
     const from = join(root, c.from);
     if (existsSync(from)) cpSync(from, join(root, c.to), { recursive: true });

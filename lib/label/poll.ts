@@ -111,7 +111,8 @@ export async function pollLabelStage(ctx: PollContext): Promise<PollResult> {
   // one download: outputs of what finished, structures of what failed (a retry starts from it)
   const finished = open.filter((t) => sentinels.get(lastAttempt(t).dir)?.exitcode !== undefined);
   const failedBefore = c.tasks.filter(awaitingDecision);
-  const fetchDirs = [...new Set([...finished, ...failedBefore].map((t) => lastAttempt(t).dir).concat([...updated.values()].filter((a) => a.state === 'failed').map((a) => a.dir)))];
+  const failedNow = [...updated.values()].filter((a) => a.state === 'failed').map((a) => a.dir);
+  const fetchDirs = [...new Set([...[...finished, ...failedBefore].map((t) => lastAttempt(t).dir), ...failedNow])];
   const outputs = await ctx.executor.fetch(fetchDirs, ['pw.out', 'structure.extxyz']);
   let merged = 0;
   for (const t of finished) {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
 import { openProject, type Project } from '../../label/project.js';
-import { planLabelStage, type Candidate } from '../../label/plan.js';
+import { planLabelStage, type Candidate, type PlanInputs } from '../../label/plan.js';
 import { plannedCursor, saveCursor, stageFilesLocally } from '../../label/apply.js';
 import { pollLabelStage, submitIntents, countsOf, lastAttempt } from '../../label/poll.js';
 import { openExecutor, maxArraySize, type OpenExecutor } from '../../exec/factory.js';
@@ -41,6 +41,12 @@ async function withLock<T>(p: Project, ctx: CliContext, fn: () => Promise<T>): P
   }
 }
 
+/** The project's job script, compiled when first rendered (a poll without retries renders none). */
+function labelScript(p: Project): PlanInputs['renderScript'] {
+  let render: PlanInputs['renderScript'] | undefined;
+  return (context) => (render ??= loadTemplate('label.sbatch.hbs', join(p.dir, p.config.executor.templates)))(context);
+}
+
 /** Open the executor (an SSH connection with a host), run fn, always close it. */
 async function withExecutor<T>(p: Project, fn: (x: OpenExecutor) => Promise<T>): Promise<T> {
   const x = await openExecutor(p);
@@ -63,7 +69,7 @@ async function submit(p: Project, ctx: CliContext, dryRun: boolean): Promise<Cur
     const plan = planLabelStage({
       iteration: 0, candidates: candidatesOf(p), config: p.config, runRoot: dryRun ? join(p.workdir, 'dry-run') : p.runRoot,
       maxArraySize: await maxArraySize(p, x.runner), now: ctx.now(), token: newToken, configFile: p.configFile,
-      renderScript: loadTemplate('label.sbatch.hbs', join(p.dir, p.config.executor.templates)),
+      renderScript: labelScript(p),
     });
     if (dryRun) {
       const dir = join(p.workdir, 'dry-run');
@@ -94,10 +100,10 @@ async function poll(p: Project, ctx: CliContext): Promise<{ changes: string[]; c
       saveDatabase: () => saveDatabaseFile(p.dbPath, db),
       retries: {
         runRoot: p.runRoot, now: ctx.now(), token: newToken, maxArraySize: () => maxArraySize(p, x.runner),
-        renderScript: loadTemplate('label.sbatch.hbs', join(p.dir, p.config.executor.templates)),
+        renderScript: labelScript(p),
       },
     });
-    saveCursor(p.cursorPath, r.cursor, ctx.now());
+    // the poll saved its cursor itself (after its merges, before and after each submission)
     return { ...r, roundTrips: x.roundTrips() };
   });
 }
