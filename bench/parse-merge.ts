@@ -15,8 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { makeAtoms } from '../lib/atoms/atoms.js';
 import { writePwInput } from '../lib/formats/espresso-in.js';
 import { parsePwOutput } from '../lib/formats/espresso-out.js';
-import { AseDatabase } from '../lib/db/ase-db.js';
-import { saveDatabaseFile } from '../lib/db/db-file.js';
+import { openDatabaseFile } from '../lib/db/db-file.js';
 
 const N = Number(process.argv[2] ?? 1000);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -58,11 +57,10 @@ for (let k = 0; k < N; k++) {
 }
 console.log(`${N} pw.x outputs of ${(text.length / 1024).toFixed(0)} KiB each in ${dir}`);
 
-// autopipe, in process: read + parse + write every file, one transaction, one atomic save
-// (sql.js's wasm start-up is paid in the first run, as a fresh process would)
+// autopipe, in process: read + parse + write every file into a new database, one transaction
 async function oursInProcess(list: string[], out: string): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const db = await AseDatabase.create();
+  const db = openDatabaseFile(out, { create: true });
   db.transaction(() => {
     for (const f of list) {
       const r = parsePwOutput(readFileSync(f, 'utf8'));
@@ -70,7 +68,7 @@ async function oursInProcess(list: string[], out: string): Promise<number> {
       db.write(r.atoms, { now: 1795000000, data: { source: f } });
     }
   });
-  saveDatabaseFile(out, db);
+  db.close();
   return seconds(t0);
 }
 

@@ -7,7 +7,7 @@ import { planLabelStage } from '../lib/label/plan.js';
 import { plannedCursor } from '../lib/label/apply.js';
 import { pollLabelStage, type PollResult } from '../lib/label/poll.js';
 import { validateCursor } from '../lib/state/cursor.js';
-import { AseDatabase } from '../lib/db/ase-db.js';
+import { memoryDatabase } from '../lib/db/db-file.js';
 import { parsePwOutput } from '../lib/formats/espresso-out.js';
 import { classifyOutput } from '../lib/recover/classes.js';
 import { recoveryReport, reportLines } from '../lib/recover/report.js';
@@ -26,7 +26,7 @@ function config(extra = ''): Config {
 /** A labelling stage on the fake executor, polled as cron would. */
 async function campaign(cfg: Config, structures: Atoms[], outcome: (dir: string, pwIn: string) => Outcome) {
   const x = new FakeExecutor(outcome);
-  const db = await AseDatabase.create();
+  const db = memoryDatabase();
   let k = 0;
   const token = () => `tok${String(k++).padStart(7, '0')}`;
   const renderScript = compileTemplate('#SBATCH --time={{resources.time}}{{#if resources.mem}} --mem={{resources.mem}}{{/if}}\n{{q manifest}}\n', 'fake.sbatch.hbs');
@@ -37,14 +37,13 @@ async function campaign(cfg: Config, structures: Atoms[], outcome: (dir: string,
   const poll = async (opts: { dieAtSave?: number } = {}): Promise<PollResult> => {
     let saves = 0;
     const r = await pollLabelStage({
-      cursor: state.cursor, executor: x, db, config: cfg, now: NOW, user: 'test',
+      cursor: state.cursor, executor: x, db: () => db, config: cfg, now: NOW, user: 'test',
       saveCursor: (c) => {
         if (++saves === opts.dieAtSave) throw new Error('killed before the cursor was saved');
         expect(validateCursor(c).ok, 'a valid cursor').to.equal(true);
         state.cursor = c;
         state.saves++;
       },
-      saveDatabase: () => undefined,
       retries: { runRoot: '/run', now: NOW, token, renderScript, maxArraySize: async () => 3 },
     });
     state.cursor = r.cursor;

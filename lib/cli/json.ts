@@ -6,7 +6,3 @@ export function rows3(a: Float64Array | undefined): number[][] | null {
   for (let i = 0; i < a.length; i += 3) out.push([a[i], a[i + 1], a[i + 2]]);
   return out;
 }
-
-export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
-}

@@ -14,6 +14,8 @@ import { convertCommand } from './commands/convert.js';
 import { embedCommands } from './commands/embed.js';
 import { labelCommands } from './commands/label.js';
 import { initCommand } from './commands/init.js';
+import { endQuietlyOnClosedPipe } from './output.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../db/db-file.js';
 import type { CliContext } from './context.js';
 
 function currentUser(): string | null {
@@ -45,10 +47,23 @@ export function buildCli(argv: string[], ctx: CliContext): Argv {
   return initCommand(labelCommands(embedCommands(convertCommand(y)), ctx));
 }
 
+/** AUTOPIPE_DB_TIMEOUT: seconds a database writer waits for another program's lock. */
+function dbBusyTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.AUTOPIPE_DB_TIMEOUT;
+  if (raw === undefined || raw === '') return DEFAULT_BUSY_TIMEOUT_MS;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s < 0 || s > 86400) {
+    throw new UsageError(`AUTOPIPE_DB_TIMEOUT=${raw.slice(0, 40)}: give the seconds to wait for a database lock (0 to 86400)`);
+  }
+  return Math.round(s * 1000);
+}
+
 export async function main(argv = hideBin(process.argv)): Promise<number> {
   const verbose = argv.includes('--verbose');
+  endQuietlyOnClosedPipe();
   try {
-    await buildCli(argv, { now: () => Date.now() / 1000, user: currentUser() }).parseAsync();
+    const ctx: CliContext = { now: () => Date.now() / 1000, user: currentUser(), dbBusyTimeoutMs: dbBusyTimeoutMs(process.env) };
+    await buildCli(argv, ctx).parseAsync();
     return 0;
   } catch (err) {
     return report(err, verbose);

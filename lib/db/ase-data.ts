@@ -8,6 +8,7 @@
  * Older files (versions 5–8) hold the same object as JSON text with flat value lists.
  */
 import { pyJsonDumps, pyJsonLoads, type PyJson } from './pyjson.js';
+import { ownBytes } from './blobs.js';
 
 export type DType = 'float64' | 'float32' | 'int64' | 'int32' | 'bool' | 'complex128';
 
@@ -107,7 +108,7 @@ function readArray(blob: Uint8Array, dtype: DType, shape: number[], offset: numb
   const end = offset + count * size;
   if (end > blob.length) throw new RangeError(`data array at byte ${offset} runs past the blob`);
   // Offsets may be unaligned (after a bool array): copy first, then view.
-  const buf = blob.slice(offset, end).buffer;
+  const buf = ownBytes(blob, offset, end);
   switch (dtype) {
     case 'float64': return new NdArray(dtype, shape, new Float64Array(buf));
     case 'complex128': return new NdArray(dtype, shape, new Float64Array(buf));

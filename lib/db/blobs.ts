@@ -15,13 +15,21 @@ export function int32Blob(a: ArrayLike<number>): Uint8Array {
   return bytesOf(a instanceof Int32Array ? a : Int32Array.from(a));
 }
 
-/** Copy first: a blob from sql.js may sit at any offset of a shared buffer. */
+/**
+ * Bytes [start, end) of b in an ArrayBuffer of their own. A blob from SQLite may be a Buffer
+ * at any offset of a shared pool, and Buffer's own `slice` is a view, not a copy: copy with
+ * Uint8Array's.
+ */
+export function ownBytes(b: Uint8Array, start = 0, end = b.length): ArrayBuffer {
+  return Uint8Array.prototype.slice.call(b, start, end).buffer as ArrayBuffer;
+}
+
 export function blobToFloat64(b: Uint8Array): Float64Array {
   if (b.length % 8 !== 0) throw new RangeError(`a float64 column blob of ${b.length} bytes`);
-  return new Float64Array(b.slice().buffer);
+  return new Float64Array(ownBytes(b));
 }
 
 export function blobToInt32(b: Uint8Array): Int32Array {
   if (b.length % 4 !== 0) throw new RangeError(`an int32 column blob of ${b.length} bytes`);
-  return new Int32Array(b.slice().buffer);
+  return new Int32Array(ownBytes(b));
 }

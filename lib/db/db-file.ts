@@ -1,9 +1,30 @@
-/** Reading and saving database files (the format itself is in ase-db.ts, on bytes). */
-import { readFileSync, existsSync } from 'node:fs';
-import { extname } from 'node:path';
+/**
+ * Opening database files: the checks before SQLite sees a file, making a new one (schema
+ * complete or no file at all), the busy timeout, the check of a file about to be written, and
+ * what SQLite's error codes mean to a user.
+ *
+ * SQLite writes in place: a symlinked database is written through the link (SQLite resolves it
+ * and keeps its journal next to the target), and the file keeps its mode, owner and group.
+ */
+import Database from 'better-sqlite3';
+import { statSync, lstatSync, linkSync, unlinkSync, type Stats } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { AseDatabase } from './ase-db.js';
-import { writeFileAtomic } from '../fsutil/atomic.js';
-import { DatabaseError, FileAccessError } from '../errors/errors.js';
+import { SCHEMA_SQL, ASE_DB_VERSION } from './schema.js';
+import { AutopipeError, DatabaseBusyError, DatabaseError, FileAccessError } from '../errors/errors.js';
+
+/** How long a writer waits for another program's lock before giving up (ASE waits 20 s). */
+export const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
+
+export interface OpenOptions {
+  /** For writing: the file is checked (PRAGMA quick_check) first, and a damaged one refused. */
+  write?: boolean;
+  /** Make a new database when the file does not exist (or is empty). Implies write. */
+  create?: boolean;
+  /** Wait this long for another program's lock (default DEFAULT_BUSY_TIMEOUT_MS). */
+  busyTimeoutMs?: number;
+}
 
 export function checkDbPath(path: string): void {
   // ASE picks its backend from the ending: anything but .db is not opened as SQLite.
@@ -12,27 +33,150 @@ export function checkDbPath(path: string): void {
   }
 }
 
-/** Open an existing database, or (with create) a new empty one when the file does not exist. */
-export async function openDatabaseFile(path: string, opts: { create?: boolean } = {}): Promise<AseDatabase> {
-  checkDbPath(path);
-  if (!existsSync(path)) {
-    if (opts.create === true) return AseDatabase.create();
-    throw new FileAccessError(`${path}: no such database`, { hint: 'check the path (`autopipe db add` creates a new one)' });
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    throw new FileAccessError(`${path}: cannot read (${(err as Error).message})`, { cause: err });
-  }
-  if (bytes.length === 0) {
-    if (opts.create === true) return AseDatabase.create();
-    throw new DatabaseError(`${path}: the file is empty, not an ASE database`);
-  }
-  return AseDatabase.fromBytes(bytes, path);
+/** An empty database in memory (tests, benchmarks). */
+export function memoryDatabase(): AseDatabase {
+  const db = new Database(':memory:');
+  db.exec(SCHEMA_SQL);
+  return new AseDatabase(db, ':memory:', (err) => sqliteFailure(':memory:', err, 0));
 }
 
-/** Save atomically: a crash mid-save leaves the previous file intact. */
-export function saveDatabaseFile(path: string, db: AseDatabase): void {
-  writeFileAtomic(path, db.toBytes());
+/** Open an existing database, or (with create) a new one when the file does not exist. */
+export function openDatabaseFile(path: string, opts: OpenOptions = {}): AseDatabase {
+  checkDbPath(path);
+  const timeout = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const write = opts.write === true || opts.create === true;
+  const st = statOf(path);
+  if (st === undefined) {
+    if (opts.create !== true) throw new FileAccessError(`${path}: no such database`, { hint: 'check the path (`autopipe db add` creates a new one)' });
+    createDatabaseFile(path);
+  } else if (st.isDirectory()) {
+    throw new FileAccessError(`${path}: is a folder, not a database file`, { hint: 'name a .db file' });
+  } else if (!st.isFile()) {
+    throw new FileAccessError(`${path}: not a regular file`, { hint: 'name a .db file' });
+  } else if (st.size === 0 && opts.create !== true) {
+    throw new DatabaseError(`${path}: the file is empty, not an ASE database`, { hint: '`autopipe db add` makes a database in it' });
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(path, { fileMustExist: true, timeout });
+  } catch (err) {
+    throw sqliteFailure(path, err, timeout);
+  }
+  try {
+    if (st !== undefined && st.size === 0) initialise(db); // an empty file is an empty SQLite database
+    checkAseFile(db, path, write);
+  } catch (err) {
+    db.close();
+    throw sqliteFailure(path, err, timeout);
+  }
+  return new AseDatabase(db, path, (err) => sqliteFailure(path, err, timeout));
+}
+
+function statOf(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new FileAccessError(`${path}: cannot be read (${(err as Error).message})`, { cause: err });
+    }
+    let link = false;
+    try {
+      link = lstatSync(path).isSymbolicLink();
+    } catch {
+      // no such file and no link either
+    }
+    if (link) throw new FileAccessError(`${path}: a symbolic link to a file that does not exist`, { hint: 'fix the link or remove it' });
+    return undefined;
+  }
+}
+
+function initialise(db: Database.Database): void {
+  db.transaction(() => db.exec(SCHEMA_SQL)).immediate();
+}
+
+/**
+ * A new database with the whole schema, or nothing: made under a temporary name in the same
+ * folder, then linked into place (link(2) never replaces a file, so two programs creating the
+ * same database at once end up sharing the first one's).
+ */
+function createDatabaseFile(path: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const db = new Database(tmp);
+    try {
+      initialise(db);
+    } finally {
+      db.close();
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  } catch (err) {
+    if (err instanceof AutopipeError) throw err;
+    throw new FileAccessError(`${path}: cannot create the database (${(err as Error).message})`, {
+      hint: 'check that the folder exists and is writable', cause: err,
+    });
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never made
+    }
+  }
+}
+
+/** Refuse what ASE would refuse, and (for writing) a file SQLite finds damaged. */
+function checkAseFile(db: Database.Database, path: string, write: boolean): void {
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type='table'").pluck().all() as string[];
+  if (!tables.includes('systems') || !tables.includes('information')) {
+    throw new DatabaseError(`${path}: an SQLite file, but not an ASE database (no 'systems' or 'information' table)`, {
+      hint: 'name a database written by ASE or autopipe, or a new file',
+    });
+  }
+  if (write) {
+    // Appending to a damaged file buries good rows in it: check every page first.
+    const check = String(db.pragma('quick_check', { simple: true }));
+    if (check !== 'ok') {
+      throw new DatabaseError(`${path}: the database is damaged (SQLite: ${clip(check)}); nothing was written`, {
+        hint: 'restore it from a backup, or save what is readable with `sqlite3 FILE .recover | sqlite3 NEW.db`',
+      });
+    }
+  }
+  const version = db.prepare("SELECT value FROM information WHERE name='version'").pluck().get();
+  const v = Number(version);
+  if (version === undefined || version === null || !Number.isInteger(v)) throw new DatabaseError(`${path}: ASE database without a version row`);
+  if (v > ASE_DB_VERSION) {
+    throw new DatabaseError(`${path}: written by a newer ASE (database version ${v}; this autopipe reads up to ${ASE_DB_VERSION})`);
+  }
+  if (v < 5) throw new DatabaseError(`${path}: an old ASE database (version ${v}); convert it with a current ASE first`);
+}
+
+function clip(s: string): string {
+  return s.length > 200 ? `${s.slice(0, 197)}...` : s;
+}
+
+/** What a SQLite error means for the user, as one of our errors (ours pass through). */
+export function sqliteFailure(path: string, err: unknown, timeoutMs: number): Error {
+  if (err instanceof AutopipeError) return err;
+  const code = String((err as { code?: unknown }).code ?? '');
+  const message = (err as Error)?.message ?? String(err);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new DatabaseBusyError(`${path}: another program is writing it (waited ${timeoutMs / 1000} s for its lock)`, {
+      hint: 'try again when it has finished (cron will); AUTOPIPE_DB_TIMEOUT=seconds waits longer', cause: err,
+    });
+  }
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return new DatabaseError(`${path}: not a readable SQLite database (${message})`, {
+      hint: 'check the path; a damaged file can be restored from a backup or rescued with `sqlite3 FILE .recover`', cause: err,
+    });
+  }
+  if (/^SQLITE_(CANTOPEN|READONLY|PERM|IOERR|FULL|AUTH)/.test(code)) {
+    return new FileAccessError(`${path}: cannot ${code.startsWith('SQLITE_READONLY') ? 'write' : 'read or write'} the database (${message})`, {
+      hint: code === 'SQLITE_FULL' ? 'the disk is full: free space and run again' : "check the file's and its folder's permissions", cause: err,
+    });
+  }
+  if (code.startsWith('SQLITE_')) return new DatabaseError(`${path}: ${message}`, { cause: err });
+  return err instanceof Error ? err : new Error(message);
 }

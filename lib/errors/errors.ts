@@ -62,6 +62,11 @@ export class DatabaseError extends AutopipeError {
   override readonly exitCode = 65;
 }
 
+/** Another program holds the database's write lock longer than the busy timeout: try again later. */
+export class DatabaseBusyError extends AutopipeError {
+  override readonly exitCode = 75; // EX_TEMPFAIL, like the project lock
+}
+
 /** A structure cannot be embedded or selected from as asked (non-periodic frame, unknown atom). */
 export class EmbeddingError extends AutopipeError {
   override readonly exitCode = 65;

@@ -1,9 +1,9 @@
 /**
  * One pass over the labelling stage: submit what is only an intent (after asking SLURM whether
  * it went in already), one status query, one sentinel pass, parse and merge what finished.
- * The caller holds the lock and saves: the database first, then the cursor, so that a pass
- * killed at any instant is repeated by the next one without losing or duplicating anything
- * (merging is idempotent, an intent is resolved by job name before any new sbatch).
+ * The caller holds the lock. The merge commits to the database before the cursor is saved, so
+ * that a pass killed at any instant is repeated by the next one without losing or duplicating
+ * anything (merging is idempotent, an intent is resolved by job name before any new sbatch).
  */
 import { posix } from 'node:path';
 import type { Executor } from '../exec/executor.js';
@@ -20,14 +20,13 @@ import { awaitingDecision, planRetries } from '../recover/plan-retries.js';
 export interface PollContext {
   cursor: Cursor;
   executor: Executor;
-  db: AseDatabase;
+  /** The database, opened when the pass first has something to merge (a check reads every page). */
+  db: () => AseDatabase;
   config: Config;
   now: number;
   user: string | null;
   /** Save the cursor now (after each submission, so a crash cannot submit twice). */
   saveCursor: (c: Cursor) => void;
-  /** Save the database now (before the cursor that records its merges). */
-  saveDatabase: () => void;
   /** What planning retry arrays needs; maxArraySize is asked only when there is a retry. */
   retries: Pick<PlanInputs, 'runRoot' | 'now' | 'token' | 'renderScript'> & { maxArraySize: () => Promise<number> };
 }
@@ -115,11 +114,19 @@ export async function pollLabelStage(ctx: PollContext): Promise<PollResult> {
   const fetchDirs = [...new Set([...[...finished, ...failedBefore].map((t) => lastAttempt(t).dir), ...failedNow])];
   const outputs = await ctx.executor.fetch(fetchDirs, ['pw.out', 'structure.extxyz']);
   let merged = 0;
-  for (const t of finished) {
-    const a = lastAttempt(t);
-    const r = mergeFinished({ ...ctx, iteration: c.iteration }, t, a, sentinels.get(a.dir)?.exitcode as number, outputs.get(a.dir) ?? new Map());
-    if (r.merged) merged++;
-    updated.set(t.id, r.attempt);
+  const merge = (db: AseDatabase) => {
+    for (const t of finished) {
+      const a = lastAttempt(t);
+      const r = mergeFinished({ ...ctx, db, iteration: c.iteration }, t, a, sentinels.get(a.dir)?.exitcode as number, outputs.get(a.dir) ?? new Map());
+      if (r.merged) merged++;
+      updated.set(t.id, r.attempt);
+    }
+  };
+  // one transaction, committed before the cursor that records it is saved: a pass killed in
+  // between repeats the merge next time, and a repeated merge adds nothing (content ids)
+  if (finished.length > 0) {
+    const db = ctx.db();
+    db.transaction(() => merge(db));
   }
   for (const t of open) {
     const a = lastAttempt(t);
@@ -150,7 +157,6 @@ export async function pollLabelStage(ctx: PollContext): Promise<PollResult> {
     c = plan.cursor;
     changes.push(...plan.changes);
   }
-  if (merged > 0) ctx.saveDatabase(); // the database first: a merge repeated later is a no-op
   ctx.saveCursor(c);
   c = await submitIntents(ctx, c, changes);
   return { cursor: c, changes, merged, complete: c.tasks.every(isSettled) };

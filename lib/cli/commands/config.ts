@@ -4,6 +4,7 @@ import yaml from 'js-yaml';
 import { loadConfigFile } from '../../config/load.js';
 import { logger } from '../../log/logger.js';
 import { configDocs } from '../../config/docs.js';
+import { out } from '../output.js';
 import { CONFIG_SCHEMA } from '../../config/validate.js';
 
 export function configCommands(y: Argv): Argv {
@@ -14,11 +15,11 @@ export function configCommands(y: Argv): Argv {
     (argv) => {
       const { config, warnings } = loadConfigFile(argv.file);
       for (const w of warnings) logger.warn(`${argv.file}: ${w}`);
-      process.stdout.write(argv.json ? JSON.stringify(config, null, 2) + '\n' : yaml.dump(config, { lineWidth: 120 }));
+      out(argv.json ? JSON.stringify(config, null, 2) + '\n' : yaml.dump(config, { lineWidth: 120 }));
       logger.info(`${argv.file}: valid`);
     })
     .command('docs', 'print the reference of every field (Markdown, as docs/config.md)', (a) => a, () => {
-      process.stdout.write(configDocs(CONFIG_SCHEMA));
+      out(configDocs(CONFIG_SCHEMA));
     })
     .demandCommand(1, 'name a config command: check or docs');
 }

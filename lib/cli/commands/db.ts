@@ -3,15 +3,16 @@ import type { Argv } from 'yargs';
 import { natoms, hillFormula, makeAtoms, type Atoms } from '../../atoms/atoms.js';
 import { parsePwOutput } from '../../formats/espresso-out.js';
 import { writeExtxyz } from '../../formats/extxyz.js';
-import { openDatabaseFile, saveDatabaseFile, checkDbPath } from '../../db/db-file.js';
+import { openDatabaseFile, checkDbPath } from '../../db/db-file.js';
 import { parseKvpArg, type Kvp } from '../../db/keys.js';
-import { parseQuery } from '../../db/query.js';
+import { parseSelection } from '../../db/query.js';
+import type { DataObject } from '../../db/ase-data.js';
 import { prepareRow } from '../../db/prepare-row.js';
 import { rowAtomsWithData, type AseRow } from '../../db/ase-db.js';
 import { detectFormat, readStructures, readText } from '../../structures/read-any.js';
 import { writeFileAtomic } from '../../fsutil/atomic.js';
 import { PartialFailure, UsageError, AutopipeError } from '../../errors/errors.js';
-import { printJson } from '../json.js';
+import { out, jsonArrayWriter } from '../output.js';
 import { logger } from '../../log/logger.js';
 import type { CliContext } from '../context.js';
 
@@ -48,7 +49,7 @@ function parseKvps(args: string[] | undefined): Kvp {
   return kvp;
 }
 
-function rowSummary(row: AseRow): Record<string, unknown> {
+function rowSummary(row: AseRow) {
   return {
     id: row.id,
     formula: hillFormula(row.atoms.numbers),
@@ -59,6 +60,24 @@ function rowSummary(row: AseRow): Record<string, unknown> {
   };
 }
 
+/** Every input file's rows, checked and ready to write (nothing is written yet). */
+function rowsToAdd(files: string[], kvp: Kvp, types: string[] | undefined): { rows: Array<{ label: string; atoms: Atoms; kvp: Kvp; data: DataObject }>; skipped: string[] } {
+  const rows: Array<{ label: string; atoms: Atoms; kvp: Kvp; data: DataObject }> = [];
+  const skipped: string[] = [];
+  for (const file of files) {
+    for (const c of candidatesOf(file, types)) {
+      if (c.atoms === undefined) {
+        skipped.push(`${c.label}: ${c.skip}`);
+        continue;
+      }
+      const prepared = prepareRow(c.atoms, kvp, { source: file });
+      if (!prepared.ok) skipped.push(`${c.label}: ${prepared.reason}`);
+      else rows.push({ label: c.label, atoms: c.atoms, kvp: prepared.kvp, data: prepared.data });
+    }
+  }
+  return { rows, skipped };
+}
+
 export function dbCommands(y: Argv, ctx: CliContext): Argv {
   return y
     .command('add <db> <files..>', 'add converged pw.x outputs and extxyz frames to an ASE database', (a) => a
@@ -66,67 +85,76 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
       .positional('files', { type: 'string', array: true, demandOption: true, describe: 'pw.x outputs, extxyz files' })
       .option('kv', { type: 'string', array: true, describe: 'key=value stored with every row (repeatable)' })
       .option('types', { type: 'string', describe: 'elements of LAMMPS types, for dumps' }),
-    async (argv) => {
+    (argv) => {
       const kvp = parseKvps(argv.kv);
       checkDbPath(argv.db);
-      const db = await openDatabaseFile(argv.db, { create: true });
-      let added = 0, present = 0;
-      const skipped: string[] = [];
-      db.transaction(() => {
-        for (const file of argv.files as string[]) {
-          for (const c of candidatesOf(file, argv.types?.split(','))) {
-            if (c.atoms === undefined) {
-              skipped.push(`${c.label}: ${c.skip}`);
-              continue;
-            }
-            const prepared = prepareRow(c.atoms, kvp, { source: file });
-            if (!prepared.ok) {
-              skipped.push(`${c.label}: ${prepared.reason}`);
-              continue;
-            }
-            const r = db.write(c.atoms, { kvp: prepared.kvp, data: prepared.data, now: ctx.now(), user: ctx.user });
-            if (r.added) added++;
-            else present++;
-            logger.debug(`${r.added ? 'added' : 'already present'}: ${c.label} (id ${r.id})`);
-          }
-        }
-      });
-      if (added > 0) saveDatabaseFile(argv.db, db); // nothing to add: nothing written, not even an empty file
+      // every input is read and checked first: the database's write lock is then held briefly
+      const { rows, skipped } = rowsToAdd(argv.files as string[], kvp, argv.types?.split(','));
       for (const s of skipped) logger.warn(`skipped ${s}`);
-      logger.info(`${argv.db}: ${added} added, ${present} already present, ${skipped.length} skipped; ${db.count()} rows in all`);
+      if (rows.length > 0) {
+        const db = openDatabaseFile(argv.db, { create: true, busyTimeoutMs: ctx.dbBusyTimeoutMs });
+        try {
+          let added = 0;
+          db.transaction(() => { // all of them or none
+            for (const r of rows) {
+              const w = db.write(r.atoms, { kvp: r.kvp, data: r.data, now: ctx.now(), user: ctx.user });
+              if (w.added) added++;
+              logger.debug(`${w.added ? 'added' : 'already present'}: ${r.label} (id ${w.id})`);
+            }
+          });
+          logger.info(`${argv.db}: ${added} added, ${rows.length - added} already present, ${skipped.length} skipped; ${db.count()} rows in all`);
+        } finally {
+          db.close();
+        }
+      } else {
+        logger.info(`${argv.db}: nothing to add (${skipped.length} skipped); the database is unchanged`);
+      }
       if (skipped.length > 0) throw new PartialFailure(`${skipped.length} input(s) skipped (listed above)`, { hint: 'fix or leave out the skipped inputs; what was added stays added' });
     })
     .command('ls <db> [query]', 'list rows: id, formula, natoms, energy, key-value pairs, data entries', (a) => a
       .positional('db', { type: 'string', demandOption: true })
       .positional('query', { type: 'string', describe: 'selection, e.g. iteration=3,Al,natoms<10' })
       .option('json', { type: 'boolean', default: false }),
-    async (argv) => {
-      const q = parseQuery(argv.query);
-      const db = await openDatabaseFile(argv.db);
-      const rows = [...db.rows()].filter(q).map(rowSummary);
-      if (argv.json) {
-        printJson(rows);
-        return;
+    (argv) => {
+      const selection = parseSelection(argv.query, ctx.now());
+      const db = openDatabaseFile(argv.db, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
+      try {
+        const list = argv.json ? jsonArrayWriter() : undefined;
+        let n = 0;
+        for (const row of db.select(selection)) {
+          const r = rowSummary(row);
+          const open = list !== undefined ? list.item(r) : out(summaryText(r));
+          n++;
+          if (!open) return; // the reader went away (| head): stop quietly
+        }
+        list?.end();
+        logger.info(`${n} row(s)`);
+      } finally {
+        db.close();
       }
-      for (const r of rows) {
-        const kv = Object.entries(r.key_value_pairs as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-        const e = r.energy === null ? '-' : (r.energy as number).toFixed(6);
-        process.stdout.write(`${String(r.id).padStart(5)}  ${String(r.formula).padEnd(12)} ${String(r.natoms).padStart(6)}  ${e.padStart(14)}  ${kv}${(r.data as string[]).length > 0 ? `  data: ${(r.data as string[]).join(',')}` : ''}\n`);
-      }
-      logger.info(`${rows.length} row(s)`);
     })
     .command('export <db> [query]', 'write rows as extxyz (energy, forces, stress, key-value pairs, force_mask)', (a) => a
       .positional('db', { type: 'string', demandOption: true })
       .positional('query', { type: 'string' })
       .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'extxyz file to write' }),
-    async (argv) => {
-      const q = parseQuery(argv.query);
-      const db = await openDatabaseFile(argv.db);
-      const frames = [...db.rows()].filter(q).map(exportAtoms);
-      writeFileAtomic(argv.out, writeExtxyz(frames));
-      logger.info(`wrote ${frames.length} structure(s) to ${argv.out}`);
+    (argv) => {
+      const selection = parseSelection(argv.query, ctx.now());
+      const db = openDatabaseFile(argv.db, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
+      try {
+        const frames = [...db.select(selection)].map(exportAtoms);
+        writeFileAtomic(argv.out, writeExtxyz(frames));
+        logger.info(`wrote ${frames.length} structure(s) to ${argv.out}`);
+      } finally {
+        db.close();
+      }
     })
     .demandCommand(1, 'name a db command: add, ls or export');
+}
+
+function summaryText(r: ReturnType<typeof rowSummary>): string {
+  const kv = Object.entries(r.key_value_pairs).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  const e = r.energy === null ? '-' : r.energy.toFixed(6);
+  return `${String(r.id).padStart(5)}  ${r.formula.padEnd(12)} ${String(r.natoms).padStart(6)}  ${e.padStart(14)}  ${kv}${r.data.length > 0 ? `  data: ${r.data.join(',')}` : ''}\n`;
 }
 
 /** A row as extxyz-ready Atoms: key-value pairs in info, per-atom data (force_mask) as arrays. */

@@ -10,7 +10,7 @@ import { BestCandidates } from '../../select/select.js';
 import { EmbeddingError, UsageError, InputFormatError, AutopipeError } from '../../errors/errors.js';
 import type { Atoms } from '../../atoms/atoms.js';
 import { logger } from '../../log/logger.js';
-import { printJson } from '../json.js';
+import { printJson } from '../output.js';
 
 interface EmbedFlags { config?: string; rcut?: number; buffer?: number; 'mask-radius'?: number; 'min-distance'?: number; types?: string }
 

@@ -12,10 +12,11 @@ import { readCursor, type Cursor } from '../../state/cursor.js';
 import { acquireLock } from '../../state/lock.js';
 import { loadTemplate } from '../../templates/render.js';
 import { readStructures } from '../../structures/read-any.js';
-import { openDatabaseFile, saveDatabaseFile } from '../../db/db-file.js';
+import { openDatabaseFile } from '../../db/db-file.js';
+import type { AseDatabase } from '../../db/ase-db.js';
 import { ConfigError, UsageError } from '../../errors/errors.js';
 import { logger } from '../../log/logger.js';
-import { printJson } from '../json.js';
+import { out, printJson } from '../output.js';
 import { recoveryReport, reportLines } from '../../recover/report.js';
 import type { CliContext } from '../context.js';
 
@@ -92,20 +93,24 @@ async function submit(p: Project, ctx: CliContext, dryRun: boolean): Promise<Cur
 async function poll(p: Project, ctx: CliContext): Promise<{ changes: string[]; complete: boolean; cursor: Cursor; roundTrips: number }> {
   const cursor = readCursor(p.cursorPath);
   if (cursor === undefined) throw new UsageError(`nothing to poll in ${p.dir}: no cursor yet`, { hint: 'run autopipe submit first' });
-  const db = await openDatabaseFile(p.dbPath, { create: true });
-  return withExecutor(p, async (x) => {
-    const r = await pollLabelStage({
-      cursor, executor: x.executor, db, config: p.config, now: ctx.now(), user: ctx.user,
-      saveCursor: (c) => saveCursor(p.cursorPath, c, ctx.now()),
-      saveDatabase: () => saveDatabaseFile(p.dbPath, db),
-      retries: {
-        runRoot: p.runRoot, now: ctx.now(), token: newToken, maxArraySize: () => maxArraySize(p, x.runner),
-        renderScript: labelScript(p),
-      },
+  let db: AseDatabase | undefined;
+  const openDb = () => (db ??= openDatabaseFile(p.dbPath, { create: true, busyTimeoutMs: ctx.dbBusyTimeoutMs }));
+  try {
+    return await withExecutor(p, async (x) => {
+      const r = await pollLabelStage({
+        cursor, executor: x.executor, db: openDb, config: p.config, now: ctx.now(), user: ctx.user,
+        saveCursor: (c) => saveCursor(p.cursorPath, c, ctx.now()),
+        retries: {
+          runRoot: p.runRoot, now: ctx.now(), token: newToken, maxArraySize: () => maxArraySize(p, x.runner),
+          renderScript: labelScript(p),
+        },
+      });
+      // the poll saved its cursor itself (after its merges, before and after each submission)
+      return { ...r, roundTrips: x.roundTrips() };
     });
-    // the poll saved its cursor itself (after its merges, before and after each submission)
-    return { ...r, roundTrips: x.roundTrips() };
-  });
+  } finally {
+    db?.close();
+  }
 }
 
 export function statusJson(c: Cursor) {
@@ -146,7 +151,7 @@ export function labelCommands(y: Argv, ctx: CliContext): Argv {
         const p = openProject(argv.dir);
         const r = await withLock(p, ctx, () => poll(p, ctx));
         if (argv.json) printJson({ changes: r.changes, complete: r.complete, counts: countsOf(r.cursor), ssh_round_trips: r.roundTrips });
-        else for (const line of r.changes) process.stdout.write(`${line}\n`); // quiet when nothing changed
+        else for (const line of r.changes) out(`${line}\n`); // quiet when nothing changed
       })
     .command('status', 'where the iteration, stage and every task stand', (a) => a.option('dir', dirOption).option('json', { type: 'boolean', default: false }),
       (argv) => {
@@ -154,13 +159,16 @@ export function labelCommands(y: Argv, ctx: CliContext): Argv {
         const c = readCursor(p.cursorPath);
         if (c === undefined) throw new UsageError(`no cursor in ${p.workdir}: nothing submitted yet`, { hint: 'run autopipe submit' });
         const s = statusJson(c);
-        if (argv.json) return printJson(s);
-        process.stdout.write(`iteration ${c.iteration}, stage ${c.stage}: ${Object.entries(s.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
-        for (const line of reportLines(s, whereOf(p))) process.stdout.write(`${line}\n`);
-        process.stdout.write('tasks:\n');
+        if (argv.json) {
+          printJson(s);
+          return;
+        }
+        out(`iteration ${c.iteration}, stage ${c.stage}: ${Object.entries(s.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
+        for (const line of reportLines(s, whereOf(p))) out(`${line}\n`);
+        out('tasks:\n');
         for (const t of s.tasks) {
           const history = t.failures.map((f) => f.error_class).join(' → ');
-          process.stdout.write(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job_id ?? '-'}${t.error_class === null ? '' : `  ${t.error_class}`}${history === '' ? '' : `  (failed: ${history})`}\n`);
+          out(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job_id ?? '-'}${t.error_class === null ? '' : `  ${t.error_class}`}${history === '' ? '' : `  (failed: ${history})`}\n`);
         }
       })
     .command('run', 'submit, then poll every few seconds until the stage is complete', (a) => a.option('dir', dirOption),

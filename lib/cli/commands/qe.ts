@@ -9,7 +9,8 @@ import { readStructures, readText } from '../../structures/read-any.js';
 import { loadConfigFile } from '../../config/load.js';
 import { writeFileAtomic } from '../../fsutil/atomic.js';
 import { ConfigError, FileAccessError, PartialFailure } from '../../errors/errors.js';
-import { rows3, printJson } from '../json.js';
+import { rows3 } from '../json.js';
+import { out, printJson } from '../output.js';
 import { logger } from '../../log/logger.js';
 
 /** The shape users' scripts depend on (README: `autopipe qe parse --json`). */
@@ -51,7 +52,7 @@ export function qeCommands(y: Argv): Argv {
         }
       });
       if (argv.json) printJson(results.map(([f, r]) => parseResultJson(f, r)));
-      else for (const [f, r] of results) process.stdout.write(summaryLine(f, r) + '\n');
+      else for (const [f, r] of results) out(summaryLine(f, r) + '\n');
       const bad = results.filter(([, r]) => r.status !== 'ok').length;
       if (bad > 0) throw new PartialFailure(`${bad} of ${results.length} file(s) did not give a converged result`, { hint: 'see the status and message of each file above' });
     })
