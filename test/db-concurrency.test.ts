@@ -5,7 +5,9 @@
  * SQLite's own integrity check) is the judge of every outcome.
  */
 import { expect } from 'chai';
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, openSync, readFileSync, readlinkSync, statSync, symlinkSync, writeSync, closeSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, openSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { openDatabaseFile } from '../lib/db/db-file.js';
+import { DatabaseError } from '../lib/errors/errors.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { cli, python, pythonJson, tmpDir, PYTHON } from './support/tools.js';
@@ -217,6 +219,33 @@ db.write(bulk('Cu', 'fcc', a=3.6), run='late')
     const ls = cli(['db', 'ls', db]);
     expect(ls.status, ls.stdout).to.equal(65);
     expect(ls.stderr).to.match(/damaged\.db/);
+  });
+
+  it('a large database gets the checks that do not grow with it: a cut file is refused; db check reads everything', () => {
+    const dir = tmpDir();
+    const db = join(dir, 'large.db');
+    python(ASE_WRITER, [db, '60', 'ase']);
+    const pages = statSync(db).size / 4096;
+    // a leaf page of old rows overwritten: not on an append's path
+    const leaves = pythonJson<number[]>(`import sys, json, sqlite3; print(json.dumps([p for (p,) in sqlite3.connect(sys.argv[1]).execute("select pageno from dbstat where name='systems' and pagetype='leaf' order by pageno")]))`, [db]);
+    const middle = join(dir, 'middle.db');
+    copyFileSync(db, middle);
+    const fd = openSync(middle, 'r+');
+    writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 4096 * (leaves[Math.floor(leaves.length / 2)] - 1));
+    closeSync(fd);
+    const check = cli(['db', 'check', middle]);
+    expect(check.status).to.equal(65);
+    expect(check.stderr).to.match(/middle\.db: the database is damaged \(\d+ problem\(s\)/);
+    expect(cli(['db', 'check', db]).stderr).to.match(/large\.db: ok \(60 rows\)/);
+    // as if it were above the size of a whole check: the middle page is not read, a cut file is refused
+    openDatabaseFile(middle, { write: true, fullCheckMaxBytes: 0 }).close();
+    expect(() => openDatabaseFile(middle, { write: true })).to.throw(DatabaseError, /the database is damaged \(SQLite: /);
+    const cut = join(dir, 'cut.db');
+    writeFileSync(cut, readFileSync(db).subarray(0, 4096 * (pages - 3)));
+    expect(() => openDatabaseFile(cut, { write: true, fullCheckMaxBytes: 0 })).to.throw(DatabaseError, /cut\.db: the database is damaged .*nothing was written/);
+    const padded = join(dir, 'padded.db');
+    writeFileSync(padded, Buffer.concat([readFileSync(db), Buffer.alloc(8192)]));
+    expect(() => openDatabaseFile(padded, { write: true, fullCheckMaxBytes: 0 })).to.throw(DatabaseError, /padded\.db: the database is damaged \(the file has \d+ bytes, its header says \d+ pages of 4096: cut short or padded\); nothing was written/);
   });
 
   it('a writer waits for another program\'s lock, and after the timeout says who blocks (exit 75)', async () => {

@@ -7,13 +7,6 @@ import { hideBin } from 'yargs/helpers';
 import { userInfo } from 'node:os';
 import { AutopipeError, UsageError, exitCodeOf } from '../errors/errors.js';
 import { logger, setVerbose } from '../log/logger.js';
-import { configCommands } from './commands/config.js';
-import { qeCommands } from './commands/qe.js';
-import { dbCommands } from './commands/db.js';
-import { convertCommand } from './commands/convert.js';
-import { embedCommands } from './commands/embed.js';
-import { labelCommands } from './commands/label.js';
-import { initCommand } from './commands/init.js';
 import { endQuietlyOnClosedPipe } from './output.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../db/db-file.js';
 import type { CliContext } from './context.js';
@@ -26,15 +19,28 @@ function currentUser(): string | null {
   }
 }
 
-export function buildCli(argv: string[], ctx: CliContext): Argv {
-  const y = yargs(argv)
+type Register = (y: Argv, ctx: CliContext) => Argv;
+
+/**
+ * Each command's module, loaded only when it is the one asked for: a command's start-up then
+ * pays for its own code, not for every other command's (SSH, templates, schemas, …).
+ */
+const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Register> }> = [
+  { names: ['config'], load: async () => { const m = await import('./commands/config.js'); return (y) => y.command('config', 'check autopipe.yaml', m.configCommands); } },
+  { names: ['qe'], load: async () => { const m = await import('./commands/qe.js'); return (y) => y.command('qe', 'pw.x files: parse outputs, write inputs', m.qeCommands); } },
+  { names: ['db'], load: async () => { const m = await import('./commands/db.js'); return (y, ctx) => y.command('db', 'the ASE database: add, ls, export, check', (a) => m.dbCommands(a, ctx)); } },
+  { names: ['convert'], load: async () => (await import('./commands/convert.js')).convertCommand },
+  { names: ['embed', 'select'], load: async () => (await import('./commands/embed.js')).embedCommands },
+  { names: ['submit', 'poll', 'status', 'run'], load: async () => (await import('./commands/label.js')).labelCommands },
+  { names: ['init'], load: async () => (await import('./commands/init.js')).initCommand },
+];
+
+export async function buildCli(argv: string[], ctx: CliContext): Promise<Argv> {
+  const y: Argv = yargs(argv)
     .scriptName('autopipe')
     .usage('autopipe <command> — active learning of ACE potentials with pw.x, LAMMPS and SLURM')
     .option('verbose', { type: 'boolean', default: false, describe: 'debug messages and stack traces' })
     .middleware((a) => setVerbose(a.verbose === true))
-    .command('config', 'check autopipe.yaml', configCommands)
-    .command('qe', 'pw.x files: parse outputs, write inputs', qeCommands)
-    .command('db', 'the ASE database: add, ls, export', (a) => dbCommands(a, ctx))
     .demandCommand(1, 'name a command (autopipe --help lists them)')
     .strict()
     .recommendCommands()
@@ -44,7 +50,11 @@ export function buildCli(argv: string[], ctx: CliContext): Argv {
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });
-  return initCommand(labelCommands(embedCommands(convertCommand(y)), ctx));
+  // the first word that is not an option names the command; without one (--help, a typo) all load
+  const first = argv.find((a) => !a.startsWith('-'));
+  const asked = COMMANDS.filter((c) => first !== undefined && c.names.includes(first));
+  const registers = await Promise.all((asked.length > 0 ? asked : COMMANDS).map((c) => c.load()));
+  return registers.reduce<Argv>((acc, register) => register(acc, ctx), y);
 }
 
 /** AUTOPIPE_DB_TIMEOUT: seconds a database writer waits for another program's lock. */
@@ -63,7 +73,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
   endQuietlyOnClosedPipe();
   try {
     const ctx: CliContext = { now: () => Date.now() / 1000, user: currentUser(), dbBusyTimeoutMs: dbBusyTimeoutMs(process.env) };
-    await buildCli(argv, ctx).parseAsync();
+    await (await buildCli(argv, ctx)).parseAsync();
     return 0;
   } catch (err) {
     return report(err, verbose);

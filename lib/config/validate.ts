@@ -4,7 +4,7 @@
  * unknown keys, defaults) and the checks a schema cannot express (pw.x variable names, element
  * symbols, lo < hi).
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
 import type { Config } from './types.js';
 import { namelistOf, AUTOPIPE_OWNED, PER_SPECIES, NAMELIST_OF, pwValueProblem } from '../formats/espresso-params.js';
@@ -19,10 +19,11 @@ export type ValidationResult =
 const require = createRequire(import.meta.url);
 export const CONFIG_SCHEMA = require('../../../schemas/config.schema.json') as Record<string, unknown>;
 
-// Compiled on first use: commands that never read a config (db, qe parse) skip the cost.
+// Loaded and compiled on first use: commands that never read a config (db, qe parse) skip the cost.
 let compiled: ValidateFunction | undefined;
 function validateSchema(input: unknown): boolean {
-  compiled ??= new Ajv.default({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: true, verbose: true }).compile(CONFIG_SCHEMA);
+  const Ajv = (require('ajv') as { Ajv: typeof AjvClass }).Ajv;
+  compiled ??= new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: true, verbose: true }).compile(CONFIG_SCHEMA);
   return compiled(input);
 }
 

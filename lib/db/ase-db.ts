@@ -63,6 +63,18 @@ export class AseDatabase {
     this.db.close();
   }
 
+  /** SQLite's integrity_check: every page and every index against its table ([] when sound). */
+  integrityProblems(): string[] {
+    try {
+      const rows = this.db.pragma('integrity_check') as Array<{ integrity_check: string }>;
+      return rows.map((r) => r.integrity_check).filter((m) => m !== 'ok');
+    } catch (err) {
+      // a page too damaged to walk stops the check itself: that is its finding
+      if (String((err as { code?: unknown }).code).startsWith('SQLITE_CORRUPT')) return [(err as Error).message];
+      throw this.onError(err);
+    }
+  }
+
   count(): number {
     return this.guard(() => Number(this.statement('SELECT count(*) FROM systems').pluck().get()));
   }

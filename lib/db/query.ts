@@ -106,8 +106,8 @@ function ageYears(term: string, value: string): number {
 /** Parse a selection; `now` (Unix seconds) is what `age` counts back from. */
 export function parseSelection(text: string | undefined, now: number): Selection {
   const keys: string[] = [];
-  const elements: Comparison[] = [];
-  const raw: Array<{ term: string; key: string; op: Op; value: string }> = [];
+  // in the order of the terms, as ASE keeps them: a bare element or formula is already a comparison
+  const raw: Array<{ term: string; key: string; op: Op; value: string } | Comparison[]> = [];
   for (const term of (text ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '')) {
     let expr = term;
     if ((expr.match(/</g) ?? []).length === 2) {
@@ -119,26 +119,24 @@ export function parseSelection(text: string | undefined, now: number): Selection
     }
     const op = OPS.find((o) => expr.includes(o));
     if (op === undefined) {
-      bareTerm(term, keys, elements);
+      raw.push(bareTerm(term, keys));
       continue;
     }
     const parts = expr.split(op);
     if (parts.length !== 2) throw bad(term, `more than one '${op}'`);
     raw.push({ term, key: parts[0].trim(), op, value: parts[1].trim() });
   }
-  return { keys, comparisons: [...elements, ...raw.flatMap((c) => comparisonsOf(c, now))] };
+  return { keys, comparisons: raw.flatMap((c) => (Array.isArray(c) ? c : comparisonsOf(c, now))) };
 }
 
 /** `Al` (contains Al), `H2O` (at least two H and one O), else a key (`-key`: without it). */
-function bareTerm(term: string, keys: string[], elements: Comparison[]): void {
+function bareTerm(term: string, keys: string[]): Comparison[] {
   const counts = formulaCounts(term); // a lone symbol is a formula too
-  if (counts !== undefined) {
-    for (const [z, n] of counts) elements.push({ key: z, op: '>', value: n - 1 });
-    return;
-  }
+  if (counts !== undefined) return [...counts].map(([z, n]) => ({ key: z, op: '>' as const, value: n - 1 }));
   const key = term.startsWith('-') ? term.slice(1) : term;
   if (!KEY_RE.test(key)) throw bad(term, 'not a key, an element or a comparison');
   keys.push(term);
+  return [];
 }
 
 function comparisonsOf(c: { term: string; key: string; op: Op; value: string }, now: number): Comparison[] {

@@ -7,6 +7,7 @@ import { makeAtoms, natoms, symbolsOf, numbersFromSymbols, type Atoms, type PerA
 import { isZeroCell } from '../atoms/cell.js';
 import { InputFormatError } from '../errors/errors.js';
 import { tokenizeComment, typeCommentValue, formatCommentValue } from './extxyz-comment.js';
+import { pyFloatRepr } from './py-float.js';
 
 interface Column { name: string; type: 'R' | 'I' | 'S' | 'L'; width: number }
 
@@ -163,8 +164,9 @@ export function writeExtxyz(frames: readonly Atoms[]): string {
     if (!isZeroCell(a.cell)) fields.push(`Lattice="${Array.from(a.cell).join(' ')}"`);
     fields.push(`Properties=${cols.join(':')}`);
     for (const [k, v] of Object.entries(a.info)) fields.push(`${k}=${formatCommentValue(v)}`);
-    if (a.results.energy !== undefined) fields.push(`energy=${a.results.energy}`);
-    if (a.results.free_energy !== undefined) fields.push(`free_energy=${a.results.free_energy}`);
+    // energies are floats even when integral (-40.0): a reader must not take -40 for an integer
+    if (a.results.energy !== undefined) fields.push(`energy=${pyFloatRepr(a.results.energy)}`);
+    if (a.results.free_energy !== undefined) fields.push(`free_energy=${pyFloatRepr(a.results.free_energy)}`);
     const s = a.results.stress;
     if (s !== undefined) fields.push(`stress="${[s[0], s[5], s[4], s[5], s[1], s[3], s[4], s[3], s[2]].join(' ')}"`);
     fields.push(`pbc="${a.pbc.map((b) => (b ? 'T' : 'F')).join(' ')}"`);

@@ -4,7 +4,7 @@
  * the user accepts new ones (then recorded, hashed), changed or revoked keys always. Commands
  * travel as one string built by the quoting helper. Round trips are counted.
  */
-import { NodeSSH } from 'node-ssh';
+import type { NodeSSH } from 'node-ssh';
 import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -30,7 +30,8 @@ export class SshRunner implements Runner {
   private constructor(private readonly ssh: NodeSSH, private readonly target: SshTarget) {}
 
   static async connect(t: SshTarget): Promise<SshRunner> {
-    const ssh = new NodeSSH();
+    const { NodeSSH: Ssh } = await import('node-ssh'); // loaded only by commands that reach a cluster
+    const ssh = new Ssh();
     let verdict: HostKeyVerdict | undefined;
     const where = hostName(t.host, t.port);
     try {

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import Ajv, { type ValidateFunction } from 'ajv';
+import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import { CursorError, FileAccessError } from '../errors/errors.js';
 import { upgradeClass, type FailureClass } from '../recover/classes.js';
@@ -75,7 +75,9 @@ export function validateCursor(raw: unknown): { ok: true; cursor: Cursor } | { o
   if (typeof version === 'number' && version > CURSOR_VERSION) {
     return { ok: false, problems: [`written by a newer autopipe (cursor version ${version}; this autopipe reads version ${CURSOR_VERSION})`] };
   }
-  compiled ??= new Ajv.default({ allErrors: true, allowUnionTypes: true, strict: true }).compile(require('../../../schemas/cursor.schema.json') as object);
+  // ajv is loaded on first use: commands that never read a cursor skip its start-up
+  const Ajv = (require('ajv') as { Ajv: typeof AjvClass }).Ajv;
+  compiled ??= new Ajv({ allErrors: true, allowUnionTypes: true, strict: true }).compile(require('../../../schemas/cursor.schema.json') as object);
   if (!compiled(raw)) {
     const problems = (compiled.errors ?? []).slice(0, 10).map((e) => `${e.instancePath.split('/').slice(1).join('.') || '(top level)'}: ${e.message ?? 'is invalid'}`);
     return { ok: false, problems };

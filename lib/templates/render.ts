@@ -4,7 +4,8 @@
  * an error, not an empty string); `{{q value}}` is the one shell-quoting helper. A template the
  * user broke fails here with its file and line.
  */
-import Handlebars from 'handlebars';
+import type HandlebarsNs from 'handlebars';
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,11 +15,17 @@ import { InputFormatError } from '../errors/errors.js';
 /** autopipe's own templates (copied into a project by `autopipe init`). */
 export const DEFAULT_TEMPLATES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'templates');
 
-const env = Handlebars.create();
-env.registerHelper('q', (value: unknown) => {
-  if (typeof value !== 'string' && typeof value !== 'number') throw new Error(`q needs a string or a number, got ${value === null ? 'null' : typeof value}`);
-  return shellQuote(String(value));
-});
+// Handlebars is loaded when a template is first compiled: most commands render none.
+let handlebars: typeof HandlebarsNs | undefined;
+function templates(): typeof HandlebarsNs {
+  if (handlebars !== undefined) return handlebars;
+  const env = (createRequire(import.meta.url)('handlebars') as typeof HandlebarsNs).create();
+  env.registerHelper('q', (value: unknown) => {
+    if (typeof value !== 'string' && typeof value !== 'number') throw new Error(`q needs a string or a number, got ${value === null ? 'null' : typeof value}`);
+    return shellQuote(String(value));
+  });
+  return (handlebars = env);
+}
 
 /** The line a Handlebars error points at: "Parse error on line 3:" or "… - 3:5". */
 function lineOfError(message: string): number | undefined {
@@ -31,14 +38,14 @@ export type Render = (context: object) => string;
 /** Compile template text; `file` names it in errors. Syntax errors surface here. */
 export function compileTemplate(source: string, file: string): Render {
   try {
-    env.parse(source); // syntax errors now, with their line (compile alone defers them)
+    templates().parse(source); // syntax errors now, with their line (compile alone defers them)
   } catch (err) {
     const msg = (err as Error).message;
     throw new InputFormatError(`template syntax error: ${msg.split('\n')[0]}`, { file, line: lineOfError(msg) }, {
       hint: `fix the template, or delete it to use autopipe's default (${DEFAULT_TEMPLATES})`, cause: err,
     });
   }
-  const fn = env.compile(source, { noEscape: true, strict: true });
+  const fn = templates().compile(source, { noEscape: true, strict: true });
   return (context) => {
     try {
       return fn(context);

@@ -7,8 +7,12 @@ import { rng } from './random.js';
 import { ROOT } from './tools.js';
 import { join } from 'node:path';
 
-/** n frames of 32 Al atoms (a 2×2×2 fcc cube), each with its own rattle, energy and forces. */
-export function labelledFrames(n: number, seed: number, extra: Record<string, string | number> = {}): Atoms[] {
+/**
+ * n frames of 32 Al atoms (a 2×2×2 fcc cube), each with its own rattle, energy and forces; with
+ * `subcell`, also the per-atom arrays a sub-cell from `select` carries (force_mask, parent_id,
+ * image, gamma), which go into a row's data.
+ */
+export function labelledFrames(n: number, seed: number, extra: Record<string, string | number> = {}, subcell = false): Atoms[] {
   const r = rng(seed);
   const a = 4.05;
   const base: number[] = [];
@@ -21,6 +25,12 @@ export function labelledFrames(n: number, seed: number, extra: Record<string, st
     cell: [2 * a, 0, 0, 0, 2 * a, 0, 0, 0, 2 * a],
     pbc: [true, true, true],
     info: { frame: f, ...extra },
+    arrays: subcell ? {
+      force_mask: { kind: 'float', width: 1, values: Float64Array.from({ length: 32 }, (_, i) => (i < 8 ? 1 : 0)) },
+      parent_id: { kind: 'int', width: 1, values: Float64Array.from({ length: 32 }, (_, i) => 1000 * f + i) },
+      image: { kind: 'int', width: 3, values: Float64Array.from({ length: 96 }, () => Math.floor(3 * r()) - 1) },
+      gamma: { kind: 'float', width: 1, values: Float64Array.from({ length: 32 }, () => 10 * r()) },
+    } : {},
     results: {
       energy: -107.9 - r(),
       forces: Float64Array.from({ length: 96 }, () => r() - 0.5),

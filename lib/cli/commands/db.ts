@@ -11,7 +11,7 @@ import { prepareRow } from '../../db/prepare-row.js';
 import { rowAtomsWithData, type AseRow } from '../../db/ase-db.js';
 import { detectFormat, readStructures, readText } from '../../structures/read-any.js';
 import { writeFileAtomic } from '../../fsutil/atomic.js';
-import { PartialFailure, UsageError, AutopipeError } from '../../errors/errors.js';
+import { PartialFailure, UsageError, AutopipeError, DatabaseError } from '../../errors/errors.js';
 import { out, jsonArrayWriter } from '../output.js';
 import { logger } from '../../log/logger.js';
 import type { CliContext } from '../context.js';
@@ -116,7 +116,7 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
       .positional('query', { type: 'string', describe: 'selection, e.g. iteration=3,Al,natoms<10' })
       .option('json', { type: 'boolean', default: false }),
     (argv) => {
-      const selection = parseSelection(argv.query, ctx.now());
+      const selection = parseSelection(queryOf(argv), ctx.now());
       const db = openDatabaseFile(argv.db, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
       try {
         const list = argv.json ? jsonArrayWriter() : undefined;
@@ -138,7 +138,7 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
       .positional('query', { type: 'string' })
       .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'extxyz file to write' }),
     (argv) => {
-      const selection = parseSelection(argv.query, ctx.now());
+      const selection = parseSelection(queryOf(argv), ctx.now());
       const db = openDatabaseFile(argv.db, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
       try {
         const frames = [...db.select(selection)].map(exportAtoms);
@@ -148,7 +148,32 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
         db.close();
       }
     })
-    .demandCommand(1, 'name a db command: add, ls or export');
+    .command('check <db>', "SQLite's whole integrity check: every page, every index against its table", (a) => a
+      .positional('db', { type: 'string', demandOption: true }),
+    (argv) => {
+      const db = openDatabaseFile(argv.db, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
+      try {
+        const problems = db.integrityProblems();
+        if (problems.length > 0) {
+          for (const p of problems.slice(0, 20)) logger.warn(p);
+          throw new DatabaseError(`${argv.db}: the database is damaged (${problems.length} problem(s), the first listed above)`, {
+            hint: 'restore it from a backup, or save what is readable with `sqlite3 FILE .recover | sqlite3 NEW.db`',
+          });
+        }
+        logger.info(`${argv.db}: ok (${db.count()} rows)`);
+      } finally {
+        db.close();
+      }
+    })
+    .demandCommand(1, 'name a db command: add, ls, export or check');
+}
+
+/**
+ * The query, with the terms given after `--`: a term such as `-masked` (rows without the key)
+ * would otherwise be read as options (`autopipe db ls x.db -- -masked`).
+ */
+function queryOf(argv: { query?: string; _: Array<string | number> }): string {
+  return [argv.query, ...argv._.slice(2).map(String)].filter((t) => t !== undefined && t !== '').join(',');
 }
 
 function summaryText(r: ReturnType<typeof rowSummary>): string {
