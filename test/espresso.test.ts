@@ -152,6 +152,10 @@ print(json.dumps({'positions': a.positions.tolist(), 'cell': a.cell.array.tolist
     expect(() => writePwInput(AL4, { ...base, parameters: { nat: 3 } })).to.throw(/set by autopipe/);
     expect(() => writePwInput(SI2, { ...base, parameters: {} })).to.throw(/no pseudopotential given for Si/);
     expect(() => writePwInput(makeAtoms({ numbers: [], positions: [], cell: [1, 0, 0, 0, 1, 0, 0, 0, 1] }), { ...base, parameters: {} })).to.throw(/no atoms/);
-    expect(writePwInput(AL4, { ...base, parameters: { title: "it's" } })).to.include("title = 'it''s'");
+    expect(writePwInput(AL4, { ...base, parameters: { title: "it's" } })).to.include(`title = "it's"`);
+    expect(writePwInput(AL4, { ...base, parameters: { title: 'say "hi"' } })).to.include(`title = 'say "hi"'`);
+    expect(() => writePwInput(AL4, { ...base, parameters: { title: `it's "both"` } })).to.throw(/title: holds both quote kinds/);
+    expect(() => writePwInput(AL4, { ...base, parameters: { title: "a'\n/\n&system nat=1" } })).to.throw(/title: holds a control character/);
+    expect(() => writePwInput(AL4, { ...base, parameters: {}, pseudopotentials: { Al: 'Al.UPF\n  Si 28 Si.UPF' } })).to.throw(/pseudopotential file name of Al .* holds a space or a control character/);
   });
 });

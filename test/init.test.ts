@@ -18,12 +18,12 @@ describe('autopipe init', function () {
     const dir = join(tmpDir(), 'proj');
     const structures = join(tmpDir(), 'in.extxyz');
     copyFileSync(join(ROOT, 'examples', 'quickstart', 'structures.extxyz'), structures);
-    const r = autopipe(['init', dir, '--structures', structures, '--partition', "it's $(x)"]);
+    const r = autopipe(['init', dir, '--structures', structures, '--partition', 'compute-1']);
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.match(/pseudopotentials \(pz\): Al=Al\.pz-vbc\.UPF Si=Si\.pz-vbc\.UPF/);
     const text = readFileSync(join(dir, 'autopipe.yaml'), 'utf8');
     expect(text).to.match(/^# autopipe project/);
-    expect(parseConfigText(text, 'x').config.dft.resources.partition).to.equal("it's $(x)");
+    expect(parseConfigText(text, 'x').config.dft.resources.partition).to.equal('compute-1');
     expect(readFileSync(join(dir, 'templates', 'label.sbatch.hbs'), 'utf8')).to.equal(readFileSync(join(ROOT, 'templates', 'label.sbatch.hbs'), 'utf8'));
     const again = autopipe(['init', dir, '--pseudo', 'Al=x.UPF']);
     expect(again.status).to.equal(64);
@@ -45,6 +45,13 @@ describe('autopipe init', function () {
     expect(autopipe(['init', join(tmpDir(), 'p'), '--executor', 'slurm', '--host', 'login', '--pseudo', 'Al=a.UPF']).stderr).to.match(/--host needs --remote-root/);
     const ok = autopipe(['init', join(tmpDir(), 'p'), '--executor', 'slurm', '--host', 'login', '--remote-root', '/scratch/x', '--pseudo', 'Al=a.UPF']);
     expect(ok.status, ok.stderr).to.equal(0);
-    expect(() => parseConfigText(initConfigText({ executor: 'slurm', pseudoDir: '/p', pseudo: { Al: "a'b.UPF" }, host: 'h"x', remoteRoot: '/r\nq' }), 'x')).to.not.throw();
+    expect(() => parseConfigText(initConfigText({ executor: 'slurm', pseudoDir: '/p', pseudo: { Al: "a'b.UPF" }, host: 'h"x', remoteRoot: "/r q'$(x)" }), 'x')).to.not.throw();
+    expect(() => parseConfigText(initConfigText({ executor: 'slurm', pseudoDir: '/p', pseudo: { Al: 'a.UPF' }, remoteRoot: '/r\nq' }), 'x')).to.throw(/executor\.remote_root \(line \d+\): holds a newline/);
+    // a partition with a newline would be a second #SBATCH line: refused, nothing written
+    const hostile = join(tmpDir(), 'p2');
+    const refused = autopipe(['init', hostile, '--pseudo', 'Al=a.UPF', '--executor', 'slurm', '--partition', 'debug\n#SBATCH --wrap=touch-pwned']);
+    expect(refused.status).to.equal(78);
+    expect(refused.stderr).to.match(/dft\.resources\.partition \(line \d+\): holds a newline/);
+    expect(existsSync(join(hostile, 'autopipe.yaml'))).to.equal(false);
   });
 });

@@ -58,7 +58,8 @@ describe('labelling with real pw.x', function () {
   it('slurm executor: 12 structures in two arrays (MaxArraySize 10), a hostile run root; masks in the database', () => {
     const env = { ...process.env, ...clusterEnv() };
     const dir = tmpDir();
-    const remote = join(tmpDir(), "run it's $(touch pwned)\nnewline");
+    // quotes, $(…) and backquotes stay inert (a newline is refused by the configuration check)
+    const remote = join(tmpDir(), "run it's $(touch pwned) `touch pwned`");
     project(dir, { kind: 'slurm', n: 12, remoteRoot: remote, name: 'slurmlabel' });
     const r = autopipe(['run'], dir, env);
     expect(r.status, r.stderr).to.equal(0);

@@ -14,7 +14,7 @@ import { recoveryReport, reportLines } from '../lib/recover/report.js';
 import { parseTimeLimit, formatTimeLimit, parseMemory, formatMemory } from '../lib/slurm/limits.js';
 import { compileTemplate } from '../lib/templates/render.js';
 import { FakeExecutor, type Outcome } from './support/fake-executor.js';
-import { pwRuns, AL4, SI2, OVERLAP } from './support/pw-runs.js';
+import { pwRuns, AL4, SI2 } from './support/pw-runs.js';
 
 const NOW = 1795000000;
 const BASE = 'name: rec\ndft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: Si.pz-vbc.UPF}\n  parameters: {ecutwfc: 12, electron_maxstep: 3}\n';
@@ -155,7 +155,7 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     expect(noMem.state.cursor.tasks[0].gave_up).to.match(/dft\.resources\.mem is not set/);
 
     const { overlap } = pwRuns();
-    const bad = await campaign(config(), [OVERLAP], () => ({ exitcode: 1, pwOut: readFileSync(overlap, 'utf8') }));
+    const bad = await campaign(config(), [AL4], () => ({ exitcode: 1, pwOut: readFileSync(overlap, 'utf8') }));
     const r = await bad.poll();
     expect(r.complete).to.equal(true);
     expect(bad.x.submitted).to.have.length(1);
@@ -206,7 +206,7 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
       t0005: { slurm: 'PREEMPTED' },
       t0006: { exitcode: 2, pwOut: readFileSync(alFail, 'utf8') },
     };
-    const c = await campaign(cfg, [AL4, AL4, AL4, OVERLAP, AL4, AL4, SI2], (dir) => (dir.endsWith('/a1') ? byTask[dir.split('/')[2]] : { exitcode: 0, pwOut: readFileSync(al, 'utf8') }));
+    const c = await campaign(cfg, [AL4, AL4, AL4, AL4, AL4, AL4, SI2], (dir) => (dir.endsWith('/a1') ? byTask[dir.split('/')[2]] : { exitcode: 0, pwOut: readFileSync(al, 'utf8') }));
     // the first pass submits the three initial arrays (MaxArraySize 3; a save after each), finds
     // every failure, stages the retries and dies before the cursor recording them is saved
     let died = false;

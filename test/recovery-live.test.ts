@@ -1,6 +1,6 @@
 /**
  * Recovery on the real components: real pw.x failures (electron_maxstep too small for a rattled
- * Al cell, two atoms on one site), a real SLURM TIMEOUT, a real scancel and a node really set
+ * Al cell, a pseudopotential file that does not exist), a real SLURM TIMEOUT, a real scancel and a node really set
  * down. Faults are injected per structure by a wrapper around pw.x (inject.sh below): it only
  * sleeps, so that SLURM's time limit, scancel and the node failure meet a running task.
  */
@@ -13,7 +13,7 @@ import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
 import { writeExtxyz } from '../lib/formats/extxyz.js';
 import { readCursor, type Cursor } from '../lib/state/cursor.js';
 import { structures } from './support/labelling.js';
-import { OVERLAP } from './support/pw-runs.js';
+import { SI2, MISSING_PSEUDO } from './support/pw-runs.js';
 import { clusterEnv, jobNamesRun } from './support/cluster.js';
 import { ROOT, tmpDir, pythonJson } from './support/tools.js';
 
@@ -46,7 +46,8 @@ function writeProject(dir: string, atoms: Atoms[], lines: string[]): void {
     'structures: structures.extxyz',
     'dft:',
     `  command: bash ${join(dir, 'inject.sh')} pw.x`,
-    '  pseudopotentials: {Al: Al.pz-vbc.UPF}',
+    // Si structures fail in pw.x for real, as input errors: their pseudopotential does not exist
+    `  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: ${MISSING_PSEUDO}}`,
     '  kpoints: [2, 2, 2]',
     // too few SCF steps for the rattled cell, enough for the primitive one
     '  parameters: {ecutwfc: 12, occupations: smearing, smearing: mv, degauss: 0.05, electron_maxstep: 3}',
@@ -99,7 +100,7 @@ describe('recovery with real pw.x and SLURM', function () {
 
   it('local executor: a real SCF failure climbs the whole ladder and converges on rung 3; an input error is not retried', async () => {
     const dir = tmpDir();
-    writeProject(dir, [AL4, OVERLAP, al1()], ['executor: {kind: local, max_concurrent: 2, poll_interval: 0.3}', 'recovery: {restart_from_charge_density: false}']);
+    writeProject(dir, [AL4, SI2, al1()], ['executor: {kind: local, max_concurrent: 2, poll_interval: 0.3}', 'recovery: {restart_from_charge_density: false}']);
     const r = autopipe(['run'], dir, process.env);
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.match(/stage complete: 2 done, 1 failed/);
@@ -118,7 +119,7 @@ describe('recovery with real pw.x and SLURM', function () {
     expect(recovered.failures).to.have.length(3);
     const status = autopipe(['status'], dir, process.env).stdout;
     expect(status).to.match(/scf_not_converged\s+3 attempts, 1 task: 1 recovered/).and.match(/input_error\s+1 attempt, 1 task: 1 gave up/);
-    expect(status).to.include(`folder ${join(run, 't0001', 'a1')}`).and.match(/t0001  a1 input_error: Error in routine check_atoms/);
+    expect(status).to.include(`folder ${join(run, 't0001', 'a1')}`).and.match(/t0001  a1 input_error: Error in routine readpp/);
   });
 
   it('over SSH: an SCF failure, a TIMEOUT, a cancelled task and an input error in one array; three retry arrays from one poll; all recoverable ones labelled', async () => {
@@ -128,7 +129,7 @@ describe('recovery with real pw.x and SLURM', function () {
     const remote = join(tmpDir(), "remote it's");
     // array order: the two long ones start first; at most two run at a time (two CPUs, throttle 2)
     // (distinct cells: identical results would be one row, the database merges by content)
-    writeProject(dir, [al1({ inject: 'slow' }), al1({ inject: 'hold' }, 2.0), AL4, OVERLAP], [
+    writeProject(dir, [al1({ inject: 'slow' }), al1({ inject: 'hold' }, 2.0), AL4, SI2], [
       '  resources: {time: "00:01:00"}',
       'executor:',
       '  kind: slurm',
@@ -187,7 +188,7 @@ describe('recovery with real pw.x and SLURM', function () {
     const env = { ...process.env, ...clusterEnv() };
     const dir = tmpDir();
     const al4s = structures(8);
-    writeProject(dir, [al4s[1], al4s[3], OVERLAP, al1(), al1({}, 2.0), al4s[7]], ['executor: {kind: slurm, array_throttle: 2}']);
+    writeProject(dir, [al4s[1], al4s[3], SI2, al1(), al1({}, 2.0), al4s[7]], ['executor: {kind: slurm, array_throttle: 2}']);
     expect(autopipe(['submit'], dir, env).status).to.equal(0);
     slurmProjects.push(dir);
     for (let k = 0; k < 25; k++) {

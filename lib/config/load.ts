@@ -26,7 +26,14 @@ export function parseConfigText(text: string, file: string): LoadedConfig {
     parsed = parseYamlWithLines(text, file);
   } catch (err) {
     if (err instanceof yaml.YAMLException) {
-      throw new InputFormatError(`not valid YAML: ${err.reason}`, { file, line: err.mark.line + 1 }, { cause: err });
+      // several documents (a second or a trailing `---`) come without a mark: point at the separator
+      const mark = (err.mark as { line?: number } | undefined)?.line;
+      const separator = text.split('\n').findIndex((l, i) => i > 0 && /^---\s*$/.test(l));
+      const line = mark !== undefined ? mark + 1 : separator >= 0 ? separator + 1 : undefined;
+      const several = /single document/.test(err.reason ?? '');
+      throw new InputFormatError(several ? 'holds more than one YAML document (a --- line)' : `not valid YAML: ${err.reason}`, { file, line }, {
+        hint: several ? 'autopipe.yaml is one document: remove the --- line and what is meant for another file' : 'fix the YAML at that line', cause: err,
+      });
     }
     throw err;
   }

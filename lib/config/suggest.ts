@@ -18,6 +18,7 @@ export function closest(word: string, candidates: readonly string[]): string | u
   let best: string | undefined;
   let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
   for (const c of candidates) {
+    if (Math.abs(word.length - c.length) >= bestD) continue; // the distance is at least that: skip the work
     const d = editDistance(word.toLowerCase(), c.toLowerCase());
     if (d < bestD) {
       best = c;

@@ -7,9 +7,10 @@
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
 import type { Config } from './types.js';
-import { namelistOf, AUTOPIPE_OWNED, PER_SPECIES, NAMELIST_OF, pwValueProblem } from '../formats/espresso-params.js';
+import { namelistOf, AUTOPIPE_OWNED, PER_SPECIES, NAMELIST_OF, CONTROL_CHARACTER, pwValueProblem } from '../formats/espresso-params.js';
 import { isElementSymbol } from '../atoms/elements.js';
 import { closest } from './suggest.js';
+import { shown } from '../errors/errors.js';
 
 export interface Problem { path: string; message: string }
 export type ValidationResult =
@@ -36,8 +37,11 @@ export function validateConfig(raw: unknown): ValidationResult {
   const input = structuredClone(raw ?? {});
   const valid: boolean = validateSchema(input);
   if (!valid) {
-    // pw.x names and types are checked even then: a typo there is as likely as one in the schema.
-    return { ok: false, problems: dedupe([...schemaErrors().map(schemaProblem), ...allPwProblems(input)]) };
+    // control characters and pw.x names and types are checked even then: a field with a newline
+    // says so (not "does not have the expected form"), and a pw.x typo is as likely as a schema one
+    const control = [...controlCharacterProblems(input, '')];
+    const at = new Set(control.map((p) => p.path));
+    return { ok: false, problems: dedupe([...control, ...schemaErrors().map(schemaProblem).filter((p) => !at.has(p.path)), ...allPwProblems(input)]) };
   }
   const config = input as Config;
   const problems = [...allPwProblems(config), ...semanticProblems(config)];
@@ -78,7 +82,7 @@ function schemaProblem(e: ErrorObject): Problem {
       const key = String(p.additionalProperty);
       const known = Object.keys((schemaAt(path)?.properties as object | undefined) ?? {});
       const guess = closest(key, known);
-      return { path: join(path, key), message: `unknown field${guess === undefined ? '' : ` (did you mean '${guess}'?)`}${known.length > 0 ? `; ${path === '' ? 'top-level fields' : `fields of ${path}`}: ${known.join(', ')}` : ''}` };
+      return { path: join(path, shown(key, 60)), message: `unknown field${guess === undefined ? '' : ` (did you mean '${guess}'?)`}${known.length > 0 ? `; ${path === '' ? 'top-level fields' : `fields of ${path}`}: ${known.join(', ')}` : ''}` };
     }
     case 'required':
       return { path: join(path, String(p.missingProperty)), message: 'is required' };
@@ -89,7 +93,7 @@ function schemaProblem(e: ErrorObject): Problem {
     case 'type':
       return { path, message: `must be ${String(p.type).split(',').map((t) => (t === 'null' ? 'null' : `a${/^[aeiou]/.test(t) ? 'n' : ''} ${t}`)).join(' or ')}` };
     case 'pattern':
-      return { path, message: `'${String(e.data)}' does not have the expected form (${patternHint(path)})` };
+      return { path, message: `'${shown(String(e.data))}' does not have the expected form (${patternHint(path)})` };
     default:
       return { path, message: e.message ?? 'is invalid' };
   }
@@ -100,7 +104,8 @@ function patternHint(path: string): string {
   if (path.endsWith('.mem') || path.endsWith('out_of_memory.max')) return 'SLURM memory, e.g. 4G or 500M';
   if (path === 'database') return 'a file name ending in .db';
   if (path === 'name') return 'letters, digits, _ . -, at most 32';
-  if (path.includes('.extra.')) return 'an sbatch option starting with -- or -';
+  if (path.includes('.extra.')) return 'an sbatch option: --name or --name=value';
+  if (path.endsWith('.partition') || path.endsWith('.account')) return 'a SLURM name: letters, digits and _ . , : @ + -';
   return 'see docs/config.md';
 }
 
@@ -119,7 +124,7 @@ function* pwParameterProblems(path: string, params: Record<string, unknown>): Ge
     const p = join(path, name);
     if (namelistOf(name) === undefined) {
       const guess = closest(name, [...NAMELIST_OF.keys()]);
-      yield { path: p, message: `not a pw.x input variable${guess === undefined ? '' : ` (did you mean '${guess}'?)`}` };
+      yield { path: join(path, shown(name, 60)), message: `not a pw.x input variable${guess === undefined ? '' : ` (did you mean '${guess}'?)`}` };
     } else if (AUTOPIPE_OWNED.has(name)) {
       yield { path: p, message: 'is set by autopipe for every task; remove it' };
     } else if (typeof value === 'object' && value !== null && !PER_SPECIES.has(name)) {
@@ -148,15 +153,41 @@ function* allPwProblems(input: unknown): Generator<Problem> {
   }
 }
 
+/** Strings that are shell code by design (documented): they may hold anything, newlines too. */
+const SHELL_CODE = /^(dft|explore|train)\.command$|\.resources\.modules\.\d+$/;
+
+function controlName(ch: string): string {
+  const names: Record<string, string> = { '\n': 'a newline', '\r': 'a carriage return', '\t': 'a tab', '\u0000': 'a NUL byte' };
+  return names[ch] ?? `the control character U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * Every string that lands in an #SBATCH line, a pw.x input or a file name: no control
+ * characters. sbatch reads #SBATCH lines itself, not through a shell, so quoting cannot protect
+ * them: a newline in a partition name would start a line of its own in the job script.
+ */
+function* controlCharacterProblems(value: unknown, path: string): Generator<Problem> {
+  if (typeof value === 'string') {
+    const m = CONTROL_CHARACTER.exec(value);
+    if (m !== null && !SHELL_CODE.test(path)) yield { path, message: `holds ${controlName(m[0])}; it would reach a job script, a pw.x input or a file name: remove it` };
+  } else if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) yield* controlCharacterProblems(v, join(path, String(i)));
+  } else if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) yield* controlCharacterProblems(v, join(path, k));
+  }
+}
+
 function* semanticProblems(c: Config): Generator<Problem> {
-  for (const el of Object.keys(c.dft.pseudopotentials)) {
-    if (!isElementSymbol(el)) yield { path: `dft.pseudopotentials.${el}`, message: `'${el}' is not an element symbol` };
+  yield* controlCharacterProblems(c, '');
+  for (const [el, file] of Object.entries(c.dft.pseudopotentials)) {
+    if (!isElementSymbol(el)) yield { path: `dft.pseudopotentials.${el}`, message: `'${shown(el, 20)}' is not an element symbol` };
+    else if (/\s/.test(file) || file === '') yield { path: `dft.pseudopotentials.${el}`, message: "must be a file name without spaces (pw.x's ATOMIC_SPECIES card cannot carry one)" };
   }
   if (c.selection.lo >= c.selection.hi) yield { path: 'selection.lo', message: `must be below selection.hi (${c.selection.hi})` };
   if (c.explore.gamma_collect >= c.explore.gamma_stop) yield { path: 'explore.gamma_collect', message: `must be below explore.gamma_stop (${c.explore.gamma_stop})` };
   for (const [path, list] of [['selection.types', c.selection.types], ['train.elements', c.train.elements]] as const) {
     for (const [i, el] of (list ?? []).entries()) {
-      if (!isElementSymbol(el)) yield { path: `${path}.${i}`, message: `'${el}' is not an element symbol` };
+      if (!isElementSymbol(el)) yield { path: `${path}.${i}`, message: `'${shown(el, 20)}' is not an element symbol` };
     }
   }
   if (typeof c.train.reference_energy === 'string' && c.train.reference_energy !== 'auto') {

@@ -5,7 +5,7 @@
  */
 import { makeAtoms, natoms, type Atoms, type InfoValue } from '../atoms/atoms.js';
 import { EmbeddingError } from '../errors/errors.js';
-import { PeriodicIndex } from './periodic-index.js';
+import { PeriodicIndex } from '../atoms/periodic-index.js';
 import { resolveSeam } from './seam.js';
 
 export interface EmbedParams {

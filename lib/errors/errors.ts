@@ -67,6 +67,11 @@ export class DatabaseBusyError extends AutopipeError {
   override readonly exitCode = 75; // EX_TEMPFAIL, like the project lock
 }
 
+/** A structure cannot be used as asked: no atoms, no cell, atoms on one site, a k-mesh no one could run. */
+export class StructureError extends AutopipeError {
+  override readonly exitCode = 65; // EX_DATAERR
+}
+
 /** A structure cannot be embedded or selected from as asked (non-periodic frame, unknown atom). */
 export class EmbeddingError extends AutopipeError {
   override readonly exitCode = 65;
@@ -95,6 +100,15 @@ export class SshError extends AutopipeError {
 /** Some of the inputs were skipped; the rest was done. */
 export class PartialFailure extends AutopipeError {
   override readonly exitCode = 2;
+}
+
+/**
+ * A user's value as a message shows it: control characters escaped (a newline must not break
+ * the message), cut to `max` characters (a 5 MB name is not echoed whole).
+ */
+export function shown(value: string, max = 80): string {
+  const escaped = JSON.stringify(value).slice(1, -1);
+  return escaped.length > max ? `${escaped.slice(0, max - 1)}…` : escaped;
 }
 
 export function formatWhere(where: Where): string {

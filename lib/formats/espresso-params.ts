@@ -86,10 +86,20 @@ export function pwTypeOf(name: string): PwType {
   return TYPE_OF.get(name) ?? 'real';
 }
 
+/** A character no line of an input file may hold (C0 and C1 controls, line and paragraph separators). */
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** Why a string cannot be a Fortran string constant in pw.x's input, or undefined. */
+export function pwStringProblem(v: string): string | undefined {
+  if (CONTROL_CHARACTER.test(v)) return 'holds a control character (a newline, tab, …), which cannot be written into pw.x input';
+  if (v.includes("'") && v.includes('"')) return 'holds both quote kinds (\' and "), which no Fortran string can hold';
+  return undefined;
+}
+
 /** Why a value does not fit a pw.x variable, or undefined when it does. */
 export function pwValueProblem(name: string, value: unknown): string | undefined {
   const t = pwTypeOf(name);
-  if (t === 'string') return typeof value === 'string' ? undefined : 'must be a string';
+  if (t === 'string') return typeof value === 'string' ? pwStringProblem(value) : 'must be a string';
   if (t === 'logical') return typeof value === 'boolean' ? undefined : 'must be true or false';
   if (typeof value !== 'number' || !Number.isFinite(value)) return t === 'integer' ? 'must be a whole number' : 'must be a number';
   if (t === 'integer' && !Number.isInteger(value)) return 'must be a whole number';

@@ -14,11 +14,11 @@
 import { posix } from 'node:path';
 import type { Atoms } from '../atoms/atoms.js';
 import { natoms, symbolsOf } from '../atoms/atoms.js';
-import { writePwInput, type KPoints } from '../formats/espresso-in.js';
+import { writePwInput, pwStructureProblem, type KPoints } from '../formats/espresso-in.js';
 import { writeExtxyz } from '../formats/extxyz.js';
 import type { Config, Resources } from '../config/types.js';
 import type { TaskRecord, SubmissionRecord } from '../state/cursor.js';
-import { ConfigError } from '../errors/errors.js';
+import { ConfigError, StructureError } from '../errors/errors.js';
 
 export interface Candidate { atoms: Atoms; source: { file: string; frame: number } }
 
@@ -121,12 +121,27 @@ export function planLabelStage(p: PlanInputs): LabelPlan {
   if (missing.length > 0) {
     throw new ConfigError(p.configFile ?? 'autopipe.yaml', [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (the structures to label contain them)`]);
   }
+  // every structure pw.x could not be given, at once, before anything is planned
+  const unusable = p.candidates.flatMap((c) => {
+    const bad = pwStructureProblem(c.atoms);
+    return bad === undefined ? [] : [`${c.source.file} frame ${c.source.frame}: ${bad.problem}`];
+  });
+  if (unusable.length > 0) {
+    throw new StructureError(`${unusable.length} structure(s) cannot be labelled:\n  ${unusable.slice(0, 10).join('\n  ')}${unusable.length > 10 ? `\n  … and ${unusable.length - 10} more` : ''}`, {
+      hint: 'fix or leave out those structures (each needs atoms, a periodic cell, and no two atoms closer than 0.5 Å); nothing was submitted',
+    });
+  }
   const stageDir = posix.join(iterationDir(p.iteration), 'label');
   const files: PlannedFile[] = [];
   const tasks: TaskRecord[] = p.candidates.map((c, k) => {
     const id = taskId(k);
     const dir = posix.join(stageDir, id, 'a1');
-    files.push(...attemptFiles(c.atoms, dir, {}, config));
+    try {
+      files.push(...attemptFiles(c.atoms, dir, {}, config));
+    } catch (err) {
+      if (err instanceof StructureError) throw new StructureError(`${c.source.file} frame ${c.source.frame}: ${err.message}`, { hint: err.hint, cause: err });
+      throw err;
+    }
     return {
       id, source: c.source, natoms: natoms(c.atoms), merged: false,
       attempts: [{ attempt: 1, dir, submission: null, array_index: null, parameters: {}, state: 'planned', error_class: null, message: null }],

@@ -6,7 +6,7 @@
  */
 import { natoms, type Atoms } from '../atoms/atoms.js';
 import { EmbeddingError } from '../errors/errors.js';
-import { PeriodicIndex } from '../embed/periodic-index.js';
+import { PeriodicIndex } from '../atoms/periodic-index.js';
 import { embedAtom, indexFrame, embedWarnings, type EmbedParams, type EmbedSource } from '../embed/extract.js';
 
 export interface Centre { index: number; gamma: number }

@@ -2,7 +2,10 @@
  * Real pw.x runs shared by the tests (run once per test process): fcc Al (4 atoms, rattled,
  * smearing), Si in its primitive (non-orthogonal) cell, an Al run that fails its SCF for real
  * (electron_maxstep = 3), and two that pw.x rejects (a missing pseudopotential file, two atoms on
- * one site).
+ * one site: autopipe itself refuses to write that input, so the test edits it in).
+
+ * In a whole pipeline, a structure pw.x rejects for real is MISSING_PSEUDO_SI: Si, with a
+ * project whose Si pseudopotential (MISSING_PSEUDO) does not exist.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,8 +27,8 @@ export const SI2 = makeAtoms({
   pbc: [true, true, true],
 });
 
-/** Two atoms on one site: pw.x's check_atoms rejects the input. */
-export const OVERLAP = makeAtoms({ ...AL4, positions: [0, 0, 0, 0, 0, 0, 2.025, 0, 2.025, 0, 2.025, 2.025] });
+/** The Si pseudopotential of a project in which Si structures fail in pw.x's readpp (an input error). */
+export const MISSING_PSEUDO = 'Si.does-not-exist.UPF';
 
 const PP = { Al: 'Al.pz-vbc.UPF', Si: 'Si.pz-vbc.UPF' };
 const SMEAR = { ecutwfc: 15, occupations: 'smearing', smearing: 'mv', degauss: 0.02 };
@@ -34,9 +37,9 @@ export interface PwRuns { dir: string; al: string; si: string; alFail: string; b
 
 let runs: PwRuns | undefined;
 
-function run(dir: string, name: string, atoms: Atoms, opts: Partial<PwInputOptions>): string {
+function run(dir: string, name: string, atoms: Atoms, opts: Partial<PwInputOptions>, edit = (text: string) => text): string {
   const text = writePwInput(atoms, { parameters: SMEAR, pseudopotentials: PP, pseudoDir: PSEUDO_DIR, kpoints: { kind: 'mesh', mesh: [2, 2, 2] }, prefix: name, ...opts });
-  writeFileSync(join(dir, `${name}.in`), text);
+  writeFileSync(join(dir, `${name}.in`), edit(text));
   return runPw(dir, `${name}.in`, `${name}.out`).output;
 }
 
@@ -49,7 +52,13 @@ export function pwRuns(): PwRuns {
     si: run(dir, 'si', SI2, { parameters: { ecutwfc: 12 }, kpoints: { kind: 'mesh', mesh: [2, 2, 2] } }),
     alFail: run(dir, 'alfail', AL4, { parameters: { ...SMEAR, electron_maxstep: 3 } }),
     badPseudo: run(dir, 'badpp', AL4, { pseudopotentials: { Al: 'Al.does-not-exist.UPF' } }),
-    overlap: run(dir, 'overlap', OVERLAP, {}),
+    // the second atom moved onto the first: pw.x's check_atoms rejects the input
+    overlap: run(dir, 'overlap', AL4, {}, (text) => {
+      const lines = text.split('\n');
+      const at = lines.indexOf('ATOMIC_POSITIONS angstrom');
+      lines[at + 2] = lines[at + 1];
+      return lines.join('\n');
+    }),
   };
   return runs;
 }

@@ -1,6 +1,6 @@
 /** `autopipe qe parse` and `autopipe qe input`. */
 import type { Argv } from 'yargs';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parsePwOutput, type PwOutput } from '../../formats/espresso-out.js';
 import { writePwInput, type KPoints } from '../../formats/espresso-in.js';
@@ -8,7 +8,7 @@ import { symbolsOf, natoms } from '../../atoms/atoms.js';
 import { readStructures, readText } from '../../structures/read-any.js';
 import { loadConfigFile } from '../../config/load.js';
 import { writeFileAtomic } from '../../fsutil/atomic.js';
-import { ConfigError, FileAccessError, PartialFailure } from '../../errors/errors.js';
+import { ConfigError, FileAccessError, PartialFailure, StructureError, UsageError } from '../../errors/errors.js';
 import { rows3 } from '../json.js';
 import { out, printJson } from '../output.js';
 import { logger } from '../../log/logger.js';
@@ -65,21 +65,46 @@ export function qeCommands(y: Argv): Argv {
       const { config } = loadConfigFile(argv.config);
       const dft = config.dft;
       const kpoints: KPoints = dft.kpoints !== null ? { kind: 'mesh', mesh: dft.kpoints } : { kind: 'spacing', spacing: dft.kspacing, gammaTrick: dft.gamma_trick };
-      mkdirSync(argv.out, { recursive: true });
+      // every input is made (and refused, if it must be) before one file is written
+      const inputs = new Map<string, { text: string; from: string; atoms: number }>();
       for (const file of argv.structures as string[]) {
         const frames = [...readStructures(file, { types: argv.types?.split(',') })];
         frames.forEach((atoms, i) => {
+          const from = frames.length > 1 ? `${file} frame ${i + 1}` : file;
           const missing = [...new Set(symbolsOf(atoms))].filter((s) => dft.pseudopotentials[s] === undefined);
-          if (missing.length > 0) throw new ConfigError(argv.config, [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (needed by ${file})`]);
+          if (missing.length > 0) throw new ConfigError(argv.config, [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (needed by ${from})`]);
           const stem = stemOf(atoms.info.name, basename(file, extname(file)) + (frames.length > 1 ? `_${i + 1}` : ''));
-          const text = writePwInput(atoms, { parameters: dft.parameters, pseudopotentials: dft.pseudopotentials, pseudoDir: dft.pseudo_dir, kpoints, prefix: stem, outdir: `./out-${stem}` });
-          const path = join(argv.out, `${stem}.in`);
-          writeFileAtomic(path, text);
-          logger.info(`wrote ${path} (${natoms(atoms)} atoms)`);
+          const before = inputs.get(stem);
+          if (before !== undefined) {
+            throw new UsageError(`${from} and ${before.from} would both be written to ${join(argv.out, `${stem}.in`)}`, { hint: 'give the structures distinct names (info name=…), or write them in separate runs; nothing was written' });
+          }
+          try {
+            inputs.set(stem, { from, atoms: natoms(atoms), text: writePwInput(atoms, { parameters: dft.parameters, pseudopotentials: dft.pseudopotentials, pseudoDir: dft.pseudo_dir, kpoints, prefix: stem, outdir: `./out-${stem}` }) });
+          } catch (err) {
+            if (err instanceof StructureError) throw new StructureError(`${from}: ${err.message}`, { hint: `${err.hint ?? 'fix the structure'}; nothing was written`, cause: err });
+            throw err;
+          }
         });
+      }
+      makeFolder(argv.out);
+      for (const [stem, input] of inputs) {
+        const path = join(argv.out, `${stem}.in`);
+        writeFileAtomic(path, input.text);
+        logger.info(`wrote ${path} (${input.atoms} atoms)`);
       }
     })
     .demandCommand(1, 'name a qe command: parse or input');
+}
+
+/** The output folder, made if missing; a file of that name is a usage error, not a crash. */
+function makeFolder(dir: string): void {
+  try {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`-o ${dir}: is a file; give a folder for the inputs`);
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new FileAccessError(`cannot make the folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { hint: 'check the path and its permissions', cause: err });
+  }
 }
 
 /** A file name from a structure's `name` (made safe), else the fallback. */
