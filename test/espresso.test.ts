@@ -47,6 +47,53 @@ describe('pw.x output (real pw.x runs, ASE 3.22 as judge)', function () {
     });
   }
 
+  for (const name of ['relax', 'vcRelax'] as const) {
+    it(`${name}: the energy and forces come with the positions and cell of their own step, as ASE reads them`, () => {
+      const path = pwRuns()[name];
+      const text = readFileSync(path, 'utf8');
+      expect(text.split('\n!').length - 1, 'several ionic steps').to.be.greaterThan(2);
+      const ours = parsePwOutput(text);
+      expect(ours.status).to.equal('ok');
+      const ase = aseRead(path);
+      expectClose(ours.atoms!.positions, ase.positions.flat(), 'positions');
+      expectClose(ours.atoms!.cell, ase.cell.flat(), 'cell');
+      expect(relClose(ours.energy!, ase.energy)).to.equal(true);
+      expectClose(ours.forces!, ase.forces.flat(), 'forces');
+      expectClose(ours.stress!, ase.stress, 'stress');
+      // the atoms moved: the start-up structure would be a wrong label
+      const moved = Math.max(...Array.from(ours.atoms!.positions, (x, i) => Math.abs(x - AL4.positions[i])));
+      expect(moved).to.be.greaterThan(1e-3);
+    });
+  }
+
+  it('an output that claims a result it does not hold is corrupt_output with its line, never ok', () => {
+    const text = readFileSync(pwRuns().al, 'utf8');
+    const lines = text.split('\n');
+    const energyLine = lines.findIndex((l) => l.startsWith('!'));
+    const forceLine = lines.findIndex((l) => l.includes('force =')) ;
+    const stressLine = lines.findIndex((l) => l.includes('total   stress')) + 1;
+    const posLine = lines.findIndex((l) => l.includes('tau(')) ;
+    const edit = (i: number, f: (l: string) => string) => lines.map((l, k) => (k === i ? f(l) : l)).join('\n');
+    const cases: Array<[string, string, number, RegExp]> = [
+      ['NaN energy', edit(energyLine, (l) => l.replace(/-?\d+\.\d+ Ry/, 'NaN Ry')), energyLine + 1, /the total energy is not a number/],
+      ['overflowed energy', edit(energyLine, (l) => l.replace(/-?\d+\.\d+ Ry/, '************** Ry')), energyLine + 1, /the total energy is not a number/],
+      ['NaN force', edit(forceLine, (l) => l.replace(/-?\d+\.\d+\s*$/, 'NaN')), forceLine + 1, /the force on atom 1 is not a number/],
+      ['overflowed force', edit(forceLine + 1, (l) => l.replace(/-?\d+\.\d+/, '***********')), forceLine + 2, /the force on atom 2 is not a number/],
+      ['overflowed stress', edit(stressLine, (l) => l.replace(/-?\d+\.\d+/, '*********')), stressLine, /the stress tensor holds a value that is not a number/],
+      ['a missing force line', lines.filter((_, k) => k !== forceLine + 3).join('\n'), forceLine + 4, /the forces block has 3 of the header's 4 atoms/],
+      ['an unknown species', edit(posLine, (l) => l.replace(' Al ', ' Qq ')), posLine + 1, /the species label 'Qq' names no element/],
+      ['a header with fewer atoms', text.replace(/number of atoms\/cell\s+=\s+4/, 'number of atoms/cell      =            3'), posLine + 4, /the header says 3 atoms but the positions list goes on/],
+    ];
+    for (const [what, bad, line, re] of cases) {
+      const r = parsePwOutput(bad);
+      expect(r.status, what).to.equal('error');
+      expect(r.errorClass, what).to.equal('corrupt_output');
+      expect(r.message, what).to.match(re);
+      expect(r.line, what).to.equal(line);
+      expect(r.energy, what).to.equal(undefined);
+    }
+  });
+
   it('a real SCF failure is scf_not_converged with pw.x\'s message and line (ASE 3.22 only asserts)', () => {
     const text = readFileSync(pwRuns().alFail, 'utf8');
     const r = parsePwOutput(text);

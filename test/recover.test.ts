@@ -165,6 +165,23 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     expect(notFound.state.cursor.tasks[0].gave_up).to.match(/^pw_error is never retried/);
   });
 
+  it('an output that is not a label (NaN energy) is corrupt_output: never merged, retried like unknown', async () => {
+    const good = readFileSync(pwRuns().al, 'utf8');
+    const nan = good.replace(/^(!\s+total energy\s+=\s+)-?\d+\.\d+/m, '$1NaN');
+    const c = await campaign(config('recovery: {unknown: 1}\n'), [AL4, SI2], (dir) => (dir.endsWith('/a1') ? { exitcode: 0, pwOut: nan } : { exitcode: 0, pwOut: good }));
+    await c.poll();
+    const first = c.state.cursor.tasks.map((t) => t.attempts[0]);
+    expect(first.map((a) => a.error_class)).to.deep.equal(['corrupt_output', 'corrupt_output']);
+    expect(first[0].message).to.match(/line \d+: the total energy is not a number/);
+    expect(first[0].action).to.equal('retried as a2 unchanged (corrupt_output 1 of 1)');
+    expect(c.db.count(), 'nothing merged from a corrupt output').to.equal(0);
+    await c.poll();
+    expect(c.state.cursor.tasks.map((t) => t.attempts.at(-1)!.state)).to.deep.equal(['done', 'done']);
+    expect(c.db.count()).to.equal(1); // both a2 outputs are the same real result: one row
+    const row = [...c.db.select()][0];
+    expect(Number.isFinite(row.atoms.results.energy)).to.equal(true);
+  });
+
   it('a job gone with no record: walltime when its output grew until near the limit, else unknown', async () => {
     const cfg = config('  resources: {time: "00:10:00"}\n');
     const c = await campaign(cfg, [AL4, AL4], (dir) => (dir.endsWith('t0000/a1') ? { vanished: { started: NOW, output: NOW + 560 } }

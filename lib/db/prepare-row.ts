@@ -10,6 +10,8 @@ import type { DataObject, DataValue } from './ase-data.js';
 export type PreparedRow = { ok: true; kvp: Kvp; data: DataObject } | { ok: false; reason: string };
 
 export function prepareRow(atoms: Atoms, userKvp: Kvp, provenance: DataObject): PreparedRow {
+  const unfit = nonFinite(atoms);
+  if (unfit !== undefined) return { ok: false, reason: `${unfit} is not a number: not a label` };
   const mask = atoms.arrays.force_mask;
   if (mask !== undefined) {
     if (mask.kind === 'string' || mask.kind === 'bool' || mask.width !== 1) {
@@ -28,4 +30,17 @@ export function prepareRow(atoms: Atoms, userKvp: Kvp, provenance: DataObject): 
   const data: DataObject = { ...provenance };
   if (Object.keys(rest).length > 0) data.info = rest;
   return { ok: true, kvp, data };
+}
+
+/** The first value of the structure or its results that is NaN or infinite, by name. */
+function nonFinite(atoms: Atoms): string | undefined {
+  const r = atoms.results;
+  const bad = (a: ArrayLike<number> | undefined) => a !== undefined && Array.prototype.some.call(a, (x: number) => !Number.isFinite(x));
+  if (bad(atoms.positions)) return 'a position';
+  if (bad(atoms.cell)) return 'the cell';
+  if (r.energy !== undefined && !Number.isFinite(r.energy)) return 'the energy';
+  if (r.free_energy !== undefined && !Number.isFinite(r.free_energy)) return 'the free energy';
+  if (bad(r.forces)) return 'a force';
+  if (bad(r.stress)) return 'the stress';
+  return undefined;
 }

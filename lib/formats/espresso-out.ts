@@ -3,8 +3,14 @@
  * class with pw.x's own message. One pass over the lines; no exceptions for failed runs
  * (a failed run is a result, not an error).
  *
- * The structure is the one pw.x echoes at start-up (celldm(1) × alat units), exactly as ASE's
- * `read_espresso_out` reads it, so the two agree to rounding.
+ * The structure is the one the reported energy and forces belong to, as ASE's
+ * `read_espresso_out` takes it: the last ATOMIC_POSITIONS (and CELL_PARAMETERS) block that pw.x
+ * printed before the last `!` energy (a relax, vc-relax or md moves the atoms), else the one it
+ * echoes at start-up (celldm(1) × alat units).
+ *
+ * An output that claims a result it does not hold is `corrupt_output`, never `ok`: a NaN or
+ * Fortran overflow (`*****`) in the energy, forces or stress, a header whose atom count does
+ * not fit its lists, a species label that is no element, a forces block with atoms missing.
  */
 import { makeAtoms, type Atoms } from '../atoms/atoms.js';
 import { atomicNumber } from '../atoms/elements.js';
@@ -21,11 +27,13 @@ export type PwStatus = 'ok' | 'scf_not_converged' | 'error' | 'incomplete';
  * - input_error: pw.x rejected its input (not worth retrying);
  * - fatal: any other `Error in routine`;
  * - cut_off: the output stops before `JOB DONE.` with no error (killed: walltime, memory, node);
+ * - corrupt_output: the output claims a result it does not hold (NaN, `*****`, lists that do
+ *   not fit the header, a species label that is no element);
  * - not_pw_output: the text is not pw.x output at all.
  */
 export type PwErrorClass =
   | 'scf_not_converged' | 'diagonalization' | 'charge_wrong' | 'walltime'
-  | 'input_error' | 'fatal' | 'cut_off' | 'not_pw_output';
+  | 'input_error' | 'fatal' | 'cut_off' | 'corrupt_output' | 'not_pw_output';
 
 export interface PwOutput {
   status: PwStatus;
@@ -98,11 +106,33 @@ function count(text: string, marker: string): number {
   return n;
 }
 
+/** The output claims something it does not hold; `at` is an index into the text. */
+class Corrupt extends Error {
+  constructor(message: string, readonly at: number) {
+    super(message);
+  }
+}
+
 /**
  * Parse pw.x output text. Each marker is found with indexOf (native, fast) rather than by
  * testing every line: outputs are mostly k-point and timing tables nobody needs.
  */
 export function parsePwOutput(text: string): PwOutput {
+  try {
+    return parse(text);
+  } catch (err) {
+    if (!(err instanceof Corrupt)) throw err;
+    if (!text.includes('JOB DONE.')) {
+      // an unfinished output ends in the middle of a block: it was cut (killed, or still running)
+      const lastLine = lastNonEmptyLine(text.split('\n'));
+      return { status: 'incomplete', errorClass: 'cut_off', message: `output ends at line ${lastLine} in the middle of a block (killed or still running)`, line: lastLine, scfIterations: null, jobDone: false };
+    }
+    const line = lineNumberOf(text, err.at);
+    return { status: 'error', errorClass: 'corrupt_output', message: `line ${line}: ${err.message}`, line, scfIterations: null, jobDone: true };
+  }
+}
+
+function parse(text: string): PwOutput {
   const isPw = text.includes('Program PWSCF');
   const at = (marker: string) => text.indexOf(marker);
   const last = (marker: string) => text.lastIndexOf(marker);
@@ -124,15 +154,27 @@ export function parsePwOutput(text: string): PwOutput {
   }
   const iPos = at('positions (alat units)');
   if (iPos >= 0 && celldm !== undefined && nat !== undefined) {
-    const parsed = parseStartPositions(linesAfter(text, iPos, nat), nat, celldm);
+    const parsed = parseStartPositions(text, iPos, nat, celldm);
     if (parsed !== undefined) ({ numbers, positions } = parsed);
   }
   const iEnergy = last('\n!');
-  const energy = iEnergy < 0 ? undefined : parseFloat(lineAt(text, iEnergy + 1).trim().split(/\s+/).at(-2) ?? '') * RYDBERG_EV;
-  const iForces = last('Forces acting on atoms');
-  const forces = iForces >= 0 && nat !== undefined ? parseForces(linesAfter(text, iForces, nat + 4), nat) : undefined;
-  const iStress = last('total   stress');
-  const stress = iStress >= 0 ? parseStress(linesAfter(text, iStress, 3)) : undefined;
+  let energy: number | undefined;
+  if (iEnergy >= 0) {
+    energy = parseFloat(lineAt(text, iEnergy + 1).trim().split(/\s+/).at(-2) ?? '') * RYDBERG_EV;
+    if (!Number.isFinite(energy)) throw new Corrupt(`the total energy is not a number (${lineAt(text, iEnergy + 1).trim()})`, iEnergy + 1);
+  }
+  // a relax, vc-relax or md moves the atoms: the reported energy belongs to the last structure printed before it
+  const before = iEnergy >= 0 ? iEnergy : text.length;
+  if (positions !== undefined && nat !== undefined && celldm !== undefined && axes !== undefined) {
+    const iCell = text.lastIndexOf('\nCELL_PARAMETERS', before);
+    if (iCell >= 0) axes = parseCellCard(text, iCell + 1, celldm);
+    const iStep = text.lastIndexOf('\nATOMIC_POSITIONS', before);
+    if (iStep >= 0) positions = parsePositionsCard(text, iStep + 1, nat, celldm, axes);
+  }
+  const iForces = iEnergy >= 0 ? text.indexOf('Forces acting on atoms', iEnergy) : -1;
+  const forces = iForces >= 0 && nat !== undefined ? parseForces(text, iForces, nat) : undefined;
+  const iStress = iEnergy >= 0 ? text.indexOf('total   stress', iEnergy) : -1;
+  const stress = iStress >= 0 ? parseStress(text, iStress) : undefined;
   const jobDone = text.lastIndexOf('JOB DONE.') >= 0;
   // A run that printed its final energy and JOB DONE. can only have failed after that energy
   // line: search for failure markers from there, not through the whole output (the hot path).
@@ -206,51 +248,108 @@ function fields(line: string): string[] {
   return out;
 }
 
-function parseStartPositions(lines: string[], nat: number, celldm: number): { numbers: number[]; positions: number[] } | undefined {
+/** Index of the start of the line after the one containing index i (text.length at the end). */
+function nextLine(text: string, i: number): number {
+  const b = text.indexOf('\n', i);
+  return b < 0 ? text.length : b + 1;
+}
+
+function parseStartPositions(text: string, iHeader: number, nat: number, celldm: number): { numbers: number[]; positions: number[] } | undefined {
   const numbers: number[] = [];
   const positions: number[] = [];
   const z = new Map<string, number>();
-  for (let k = 0; k < nat; k++) {
+  let p = nextLine(text, iHeader);
+  for (let k = 0; k < nat; k++, p = nextLine(text, p)) {
     // `    1           Al  tau(   1) = (   0.0024691   0.0049383   0.0000000  )`
-    const line = lines[k] ?? '';
+    const line = lineAt(text, p);
     const open = line.indexOf('= (');
     const tau = line.indexOf('tau(');
-    if (open < 0 || tau < 0) return undefined;
+    if (open < 0 || tau < 0) {
+      if (k > 0) throw new Corrupt(`the header says ${nat} atoms but the positions list ends after ${k}`, p);
+      return undefined;
+    }
     const label = fields(line.slice(0, tau)).at(-1) ?? '';
     const xyz = fields(line.slice(open + 3, line.lastIndexOf(')')));
     if (xyz.length !== 3) return undefined;
     let num = z.get(label);
     if (num === undefined) {
-      num = labelToNumber(label) ?? 0;
+      num = labelToNumber(label);
+      if (num === undefined || num === 0) throw new Corrupt(`the species label '${label}' names no element`, p);
       z.set(label, num);
     }
     numbers.push(num);
     positions.push(parseFloat(xyz[0]) * celldm, parseFloat(xyz[1]) * celldm, parseFloat(xyz[2]) * celldm);
   }
+  if (lineAt(text, p).includes('tau(')) throw new Corrupt(`the header says ${nat} atoms but the positions list goes on`, p);
   return { numbers, positions };
 }
 
-/** `lines` are the nat + 4 lines after the header. */
-function parseForces(lines: string[], nat: number): Float64Array | undefined {
-  // Before QE 5.3 two extra lines sat between the header and the forces (as ASE handles).
-  const first = (lines[1] ?? '').trim() === '' ? 3 : 1;
-  const out = new Float64Array(3 * nat);
-  for (let k = 0; k < nat; k++) {
-    const line = lines[first + k] ?? '';
-    if (!line.includes('force =')) return undefined;
-    const f = fields(line);
-    for (let c = 0; c < 3; c++) out[3 * k + c] = parseFloat(f[f.length - 3 + c]) * RY_PER_BOHR;
+/** `CELL_PARAMETERS (angstrom|bohr|alat= X)` and its three rows, in Å. */
+function parseCellCard(text: string, iCard: number, celldm: number): number[] {
+  const head = lineAt(text, iCard);
+  const alat = /alat\s*=\s*([-+\d.eEdD]+)/.exec(head);
+  const unit = head.includes('angstrom') ? 1 : head.includes('bohr') ? BOHR_ANGSTROM : alat !== null ? parseFloat(alat[1]) * BOHR_ANGSTROM : celldm;
+  const rows = linesAfter(text, iCard, 3).map((r) => fields(r).slice(0, 3).map((x) => parseFloat(x) * unit));
+  const cell = rows.flat();
+  if (cell.length !== 9) throw new Corrupt('a CELL_PARAMETERS block with fewer than three rows', iCard);
+  if (cell.some((x) => !Number.isFinite(x))) throw new Corrupt('a CELL_PARAMETERS block holds a value that is not a number', iCard);
+  return cell;
+}
+
+/** `ATOMIC_POSITIONS (angstrom|bohr|alat|crystal)` and its nat rows, in Å (Cartesian). */
+function parsePositionsCard(text: string, iCard: number, nat: number, celldm: number, cell: readonly number[]): number[] {
+  const head = lineAt(text, iCard);
+  const out: number[] = [];
+  let p = nextLine(text, iCard);
+  for (let k = 0; k < nat; k++, p = nextLine(text, p)) {
+    const f = fields(lineAt(text, p));
+    if (f.length < 4) throw new Corrupt(`an ATOMIC_POSITIONS block with ${k} of the header's ${nat} atoms`, p);
+    const [x, y, z] = [parseFloat(f[1]), parseFloat(f[2]), parseFloat(f[3])];
+    if (![x, y, z].every(Number.isFinite)) throw new Corrupt(`a position that is not a number (atom ${k + 1})`, p);
+    if (head.includes('crystal')) {
+      out.push(x * cell[0] + y * cell[3] + z * cell[6], x * cell[1] + y * cell[4] + z * cell[7], x * cell[2] + y * cell[5] + z * cell[8]);
+    } else {
+      const unit = head.includes('angstrom') ? 1 : head.includes('bohr') ? BOHR_ANGSTROM : celldm;
+      out.push(x * unit, y * unit, z * unit);
+    }
+  }
+  const after = fields(lineAt(text, p));
+  if (after.length >= 4 && labelToNumber(after[0]) !== undefined && after.slice(1, 4).every((v) => !Number.isNaN(parseFloat(v)))) {
+    throw new Corrupt(`the header says ${nat} atoms but an ATOMIC_POSITIONS block goes on`, p);
   }
   return out;
 }
 
-/** `lines` are the 3 lines after the header. */
-function parseStress(lines: string[]): Float64Array | undefined {
-  const rows = [0, 1, 2].map((r) => (lines[r] ?? '').trim().split(/\s+/).slice(0, 3).map(parseFloat));
-  if (rows.some((r) => r.length < 3 || r.some((x) => Number.isNaN(x)))) return undefined;
+/** The forces block after its header at iHeader: nat lines of `atom i type t force = fx fy fz`. */
+function parseForces(text: string, iHeader: number, nat: number): Float64Array {
+  let p = nextLine(text, iHeader);
+  // a blank line, then the forces (before QE 5.3 two more lines sat between, as ASE handles)
+  while (p < text.length && lineAt(text, p).trim() === '') p = nextLine(text, p);
+  if (!lineAt(text, p).includes('force =')) p = nextLine(text, nextLine(text, p));
+  const out = new Float64Array(3 * nat);
+  for (let k = 0; k < nat; k++, p = nextLine(text, p)) {
+    const line = lineAt(text, p);
+    if (!line.includes('force =')) throw new Corrupt(`the forces block has ${k} of the header's ${nat} atoms`, p);
+    const f = fields(line.slice(line.indexOf('force =') + 7));
+    for (let c = 0; c < 3; c++) {
+      const v = parseFloat(f[c] ?? '') * RY_PER_BOHR;
+      if (!Number.isFinite(v)) throw new Corrupt(`the force on atom ${k + 1} is not a number (${line.trim()})`, p);
+      out[3 * k + c] = v;
+    }
+  }
+  if (lineAt(text, p).includes('force =')) throw new Corrupt(`the header says ${nat} atoms but the forces block goes on`, p);
+  return out;
+}
+
+/** The 3 rows after the header at iHeader. */
+function parseStress(text: string, iHeader: number): Float64Array {
+  const rows = linesAfter(text, iHeader, 3).map((r) => fields(r).slice(0, 3).map(parseFloat));
+  if (rows.length < 3 || rows.some((r) => r.length < 3 || r.some((x) => !Number.isFinite(x)))) {
+    throw new Corrupt('the stress tensor holds a value that is not a number', iHeader);
+  }
   // pw.x's sign convention is the opposite of ASE's; Voigt order xx yy zz yz xz xy.
   const voigt = [rows[0][0], rows[1][1], rows[2][2], rows[1][2], rows[0][2], rows[0][1]];
-  return Float64Array.from(voigt, (s) => s * -1 * RY_PER_BOHR3);
+  return Float64Array.from(voigt, (x) => x * -1 * RY_PER_BOHR3);
 }
 
 function lastNonEmptyLine(lines: string[]): number {

@@ -16,11 +16,12 @@ export type FailureClass =
   | 'cancelled'         // CANCELLED, PREEMPTED
   | 'input_error'       // pw.x rejected its input: the same input fails the same way
   | 'pw_error'          // pw.x stopped with another error, or the DFT command could not start
+  | 'corrupt_output'    // the output claims a result it does not hold (NaN, *****, broken lists)
   | 'unknown';          // no output and no record of why
 
 export const FAILURE_CLASSES: readonly FailureClass[] = [
   'scf_not_converged', 'diagonalization', 'charge_wrong', 'walltime', 'out_of_memory',
-  'node_failure', 'cancelled', 'input_error', 'pw_error', 'unknown',
+  'node_failure', 'cancelled', 'input_error', 'pw_error', 'corrupt_output', 'unknown',
 ];
 
 export interface Classified { cls: FailureClass; message: string }
@@ -34,6 +35,7 @@ export function classifyOutput(out: PwOutput, exitcode: number): Classified {
     case 'charge_wrong':
     case 'walltime':
     case 'input_error':
+    case 'corrupt_output':
       return { cls: out.errorClass, message: why };
     case 'fatal':
       // pw.x's own allocation failures ("cannot allocate", "error allocating") are memory

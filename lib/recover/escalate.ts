@@ -9,6 +9,7 @@
  *   walltime                                  time × factor, capped at max; `retries` at most
  *   out_of_memory                             mem × factor, capped at max; `retries` at most
  *   node_failure, cancelled, unknown          the same again, that many times at most
+ *   corrupt_output                            the same again, as often as recovery.unknown
  *   input_error, pw_error                     never: the same input fails the same way
  *
  * and never more than max_attempts attempts in all.
@@ -72,9 +73,12 @@ export function nextStep(task: TaskRecord, config: Config): Step {
     }
     case 'node_failure':
     case 'cancelled':
-    case 'unknown': {
-      const allowed = r[cls];
-      if (n > allowed) return { kind: 'give_up', reason: `${cls}, and all recovery.${cls} (${allowed}) retries are used` };
+    case 'unknown':
+    case 'corrupt_output': {
+      // an output that is not a label (NaN, *****) is as unexplained as no output: rerun it like unknown
+      const setting = cls === 'corrupt_output' ? 'unknown' : cls;
+      const allowed = r[setting];
+      if (n > allowed) return { kind: 'give_up', reason: `${cls}, and all recovery.${setting} (${allowed}) retries are used` };
       return same(`${cls} ${n} of ${allowed}`);
     }
   }

@@ -33,7 +33,13 @@ export const MISSING_PSEUDO = 'Si.does-not-exist.UPF';
 const PP = { Al: 'Al.pz-vbc.UPF', Si: 'Si.pz-vbc.UPF' };
 const SMEAR = { ecutwfc: 15, occupations: 'smearing', smearing: 'mv', degauss: 0.02 };
 
-export interface PwRuns { dir: string; al: string; si: string; alFail: string; badPseudo: string; overlap: string }
+export interface PwRuns { dir: string; al: string; si: string; alFail: string; badPseudo: string; overlap: string; relax: string; vcRelax: string }
+
+/** The scf input turned into a relax or vc-relax (autopipe itself writes only scf inputs). */
+function asRelax(calculation: 'relax' | 'vc-relax') {
+  return (text: string) => text.replace("calculation = 'scf'", `calculation = '${calculation}'`)
+    .replace('ATOMIC_SPECIES', `&IONS\n/\n${calculation === 'vc-relax' ? '&CELL\n/\n' : ''}ATOMIC_SPECIES`);
+}
 
 let runs: PwRuns | undefined;
 
@@ -53,6 +59,9 @@ export function pwRuns(): PwRuns {
     alFail: run(dir, 'alfail', AL4, { parameters: { ...SMEAR, electron_maxstep: 3 } }),
     badPseudo: run(dir, 'badpp', AL4, { pseudopotentials: { Al: 'Al.does-not-exist.UPF' } }),
     // the second atom moved onto the first: pw.x's check_atoms rejects the input
+    relax: run(dir, 'relax', AL4, {}, asRelax('relax')),
+    // a strained cell, four steps (it stops there, unconverged: the last step is still a label)
+    vcRelax: run(dir, 'vcrelax', makeAtoms({ ...AL4, cell: [4.1, 0, 0, 0, 4.0, 0, 0, 0, 4.05] }), { parameters: { ...SMEAR, nstep: 4 } }, asRelax('vc-relax')),
     overlap: run(dir, 'overlap', AL4, {}, (text) => {
       const lines = text.split('\n');
       const at = lines.indexOf('ATOMIC_POSITIONS angstrom');
