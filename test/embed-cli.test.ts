@@ -63,7 +63,7 @@ describe('embed and select commands', function () {
     const run = (args: string[]) => cli([...args, '-o', out]);
     const cases: Array<[string[], number, RegExp]> = [
       [['embed', d, '--atom-id', '999', '--rcut', '3', '--buffer', '3', '--types', 'Al'], 65, /md\.dump frame 2: no atom has id 999 in this frame/],
-      [['embed', d, '--atom-id', '5', '--rcut', '0', '--buffer', '3', '--types', 'Al'], 64, /rcut must be > 0/],
+      [['embed', d, '--atom-id', '5', '--rcut', '0', '--buffer', '3', '--types', 'Al'], 64, /rcut must be a finite number > 0/],
       [['embed', d, '--atom-id', '5', '--buffer', '3', '--types', 'Al'], 64, /give --rcut and --buffer/],
       [['select', d, '--column', 'c_missing', '--lo', '5', '--hi', '25', '--rcut', '3', '--buffer', '3', '--types', 'Al'], 65, /md\.dump:9: column 'c_missing' is missing/],
       [['select', d, '--column', 'f_pace_gamma', '--lo', '25', '--hi', '5', '--rcut', '3', '--buffer', '3', '--types', 'Al'], 64, /lo \(25\) must be below hi \(5\)/],

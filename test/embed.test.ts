@@ -195,7 +195,7 @@ describe('periodic embedding', () => {
     const withIds = makeAtoms({ ...frame, arrays: { id: { kind: 'int', width: 1, values: Float64Array.from({ length: 500 }, (_, k) => 1000 + k) } } });
     expect(atomIndexOfId(withIds, 1007)).to.equal(7);
     expect(() => atomIndexOfId(withIds, 7)).to.throw(EmbeddingError, /no atom has id 7/);
-    expect(() => embedAtom(frame, 0, { ...p, rcut: 0 }, indexFrame(frame, p))).to.throw(EmbeddingError, /rcut must be > 0/);
+    expect(() => embedAtom(frame, 0, { ...p, rcut: 0 }, indexFrame(frame, p))).to.throw(EmbeddingError, /rcut must be a finite number > 0/);
     expect(() => indexFrame(makeAtoms({ numbers: [], positions: [], cell: [5, 0, 0, 0, 5, 0, 0, 0, 5], pbc: [true, true, true] }), p)).to.throw(EmbeddingError, /no atoms/);
   });
 });

@@ -92,7 +92,7 @@ ase.io.write(sys.argv[1], [a, b], format='extxyz')
     bad('2\nProperties=species:S:1:pos:R:3\nAl 0 0 0\n', /x\.extxyz:3: frame 1 declares 2 atoms but the file ends first/);
     bad('1\nProperties=species:S:1:pos:R:3\nAl 0 0\n', /x\.extxyz:3: atom 1 has 3 fields; Properties needs 4/);
     bad('1\nProperties=species:S:1:pos:R:3\nQq 0 0 0\n', /x\.extxyz:3: 'Qq' is not a chemical symbol/);
-    bad('1\nLattice="1 2 3" Properties=species:S:1:pos:R:3\nAl 0 0 0\n', /x\.extxyz:2: comment line: Lattice must have 9 numbers/);
+    bad('1\nLattice="1 2 3" Properties=species:S:1:pos:R:3\nAl 0 0 0\n', /x\.extxyz:2: comment line: Lattice must have 9 finite numbers/);
     bad('one\n', /x\.extxyz:1: expected the number of atoms/);
     bad('1\nProperties=species:S:1:pos:R:3\nAl 0 0 x\n', /'x' in column pos is not a number/);
   });

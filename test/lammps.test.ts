@@ -178,6 +178,17 @@ print('null')`, [JSON.stringify({ numbers: Array.from(atoms.numbers), positions,
     expect(e1.pe).to.be.closeTo(e2.pe, 1e-8 * Math.abs(e2.pe));
     // and the rattling matters: a perfect crystal would give a different energy
     expect(Math.abs(e1.pe - (-3.36 * 32))).to.be.greaterThan(1e-3);
+    // ASE 3.22 reads our file too: the box and every position as written
+    const byAse = pythonJson<{ n: number; cell: number[][]; positions: number[][] }>(`
+import sys, json, ase.io
+a = ase.io.read(sys.argv[1], format='lammps-data', style='atomic')
+print(json.dumps({'n': len(a), 'cell': a.cell.array.tolist(), 'positions': a.positions.tolist()}))`, [join(dir, 'ours.data')]);
+    expect(byAse.n).to.equal(32);
+    const text = ours.text.split('\n');
+    expect(text[0]).to.equal('LAMMPS data file written by autopipe (atom_style atomic; types 1=Al)');
+    const rows = text.slice(text.indexOf('Atoms # atomic') + 2).filter((l) => l.trim() !== '').map((l) => l.split(' ').slice(2).map(Number));
+    rows.forEach((r, i) => r.forEach((x, c) => expect(byAse.positions[i][c]).to.be.closeTo(x, 1e-9)));
+    expect(byAse.cell[0][0] * byAse.cell[1][1] * byAse.cell[2][2]).to.be.closeTo(L * L * L, 1e-6);
   });
 
   it('two species with a chosen type order', () => {

@@ -21,6 +21,19 @@ function currentUser(): string | null {
 
 type Register = (y: Argv, ctx: CliContext) => Argv;
 
+/** A numeric option that is not a finite number (`--rcut Infinity`, `--lo abc`) is a usage error. */
+function refuseNonFiniteNumbers(argv: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(argv)) {
+    if (key === '_' || key === '$0' || /[A-Z]/.test(key)) continue; // yargs' camelCase copies of kebab-case options
+    const values = Array.isArray(value) ? value : [value];
+    for (const v of values) {
+      if (typeof v === 'number' && !Number.isFinite(v)) {
+        throw new UsageError(`--${key}: ${Number.isNaN(v) ? 'not a number' : `${v} is not a finite number`}`, { hint: `give --${key} a finite number` });
+      }
+    }
+  }
+}
+
 /**
  * Each command's module, loaded only when it is the one asked for: a command's start-up then
  * pays for its own code, not for every other command's (SSH, templates, schemas, …).
@@ -41,6 +54,7 @@ export async function buildCli(argv: string[], ctx: CliContext): Promise<Argv> {
     .usage('autopipe <command> — active learning of ACE potentials with pw.x, LAMMPS and SLURM')
     .option('verbose', { type: 'boolean', default: false, describe: 'debug messages and stack traces' })
     .middleware((a) => setVerbose(a.verbose === true))
+    .middleware(refuseNonFiniteNumbers)
     .demandCommand(1, 'name a command (autopipe --help lists them)')
     .strict()
     .recommendCommands()

@@ -36,15 +36,17 @@ export function validateConfig(raw: unknown): ValidationResult {
   // An empty file parses as null/undefined: report it as the missing `dft` section.
   const input = structuredClone(raw ?? {});
   const valid: boolean = validateSchema(input);
+  // A value that cannot be used (a newline, .inf) says so at its path, and nothing else is said
+  // of that path ("does not have the expected form", "must be a number" would only hide it).
+  const values = [...valueProblems(input, '')];
+  const at = new Set(values.map((p) => p.path));
+  const others = (problems: Iterable<Problem>) => [...problems].filter((p) => !at.has(p.path));
   if (!valid) {
-    // control characters and pw.x names and types are checked even then: a field with a newline
-    // says so (not "does not have the expected form"), and a pw.x typo is as likely as a schema one
-    const control = [...controlCharacterProblems(input, '')];
-    const at = new Set(control.map((p) => p.path));
-    return { ok: false, problems: dedupe([...control, ...schemaErrors().map(schemaProblem).filter((p) => !at.has(p.path)), ...allPwProblems(input)]) };
+    // pw.x names and types are checked even then: a typo there is as likely as one in the schema
+    return { ok: false, problems: dedupe([...values, ...others(schemaErrors().map(schemaProblem)), ...others(allPwProblems(input))]) };
   }
   const config = input as Config;
-  const problems = [...allPwProblems(config), ...semanticProblems(config)];
+  const problems = [...values, ...others(allPwProblems(config)), ...others(semanticProblems(config))];
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config, warnings: warnings(config) };
 }
@@ -162,23 +164,24 @@ function controlName(ch: string): string {
 }
 
 /**
- * Every string that lands in an #SBATCH line, a pw.x input or a file name: no control
- * characters. sbatch reads #SBATCH lines itself, not through a shell, so quoting cannot protect
+ * Every number is finite, and every string that lands in an #SBATCH line, a pw.x input or a
+ * file name holds no control characters. sbatch reads #SBATCH lines itself, not through a shell, so quoting cannot protect
  * them: a newline in a partition name would start a line of its own in the job script.
  */
-function* controlCharacterProblems(value: unknown, path: string): Generator<Problem> {
-  if (typeof value === 'string') {
+function* valueProblems(value: unknown, path: string): Generator<Problem> {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    yield { path, message: `must be a finite number (got ${value})` }; // YAML's .inf and .nan
+  } else if (typeof value === 'string') {
     const m = CONTROL_CHARACTER.exec(value);
     if (m !== null && !SHELL_CODE.test(path)) yield { path, message: `holds ${controlName(m[0])}; it would reach a job script, a pw.x input or a file name: remove it` };
   } else if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) yield* controlCharacterProblems(v, join(path, String(i)));
+    for (const [i, v] of value.entries()) yield* valueProblems(v, join(path, String(i)));
   } else if (isObject(value)) {
-    for (const [k, v] of Object.entries(value)) yield* controlCharacterProblems(v, join(path, k));
+    for (const [k, v] of Object.entries(value)) yield* valueProblems(v, join(path, k));
   }
 }
 
 function* semanticProblems(c: Config): Generator<Problem> {
-  yield* controlCharacterProblems(c, '');
   for (const [el, file] of Object.entries(c.dft.pseudopotentials)) {
     if (!isElementSymbol(el)) yield { path: `dft.pseudopotentials.${el}`, message: `'${shown(el, 20)}' is not an element symbol` };
     else if (/\s/.test(file) || file === '') yield { path: `dft.pseudopotentials.${el}`, message: "must be a file name without spaces (pw.x's ATOMIC_SPECIES card cannot carry one)" };

@@ -6,6 +6,7 @@
 import { makeAtoms, natoms, type Atoms, type InfoValue } from '../atoms/atoms.js';
 import { EmbeddingError } from '../errors/errors.js';
 import { PeriodicIndex } from '../atoms/periodic-index.js';
+import { cellVolume } from '../atoms/cell.js';
 import { resolveSeam } from './seam.js';
 
 export interface EmbedParams {
@@ -30,6 +31,9 @@ export type EmbedResult =
   | { kind: 'parent'; atoms: Atoms; reason: string; warnings: string[] }
   | { kind: 'rejected'; reason: string; warnings: string[] };
 
+/** A sub-cell (or a parent labelled whole) above this many atoms is no DFT calculation anyone runs. */
+export const MAX_SUBCELL_ATOMS = 10_000;
+
 export function cubeSide(p: EmbedParams): number {
   return 2 * (p.rcut + p.buffer);
 }
@@ -37,10 +41,12 @@ export function cubeSide(p: EmbedParams): number {
 /** Problems with the parameters, one message each (empty when fine). */
 export function embedParamProblems(p: EmbedParams): string[] {
   const out: string[] = [];
-  if (!(p.rcut > 0)) out.push(`rcut must be > 0 (got ${p.rcut})`);
-  if (!(p.buffer >= 0)) out.push(`buffer must be ≥ 0 (got ${p.buffer})`);
-  if (p.maskRadius !== undefined && !(p.maskRadius > 0)) out.push(`mask_radius must be > 0 (got ${p.maskRadius})`);
-  if (!(p.minDistance >= 0)) out.push(`min_distance must be ≥ 0 (got ${p.minDistance})`);
+  const finite = (x: number) => Number.isFinite(x);
+  if (!(p.rcut > 0 && finite(p.rcut))) out.push(`rcut must be a finite number > 0 (got ${p.rcut})`);
+  if (!(p.buffer >= 0 && finite(p.buffer))) out.push(`buffer must be a finite number ≥ 0 (got ${p.buffer})`);
+  if (p.maskRadius !== undefined && !(p.maskRadius > 0 && finite(p.maskRadius))) out.push(`mask_radius must be a finite number > 0 (got ${p.maskRadius})`);
+  if (!(p.minDistance >= 0 && finite(p.minDistance))) out.push(`min_distance must be a finite number ≥ 0 (got ${p.minDistance})`);
+  if (out.length === 0 && !finite(cubeSide(p) ** 3)) out.push(`rcut + buffer (${p.rcut + p.buffer} Å) is too large for any cell`);
   return out;
 }
 
@@ -60,6 +66,7 @@ export function indexFrame(frame: Atoms, p: EmbedParams): PeriodicIndex {
   if (natoms(frame) === 0) throw new EmbeddingError('the frame has no atoms');
   const axes = ['x', 'y', 'z'].filter((_, i) => !frame.pbc[i]);
   if (axes.length > 0) throw new EmbeddingError(`the frame is not periodic along ${axes.join(', ')}; periodic embedding needs a fully periodic frame`);
+  if (!(cellVolume(frame.cell) > 0)) throw new EmbeddingError('the frame\'s cell has no volume (a zero-length or flat box)');
   // Bins about a quarter of the cube thick: a cube query visits ~6³ bins whatever the frame's size.
   return new PeriodicIndex(frame.positions, frame.cell, Math.max(cubeSide(p) / 4, 1.0));
 }
@@ -120,14 +127,25 @@ export function embedAtom(frame: Atoms, centre: number, p: EmbedParams, index: P
   const warnings = embedWarnings(p);
   const L = cubeSide(p);
   const mask = p.maskRadius ?? p.rcut;
+  // how many atoms the cube holds, from the parent's density, before a single one is visited
+  const parentAtoms = natoms(frame);
+  const expected = (parentAtoms / cellVolume(frame.cell)) * L ** 3;
+  if (Math.min(expected, parentAtoms) > MAX_SUBCELL_ATOMS) {
+    throw new EmbeddingError(`the cube of side ${L} Å would hold about ${Math.round(Math.min(expected, parentAtoms))} atoms (more than ${MAX_SUBCELL_ATOMS}): no DFT calculation that size can run`, {
+      hint: 'lower rcut and buffer: sub-cells of a few hundred atoms are usual (L = 2 (rcut + buffer))',
+    });
+  }
   const members: number[] = [];
   const shifts: number[] = [];
   const offsets: number[] = [];
-  index.forEachInCube(centre, L / 2, (a, s0, s1, s2, dx, dy, dz) => {
-    members.push(a);
-    shifts.push(s0, s1, s2);
-    offsets.push(dx, dy, dz);
-  });
+  // a cube that holds the parent several times over is the parent: no need to visit every image
+  if (expected < 4 * parentAtoms) {
+    index.forEachInCube(centre, L / 2, (a, s0, s1, s2, dx, dy, dz) => {
+      members.push(a);
+      shifts.push(s0, s1, s2);
+      offsets.push(dx, dy, dz);
+    });
+  }
   const idOf = parentIdOf(frame);
   const provenance: Record<string, InfoValue> = {
     ...(source.file === undefined ? {} : { source: source.file }),
@@ -137,10 +155,10 @@ export function embedAtom(frame: Atoms, centre: number, p: EmbedParams, index: P
     ...(source.gamma === undefined ? {} : { gamma: source.gamma }),
     rcut: p.rcut, buffer: p.buffer, mask_radius: mask, min_distance: p.minDistance,
   };
-  const n = members.length;
-  if (n >= natoms(frame)) {
+  const n = expected < 4 * parentAtoms ? members.length : Math.round(expected);
+  if (n >= parentAtoms) {
     // Embedding must never make DFT more expensive: label the parent itself, every force counted.
-    const reason = `the cube of side ${L} Å would hold ${n} atoms, the parent only ${natoms(frame)}: the parent is labelled instead`;
+    const reason = `the cube of side ${L} Å would hold ${expected < 4 * parentAtoms ? '' : 'about '}${n} atoms, the parent only ${parentAtoms}: the parent is labelled instead`;
     const atoms = makeAtoms({
       numbers: frame.numbers, positions: frame.positions, cell: frame.cell, pbc: frame.pbc,
       arrays: {

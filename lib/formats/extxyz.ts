@@ -19,6 +19,7 @@ export function parseProperties(spec: string): Column[] {
     const type = f[i + 1].toUpperCase();
     const width = parseInt(f[i + 2], 10);
     if (!['R', 'I', 'S', 'L'].includes(type) || !(width >= 1)) throw new RangeError(`Properties entry '${f.slice(i, i + 3).join(':')}' is malformed`);
+    if (cols.some((c) => c.name === f[i])) throw new RangeError(`Properties names the column '${f[i]}' twice`);
     cols.push({ name: f[i], type: type as Column['type'], width });
   }
   return cols;
@@ -60,7 +61,7 @@ function readFrame(lines: string[], start: number, n: number, source: string): A
     const lower = key.toLowerCase();
     try {
       if (lower === 'lattice') {
-        if (!Array.isArray(value) || value.length !== 9) throw new RangeError('Lattice must have 9 numbers');
+        if (!Array.isArray(value) || value.length !== 9 || !value.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new RangeError('Lattice must have 9 finite numbers');
         cell = value as number[];
       } else if (lower === 'properties') {
         columns = parseProperties(String(raw));
@@ -103,6 +104,8 @@ function readFrame(lines: string[], start: number, n: number, source: string): A
   if (symbols === undefined && zs === undefined) throw new InputFormatError('Properties has neither species nor Z', at(start + 1));
   const positions = per.pos ?? per.positions;
   if (positions === undefined) throw new InputFormatError('Properties has no pos column', at(start + 1));
+  const bad = positions.findIndex((x) => !Number.isFinite(x as number));
+  if (bad >= 0) throw new InputFormatError(`atom ${Math.floor(bad / 3) + 1} has a position that is not a finite number (${String(positions[bad])})`, at(start + 2 + Math.floor(bad / 3)));
   const arrays: Record<string, PerAtomArray> = {};
   for (const c of columns) {
     if (['species', 'symbols', 'Z', 'pos', 'positions'].includes(c.name)) continue;
@@ -116,11 +119,15 @@ function readFrame(lines: string[], start: number, n: number, source: string): A
         : c.type === 'L' ? { kind: 'bool', width: c.width, values: Uint8Array.from(v as boolean[], (b) => (b ? 1 : 0)) }
           : { kind: 'string', width: c.width, values: v as string[] };
   }
-  return makeAtoms({
-    numbers, positions: positions as number[], cell, arrays, info, results,
-    // ASE: with a Lattice and no pbc key, the frame is periodic.
-    pbc: pbc ?? (cell !== undefined ? [true, true, true] : [false, false, false]),
-  });
+  try {
+    return makeAtoms({
+      numbers, positions: positions as number[], cell, arrays, info, results,
+      // ASE: with a Lattice and no pbc key, the frame is periodic.
+      pbc: pbc ?? (cell !== undefined ? [true, true, true] : [false, false, false]),
+    });
+  } catch (err) {
+    throw new InputFormatError((err as Error).message, at(start + 1), { cause: err });
+  }
 }
 
 function parseField(s: string, c: Column, where: { file: string; line: number }): string | number | boolean {

@@ -7,6 +7,7 @@ import { natoms, symbolsOf, type Atoms } from '../atoms/atoms.js';
 import { ATOMIC_MASSES, atomicNumber } from '../atoms/elements.js';
 import { isZeroCell, isOrthorhombic } from '../atoms/cell.js';
 import { mat3 } from 'gl-matrix';
+import { StructureError } from '../errors/errors.js';
 
 export interface LammpsDataOptions {
   /** Element of each type, type 1 first. Default: species in order of first appearance. */
@@ -51,12 +52,12 @@ export function restrictedTriclinic(cell: Float64Array): Float64Array {
 }
 
 export function writeLammpsData(atoms: Atoms, opts: LammpsDataOptions = {}): LammpsData {
-  if (isZeroCell(atoms.cell)) throw new RangeError('the structure has no cell; a LAMMPS data file needs a box');
+  if (isZeroCell(atoms.cell)) throw new StructureError('the structure has no cell; a LAMMPS data file needs a box', { hint: 'give it a Lattice (extxyz) or a box' });
   const n = natoms(atoms);
   const syms = symbolsOf(atoms);
   const types = [...(opts.types ?? [...new Set(syms)])];
   const missing = [...new Set(syms)].filter((s) => !types.includes(s));
-  if (missing.length > 0) throw new RangeError(`no LAMMPS type given for ${missing.join(', ')}`);
+  if (missing.length > 0) throw new StructureError(`no LAMMPS type given for ${missing.join(', ')}`, { hint: `list every element in --types (e.g. --types ${[...types, ...missing].join(',')})` });
 
   const orig = Float64Array.from(atoms.cell);
   const plain = isOrthorhombic(orig) && orig[0] > 0 && orig[4] > 0 && orig[8] > 0;
@@ -66,7 +67,10 @@ export function writeLammpsData(atoms: Atoms, opts: LammpsDataOptions = {}): Lam
   // in the box's (reduced) basis, wrapped along periodic axes. Row vectors: r = f · C, f = r · C⁻¹.
   const toFrac = fractionalMatrix(orig);
   const toBoxFrac = fractionalMatrix(box);
-  const lines: string[] = [opts.comment ?? `written by autopipe: ${n} atoms`, '', `${n} atoms`, `${types.length} atom types`, ''];
+  // The first line is a comment to LAMMPS, but ASE 3.22 reads any line ending in "N atoms" as the
+  // count: this one names the file without a number, so both read it.
+  const comment = (opts.comment ?? `LAMMPS data file written by autopipe (atom_style atomic; types ${types.map((t, i) => `${i + 1}=${t}`).join(' ')})`).replace(/[\r\n]+/g, ' ');
+  const lines: string[] = [comment, '', `${n} atoms`, `${types.length} atom types`, ''];
   const f = (x: number) => x.toPrecision(17);
   lines.push(`0.0 ${f(box[0])} xlo xhi`, `0.0 ${f(box[4])} ylo yhi`, `0.0 ${f(box[8])} zlo zhi`);
   if (box !== orig || !isOrthorhombic(box)) lines.push(`${f(box[3])} ${f(box[6])} ${f(box[7])} xy xz yz`);
@@ -89,7 +93,7 @@ export function writeLammpsData(atoms: Atoms, opts: LammpsDataOptions = {}): Lam
  *  which read row-major is C⁻¹. */
 function fractionalMatrix(cell: Float64Array): Float64Array {
   const inv = mat3.invert(new Float64Array(9), cell);
-  if (inv === null) throw new RangeError('the cell is singular');
+  if (inv === null) throw new StructureError('the cell is singular (its vectors span no volume)', { hint: 'fix the cell vectors' });
   return inv as Float64Array;
 }
 

@@ -89,6 +89,10 @@ function parseBox(item: string, rows: (string | undefined)[], fail: (m: string) 
   if (flags[0] === 'abc' && flags[1] === 'origin') {
     // General triclinic: each row is a lattice vector and one origin component.
     if (nums.some((r) => r.length < 4)) fail('general triclinic box rows need 4 numbers');
+    if (nums.some((r) => r.slice(0, 4).some((x) => !Number.isFinite(x)))) fail('box bounds are not finite numbers');
+    const [a, b, c] = nums.map((r) => r.slice(0, 3));
+    const det = a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0]);
+    if (!(Math.abs(det) > 0)) fail('the box vectors a, b, c span no volume');
     return {
       cell: [...nums[0].slice(0, 3), ...nums[1].slice(0, 3), ...nums[2].slice(0, 3)],
       origin: [nums[0][3], nums[1][3], nums[2][3]],
@@ -110,6 +114,10 @@ function parseBox(item: string, rows: (string | undefined)[], fail: (m: string) 
     ylo -= Math.min(0, yz);
     yhi -= Math.max(0, yz);
   }
+  for (const [axis, lo, hi] of [['x', xlo, xhi], ['y', ylo, yhi], ['z', zlo, zhi]] as const) {
+    if (!(hi > lo)) fail(`the box has no positive length along ${axis} (${axis}lo ${lo}, ${axis}hi ${hi})`);
+  }
+  if (nums.flat().some((x) => !Number.isFinite(x))) fail('box bounds are not finite numbers');
   return { cell: [xhi - xlo, 0, 0, xy, yhi - ylo, 0, xz, yz, zhi - zlo], origin: [xlo, ylo, zlo], pbc: pbcOf(bFlags) };
 }
 
@@ -162,6 +170,11 @@ function readAtoms(
       numbers[k] = zT as number;
     }
     for (let e = 0; e < extra.length; e++) extraValues[e][k] = parseNumber(b, starts[extra[e]], ends[extra[e]]);
+    if (idCol >= 0) {
+      const id = parseNumber(b, starts[idCol], ends[idCol]);
+      // past 2^53 two ids can read as one number: refuse rather than merge atoms
+      if (!Number.isSafeInteger(id) || id < 0) fail(`atom id '${latin1(b, starts[idCol], ends[idCol]).slice(0, 30)}' is not a whole number below 2^53`);
+    }
   }
   const arrays: Record<string, PerAtomArray> = {};
   extra.forEach((colIdx, e) => {
