@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { rng } from './support/random.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -143,8 +144,21 @@ describe('labelling with real pw.x', function () {
       child.kill('SIGKILL');
       await exited;
     };
-    for (const ms of [150, 300, 450, 600, 800]) await kill(['submit'], ms);
-    for (let k = 0; k < 25; k++) await kill(['poll'], 100 + Math.floor(Math.random() * 700));
+    // kill instants are drawn inside each command's duration measured on this machine now, so
+    // the test checks crash safety whatever the machine's speed (a loaded one is slower)
+    const draw = rng(4711);
+    const timed = (args: string[]) => {
+      const t0 = Date.now();
+      const r = autopipe(args, dir, env);
+      expect(r.status, r.stderr).to.equal(0);
+      return Date.now() - t0;
+    };
+    const submitTime = timed(['submit', '--dry-run']) + 200; // plus sbatch
+    for (let k = 0; k < 5; k++) await kill(['submit'], Math.floor(draw() * submitTime));
+    // whatever the kills left (nothing, a plan, intents, some arrays in), an unkilled submit completes it
+    timed(['submit']);
+    const pollTime = timed(['poll']);
+    for (let k = 0; k < 25; k++) await kill(['poll'], Math.floor(draw() * 1.2 * pollTime));
     for (let k = 0; k < 120; k++) {
       const r = autopipe(['poll', '--json'], dir, env);
       if (r.status === 0 && JSON.parse(r.stdout).complete === true) break;

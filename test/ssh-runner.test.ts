@@ -1,8 +1,10 @@
 import { expect } from 'chai';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SshRunner, type SshTarget } from '../lib/ssh/ssh-runner.js';
+import { SlurmSshExecutor } from '../lib/exec/slurm-ssh.js';
+import { LocalRunner } from '../lib/exec/runner.js';
 import { parseQueueStatus, queueStatusCommand } from '../lib/slurm/commands.js';
 import { verifyHostKey } from '../lib/ssh/known-hosts.js';
 import { SshError } from '../lib/errors/errors.js';
@@ -90,3 +92,50 @@ async function expectSsh(p: Promise<unknown>, re: RegExp): Promise<void> {
   }
   expect.fail(`expected an SshError matching ${re}`);
 }
+
+describe('SSH executor: downloading finished outputs', function () {
+  this.timeout(60000);
+  const resources = { partition: null, account: null, nodes: 1, ntasks: 1, cpus_per_task: 1, mem: null, time: '01:00:00', extra: [], modules: [] };
+  function remoteRoot(): string {
+    const root = tmpDir();
+    mkdirSync(join(root, 't0000', 'a1'), { recursive: true });
+    writeFileSync(join(root, 't0000', 'a1', 'pw.out'), 'Program PWSCF\n');
+    return root;
+  }
+
+  it('one tar download over the real sshd; a missing file is skipped, not an error', async () => {
+    const env = clusterEnv();
+    const ssh = await SshRunner.connect({ host: '127.0.0.1', port: Number(env.AUTOPIPE_SSH_PORT), user: env.AUTOPIPE_SSH_USER, identity: env.AUTOPIPE_SSH_KEY, knownHosts: env.AUTOPIPE_SSH_KNOWN_HOSTS, acceptNewHostKey: false });
+    try {
+      const root = remoteRoot();
+      const got = await new SlurmSshExecutor(ssh, root, resources).fetch(['t0000/a1'], ['pw.out', 'structure.extxyz']);
+      expect(Object.fromEntries(got.get('t0000/a1')!)).to.deep.equal({ 'pw.out': 'Program PWSCF\n' });
+      expect(ssh.roundTrips).to.equal(1);
+    } finally {
+      ssh.dispose();
+    }
+  });
+
+  it('a failed or damaged transfer is an SshError (exit 69), never "no pw.x output"', async () => {
+    const root = remoteRoot();
+    // tar failing for real as root is out of reach: a tar on PATH that fails the way a read error does
+    const bin = tmpDir();
+    writeFileSync(join(bin, 'tar'), '#!/bin/sh\necho "tar: t0000/a1/pw.out: Read error at byte 0: Input/output error" >&2\nexit 2\n', { mode: 0o755 });
+    const failing = new LocalRunner({ ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    const err = await new SlurmSshExecutor(failing, root, resources).fetch(['t0000/a1'], ['pw.out']).then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(SshError);
+    expect((err as SshError).exitCode).to.equal(69);
+    expect((err as Error).message).to.match(/cannot download the outputs of 1 task folder\(s\) from .*: tar: t0000\/a1\/pw\.out: Read error/);
+    expect((err as SshError).hint).to.match(/the next poll downloads them again/);
+    // the real script with real tar, but the answer cut short on its way
+    const real = new LocalRunner();
+    const cut = { run: async (argv: readonly string[], o?: { input?: string }) => { const r = await real.run(argv, o); return { ...r, stdout: r.stdout.slice(0, 600) }; } }; // the first 450 bytes
+    const damaged = await new SlurmSshExecutor(cut, root, resources).fetch(['t0000/a1'], ['pw.out']).then(() => undefined, (e: unknown) => e);
+    expect(damaged).to.be.instanceOf(SshError);
+    expect((damaged as Error).message).to.match(/the archive came back damaged \(.*cut short\)/);
+    // and the same script with real tar works through the same runner
+    const fine = await new SlurmSshExecutor(real, root, resources).fetch(['t0000/a1'], ['pw.out']);
+    expect(fine.get('t0000/a1')!.get('pw.out')).to.equal('Program PWSCF\n');
+  });
+});
+

@@ -6,19 +6,25 @@
  */
 import type { Sentinels } from './executor.js';
 import { SlurmLocalExecutor } from './slurm-local.js';
-import { SlurmError } from '../errors/errors.js';
+import type { Runner } from './runner.js';
+import { SlurmError, SshError } from '../errors/errors.js';
 import type { PlannedFile, PlannedCopy } from '../label/plan.js';
 import type { Resources } from '../config/types.js';
-import { SshRunner } from '../ssh/ssh-runner.js';
 import { writeTar, readTar } from '../formats/tar.js';
 
 const SENTINEL_SCAN = 'cd "$1" || exit 1; while IFS= read -r d; do printf "%s\\t%s\\t%s\\t%s\\n" "$d" "$(cat "$d/started" 2>/dev/null)" "$(cat "$d/exitcode" 2>/dev/null)" "$(stat -c %Y "$d/pw.out" 2>/dev/null)"; done';
 /** Unpack the files, then copy folders given as from/to argument pairs (a missing source is skipped). */
 const UPLOAD = 'mkdir -p "$1" && base64 -d | tar -xf - -C "$1" && cd "$1" && shift && while [ $# -ge 2 ]; do if [ -d "$1" ]; then mkdir -p "$2" && cp -R "$1/." "$2/" || exit 1; fi; shift 2; done';
-const DOWNLOAD = 'cd "$1" || exit 1; tar -cf - --ignore-failed-read -T - 2>/dev/null | base64 -w0';
+/**
+ * Pack the listed files (a missing one is skipped: a task may not have written it) and send
+ * them base64-encoded; the exit status is tar's, not the pipe's last command's (sh has no
+ * pipefail: tar's status comes out on descriptor 4), so a failed download is seen as one.
+ */
+const DOWNLOAD = 'cd "$1" || exit 1; exec 3>&1; s=$( { { tar -cf - --ignore-failed-read -T -; echo "$?" >&4; } | base64 -w0 >&3; } 4>&1 ); exit "$s"';
 
 export class SlurmSshExecutor extends SlurmLocalExecutor {
-  constructor(private readonly ssh: SshRunner, private readonly root: string, resources: Resources) {
+  /** `ssh` runs commands on the cluster (an SshRunner; any Runner with the same shell). */
+  constructor(private readonly ssh: Runner, private readonly root: string, resources: Resources) {
     super(ssh, root, resources);
   }
 
@@ -50,7 +56,18 @@ export class SlurmSshExecutor extends SlurmLocalExecutor {
     if (dirs.length === 0) return out;
     const list = dirs.flatMap((d) => names.map((n) => `${d}/${n}`));
     const r = await this.ssh.run(['sh', '-c', DOWNLOAD, 'sh', this.root], { input: list.join('\n') + '\n' });
-    for (const e of readTar(Buffer.from(r.stdout.trim(), 'base64'))) {
+    // a failed transfer must not look like "no pw.x output" (that would be a failed task, retried)
+    const failed = (why: string, cause?: unknown) => new SshError(`cannot download the outputs of ${dirs.length} task folder(s) from ${this.root} on the cluster: ${why}`, {
+      hint: 'nothing was merged or marked failed: the next poll downloads them again', cause,
+    });
+    if (r.status !== 0) throw failed(r.stderr.trim().split('\n').slice(-3).join('; ') || `exit ${r.status}`);
+    let entries: ReturnType<typeof readTar>;
+    try {
+      entries = readTar(Buffer.from(r.stdout.trim(), 'base64'));
+    } catch (err) {
+      throw failed(`the archive came back damaged (${(err as Error).message})`, err);
+    }
+    for (const e of entries) {
       const cut = e.path.lastIndexOf('/');
       out.get(e.path.slice(0, cut))?.set(e.path.slice(cut + 1), Buffer.from(e.content).toString('utf8'));
     }

@@ -42,13 +42,23 @@ export function writeTar(entries: readonly TarEntry[], mtime = 0): Uint8Array {
   return Buffer.concat(parts);
 }
 
-/** Regular files of a ustar/GNU archive (other entry types are skipped). */
+/**
+ * Regular files of a ustar/GNU archive (other entry types are skipped). Throws RangeError for an
+ * archive that is damaged or cut short (a bad header checksum, a size that does not fit, no
+ * end-of-archive blocks): a partial download must not pass for fewer files.
+ */
 export function readTar(bytes: Uint8Array): TarEntry[] {
   const out: TarEntry[] = [];
   const text = (a: number, n: number) => Buffer.from(bytes.subarray(a, a + n)).toString('utf8').replace(/\0.*$/s, '');
-  for (let at = 0; at + BLOCK <= bytes.length;) {
+  for (let at = 0; ;) {
+    if (at + BLOCK > bytes.length) throw new RangeError(`the archive ends at byte ${bytes.length} without its end-of-archive blocks (cut short)`);
     if (bytes.subarray(at, at + BLOCK).every((b) => b === 0)) break;
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : bytes[at + i];
+    const stored = parseInt(text(at + 148, 8).trim(), 8);
+    if (stored !== sum) throw new RangeError(`the header at byte ${at} has a wrong checksum (damaged)`);
     const size = parseInt(text(at + 124, 12).trim() || '0', 8);
+    if (!Number.isSafeInteger(size) || at + BLOCK + size > bytes.length) throw new RangeError(`the entry at byte ${at} runs past the end of the archive (cut short)`);
     const type = String.fromCharCode(bytes[at + 156] || 48);
     const prefix = text(at + 257, 6).startsWith('ustar') ? text(at + 345, 155) : '';
     const name = prefix === '' ? text(at, 100) : `${prefix}/${text(at, 100)}`;
