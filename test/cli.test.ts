@@ -32,7 +32,8 @@ describe('commands (the shapes users\' scripts depend on)', function () {
     const cut = join(dir, 'cut.out');
     writeFileSync(cut, text.slice(0, 120).join('\n'));
     const r = cli(['qe', 'parse', cut, join(dir, 'missing.out'), '--json']);
-    expect(r.status).to.equal(2);
+    expect(r.status).to.equal(74); // a file that cannot be read is an I/O error, not a failed run
+    expect(r.stderr).to.match(/1 of 2 file\(s\) cannot be read: .*missing\.out/);
     const [a, b] = JSON.parse(r.stdout);
     expect(a).to.include({ status: 'incomplete', error_class: 'cut_off' });
     expect(a.message).to.match(/output ends at line 120/);

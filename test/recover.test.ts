@@ -172,7 +172,7 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     await c.poll();
     const first = c.state.cursor.tasks.map((t) => t.attempts[0]);
     expect(first.map((a) => a.error_class)).to.deep.equal(['corrupt_output', 'corrupt_output']);
-    expect(first[0].message).to.match(/line \d+: the total energy is not a number/);
+    expect(first[0].message).to.match(/pw\.out line \d+: the total energy is not a number/);
     expect(first[0].action).to.equal('retried as a2 unchanged (corrupt_output 1 of 1)');
     expect(c.db.count(), 'nothing merged from a corrupt output').to.equal(0);
     await c.poll();

@@ -16,6 +16,7 @@ import { structures } from './support/labelling.js';
 import { SI2, MISSING_PSEUDO } from './support/pw-runs.js';
 import { clusterEnv, jobNamesRun } from './support/cluster.js';
 import { ROOT, tmpDir, pythonJson } from './support/tools.js';
+import { rng } from './support/random.js';
 
 const INJECT = `#!/bin/bash
 # test wrapper around pw.x: structures whose extxyz comment says inject=slow sleep past a one-minute
@@ -191,10 +192,15 @@ describe('recovery with real pw.x and SLURM', function () {
     writeProject(dir, [al4s[1], al4s[3], SI2, al1(), al1({}, 2.0), al4s[7]], ['executor: {kind: slurm, array_throttle: 2}']);
     expect(autopipe(['submit'], dir, env).status).to.equal(0);
     slurmProjects.push(dir);
+    // kill instants inside a poll's duration measured now (a loaded machine polls slower)
+    const t0 = Date.now();
+    expect(autopipe(['poll'], dir, env).status).to.equal(0);
+    const pollMs = Date.now() - t0;
+    const draw = rng(20261201);
     for (let k = 0; k < 25; k++) {
       const child = spawn(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), 'poll', '-C', dir], { env, stdio: 'ignore' });
       const exited = new Promise((res) => child.once('exit', res));
-      await sleep((100 + Math.floor(Math.random() * 900)) / 1000);
+      await sleep(Math.floor(draw() * 1.5 * pollMs) / 1000);
       child.kill('SIGKILL');
       await exited;
     }

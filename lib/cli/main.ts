@@ -94,13 +94,20 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
   }
 }
 
+/** A message line is never longer than this: whatever value slipped into it, it is cut. */
+const MAX_LINE = 500;
+
+function clipLines(text: string): string {
+  return text.split('\n').map((l) => (l.length > MAX_LINE ? `${l.slice(0, MAX_LINE - 1)}…` : l)).join('\n');
+}
+
 function report(err: unknown, verbose: boolean): number {
   if (err instanceof AutopipeError) {
-    process.stderr.write(`autopipe: ${err.message}\n`);
+    process.stderr.write(`autopipe: ${clipLines(err.message)}\n`);
     if (err instanceof UsageError) process.stderr.write('  (autopipe --help lists the commands and options)\n');
-    if (err.hint !== undefined) process.stderr.write(`  what to do: ${err.hint}\n`);
+    if (err.hint !== undefined) process.stderr.write(`  what to do: ${clipLines(err.hint)}\n`);
   } else {
-    process.stderr.write(`autopipe: internal error: ${(err as Error)?.message ?? String(err)}\n  please report it with the output of --verbose\n`);
+    process.stderr.write(`autopipe: internal error: ${clipLines((err as Error)?.message ?? String(err))}\n  please report it with the output of --verbose\n`);
   }
   if (verbose) {
     let e: unknown = err;

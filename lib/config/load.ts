@@ -4,7 +4,7 @@ import yaml from 'js-yaml';
 import { parseYamlWithLines, lineOf } from './yaml-lines.js';
 import { validateConfig, type Problem } from './validate.js';
 import type { Config } from './types.js';
-import { ConfigError, FileAccessError, InputFormatError } from '../errors/errors.js';
+import { ConfigError, FileAccessError, InputFormatError, shown } from '../errors/errors.js';
 
 export interface LoadedConfig {
   config: Config;
@@ -15,7 +15,8 @@ export interface LoadedConfig {
 
 export function formatProblem(p: Problem, lines: ReadonlyMap<string, number>): string {
   const line = lineOf(lines, p.path);
-  const where = p.path === '' ? '(top level)' : p.path;
+  // a path holds the user's keys: a 5 MB one is shown cut (its line is found from the whole one)
+  const where = p.path === '' ? '(top level)' : shown(p.path, 120);
   return `${where}${line === undefined ? '' : ` (line ${line})`}: ${p.message}`;
 }
 

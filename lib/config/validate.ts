@@ -84,7 +84,7 @@ function schemaProblem(e: ErrorObject): Problem {
       const key = String(p.additionalProperty);
       const known = Object.keys((schemaAt(path)?.properties as object | undefined) ?? {});
       const guess = closest(key, known);
-      return { path: join(path, shown(key, 60)), message: `unknown field${guess === undefined ? '' : ` (did you mean '${guess}'?)`}${known.length > 0 ? `; ${path === '' ? 'top-level fields' : `fields of ${path}`}: ${known.join(', ')}` : ''}` };
+      return { path: join(path, key), message: `unknown field${guess === undefined ? '' : ` (did you mean '${guess}'?)`}${known.length > 0 ? `; ${path === '' ? 'top-level fields' : `fields of ${path}`}: ${known.join(', ')}` : ''}` };
     }
     case 'required':
       return { path: join(path, String(p.missingProperty)), message: 'is required' };
@@ -126,7 +126,7 @@ function* pwParameterProblems(path: string, params: Record<string, unknown>): Ge
     const p = join(path, name);
     if (namelistOf(name) === undefined) {
       const guess = closest(name, [...NAMELIST_OF.keys()]);
-      yield { path: join(path, shown(name, 60)), message: `not a pw.x input variable${guess === undefined ? '' : ` (did you mean '${guess}'?)`}` };
+      yield { path: p, message: `not a pw.x input variable${guess === undefined ? '' : ` (did you mean '${guess}'?)`}` };
     } else if (AUTOPIPE_OWNED.has(name)) {
       yield { path: p, message: 'is set by autopipe for every task; remove it' };
     } else if (typeof value === 'object' && value !== null && !PER_SPECIES.has(name)) {

@@ -3,6 +3,7 @@
  * accepts but reads back wrong (AtomsRow attributes shadow them: `mass`, `volume`, …).
  */
 import { SYMBOLS } from '../atoms/elements.js';
+import { shown } from '../errors/errors.js';
 
 export type KvpValue = string | number | boolean;
 export type Kvp = Record<string, KvpValue>;
@@ -25,7 +26,7 @@ const KEY_RE = /^[_a-zA-Z][_0-9a-zA-Z]*$/;
 
 /** Why a key cannot be an ASE key, or undefined when it can. */
 export function keyProblem(key: string): string | undefined {
-  if (!KEY_RE.test(key)) return `'${key}' is not a valid key (letters, digits and _, not starting with a digit)`;
+  if (!KEY_RE.test(key)) return `'${shown(key, 60)}' is not a valid key (letters, digits and _, not starting with a digit)`;
   if (RESERVED.has(key)) return `'${key}' is reserved by ASE's database (a column, property or element name)`;
   return undefined;
 }
@@ -34,16 +35,16 @@ export function keyProblem(key: string): string | undefined {
 export function valueProblem(key: string, value: unknown): string | undefined {
   if (typeof value === 'boolean') return undefined;
   if (typeof value === 'number') {
-    return Number.isFinite(value) ? undefined : `'${key}': ${value} cannot be queried; give a finite number`;
+    return Number.isFinite(value) ? undefined : `'${shown(key, 60)}': ${value} cannot be queried; give a finite number`;
   }
   if (typeof value === 'string') {
     if (value.trim() !== '' && !Number.isNaN(Number(value))) {
-      return `'${key}': the string '${value}' looks like a number and ASE would never find it in a query; store it as a number`;
+      return `'${shown(key, 60)}': the string '${shown(value, 60)}' looks like a number and ASE would never find it in a query; store it as a number`;
     }
-    if (value === 'True' || value === 'False') return `'${key}': '${value}' is read as a boolean by newer ASE; use true/false`;
+    if (value === 'True' || value === 'False') return `'${shown(key, 60)}': '${value}' is read as a boolean by newer ASE; use true/false`;
     return undefined;
   }
-  return `'${key}': a value must be a number, a string or a boolean, not ${value === null ? 'null' : typeof value}`;
+  return `'${shown(key, 60)}': a value must be a number, a string or a boolean, not ${value === null ? 'null' : typeof value}`;
 }
 
 /** Every problem of a set of pairs, one message each. */
@@ -62,7 +63,7 @@ export function kvpProblems(kvp: Record<string, unknown>): string[] {
  */
 export function parseKvpArg(arg: string): { key: string; value: KvpValue } | { problem: string } {
   const eq = arg.indexOf('=');
-  if (eq <= 0) return { problem: `'${arg}' is not key=value` };
+  if (eq <= 0) return { problem: `'${shown(arg, 60)}' is not key=value` };
   const key = arg.slice(0, eq);
   const raw = arg.slice(eq + 1);
   let value: KvpValue = raw;

@@ -71,6 +71,24 @@ export function indexFrame(frame: Atoms, p: EmbedParams): PeriodicIndex {
   return new PeriodicIndex(frame.positions, frame.cell, Math.max(cubeSide(p) / 4, 1.0));
 }
 
+/**
+ * How many atoms the cube holds, from the parent's density, before a single one is visited;
+ * a sub-cell (or a parent labelled whole) beyond MAX_SUBCELL_ATOMS is refused.
+ */
+export function checkSubcellSize(frame: Atoms, p: EmbedParams): number {
+  const parentAtoms = natoms(frame);
+  const volume = cellVolume(frame.cell);
+  if (!(volume > 0)) return Infinity; // not a periodic frame: indexFrame says so
+  const L = cubeSide(p);
+  const expected = (parentAtoms / volume) * L ** 3;
+  if (Math.min(expected, parentAtoms) > MAX_SUBCELL_ATOMS) {
+    throw new EmbeddingError(`the cube of side ${L} Å would hold about ${Math.round(Math.min(expected, parentAtoms))} atoms (more than ${MAX_SUBCELL_ATOMS}): no DFT calculation that size can run`, {
+      hint: 'lower rcut and buffer: sub-cells of a few hundred atoms are usual (L = 2 (rcut + buffer))',
+    });
+  }
+  return expected;
+}
+
 /** Index of the atom with this id: the `id` array (LAMMPS) if the frame has one, else 1-based. */
 export function atomIndexOfId(frame: Atoms, id: number): number {
   const ids = frame.arrays.id;
@@ -127,14 +145,8 @@ export function embedAtom(frame: Atoms, centre: number, p: EmbedParams, index: P
   const warnings = embedWarnings(p);
   const L = cubeSide(p);
   const mask = p.maskRadius ?? p.rcut;
-  // how many atoms the cube holds, from the parent's density, before a single one is visited
   const parentAtoms = natoms(frame);
-  const expected = (parentAtoms / cellVolume(frame.cell)) * L ** 3;
-  if (Math.min(expected, parentAtoms) > MAX_SUBCELL_ATOMS) {
-    throw new EmbeddingError(`the cube of side ${L} Å would hold about ${Math.round(Math.min(expected, parentAtoms))} atoms (more than ${MAX_SUBCELL_ATOMS}): no DFT calculation that size can run`, {
-      hint: 'lower rcut and buffer: sub-cells of a few hundred atoms are usual (L = 2 (rcut + buffer))',
-    });
-  }
+  const expected = checkSubcellSize(frame, p);
   const members: number[] = [];
   const shifts: number[] = [];
   const offsets: number[] = [];

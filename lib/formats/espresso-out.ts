@@ -128,7 +128,7 @@ export function parsePwOutput(text: string): PwOutput {
       return { status: 'incomplete', errorClass: 'cut_off', message: `output ends at line ${lastLine} in the middle of a block (killed or still running)`, line: lastLine, scfIterations: null, jobDone: false };
     }
     const line = lineNumberOf(text, err.at);
-    return { status: 'error', errorClass: 'corrupt_output', message: `line ${line}: ${err.message}`, line, scfIterations: null, jobDone: true };
+    return { status: 'error', errorClass: 'corrupt_output', message: err.message, line, scfIterations: null, jobDone: true };
   }
 }
 

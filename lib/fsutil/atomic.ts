@@ -3,7 +3,7 @@
  * the target, fsync the folder. A crash at any instant leaves either the old file or the new
  * one, never a half-written one.
  */
-import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FileAccessError } from '../errors/errors.js';
@@ -46,4 +46,18 @@ function fsyncDir(dir: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * mkdir -p, one level at a time from the deepest folder that exists. (Node's own recursive
+ * mkdir spins forever where a parent exists but refuses children with ENOENT, as under /proc.)
+ * Throws the errno error of the level that failed.
+ */
+export function makeDirs(path: string): void {
+  const missing: string[] = [];
+  for (let p = path; !existsSync(p); p = dirname(p)) {
+    missing.push(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of missing.reverse()) mkdirSync(p);
 }

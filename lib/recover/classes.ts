@@ -35,8 +35,9 @@ export function classifyOutput(out: PwOutput, exitcode: number): Classified {
     case 'charge_wrong':
     case 'walltime':
     case 'input_error':
-    case 'corrupt_output':
       return { cls: out.errorClass, message: why };
+    case 'corrupt_output':
+      return { cls: out.errorClass, message: `pw.out line ${out.line ?? '?'}: ${why}` };
     case 'fatal':
       // pw.x's own allocation failures ("cannot allocate", "error allocating") are memory
       return { cls: /allocat|out of memory/i.test(why) ? 'out_of_memory' : 'pw_error', message: why };

@@ -7,7 +7,7 @@
 import { natoms, type Atoms } from '../atoms/atoms.js';
 import { EmbeddingError } from '../errors/errors.js';
 import { PeriodicIndex } from '../atoms/periodic-index.js';
-import { embedAtom, indexFrame, embedWarnings, type EmbedParams, type EmbedSource } from '../embed/extract.js';
+import { embedAtom, indexFrame, embedWarnings, checkSubcellSize, type EmbedParams, type EmbedSource } from '../embed/extract.js';
 
 export interface Centre { index: number; gamma: number }
 
@@ -35,6 +35,11 @@ export function selectInFrame(frame: Atoms, column: string, lo: number, hi: numb
   if (maxGamma >= hi) return { dropped: true, maxGamma };
   if (picked.length === 0) return { dropped: false, maxGamma, inRange: 0, centres: [] };
   picked.sort((a, b) => g[b] - g[a] || a - b);
+  // Every point lies within half the sum of the cell's edges of an image of any other point: a
+  // radius beyond that suppresses every candidate but the best (and a query that wide would
+  // visit (radius / cell)³ images).
+  const edges = [0, 1, 2].reduce((sum, i) => sum + Math.hypot(frame.cell[3 * i], frame.cell[3 * i + 1], frame.cell[3 * i + 2]), 0);
+  if (suppressRadius > edges / 2) return { dropped: false, maxGamma, inRange: picked.length, centres: [{ index: picked[0], gamma: g[picked[0]] }] };
   // A cell list over the candidates alone: suppression costs O(candidates), not O(candidates²).
   const pos = new Float64Array(3 * picked.length);
   picked.forEach((atom, k) => pos.set(frame.positions.subarray(3 * atom, 3 * atom + 3), 3 * k));
@@ -91,6 +96,7 @@ export class BestCandidates {
 
   offer(frame: Atoms, source: EmbedSource): void {
     this.framesRead++;
+    checkSubcellSize(frame, this.embed); // an absurd cube is refused before any work on the frame
     const sel = selectInFrame(frame, this.column, this.lo, this.hi, this.embed.maskRadius ?? this.embed.rcut);
     if (sel.dropped) {
       this.framesDropped++;

@@ -1,14 +1,14 @@
 /** `autopipe init DIR`: a commented, valid autopipe.yaml and the default templates to edit. */
 import type { Argv } from 'yargs';
-import { existsSync, mkdirSync, readdirSync, copyFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve, relative, isAbsolute } from 'node:path';
 import { parseConfigText } from '../../config/load.js';
-import { writeFileAtomic } from '../../fsutil/atomic.js';
+import { writeFileAtomic, makeDirs } from '../../fsutil/atomic.js';
 import { DEFAULT_TEMPLATES } from '../../templates/render.js';
 import { readStructures } from '../../structures/read-any.js';
 import { symbolsOf } from '../../atoms/atoms.js';
 import { isElementSymbol } from '../../atoms/elements.js';
-import { UsageError } from '../../errors/errors.js';
+import { FileAccessError, UsageError } from '../../errors/errors.js';
 import { logger } from '../../log/logger.js';
 
 export interface InitOptions {
@@ -128,12 +128,28 @@ export function initCommand(yargs: Argv): Argv {
       remoteRoot: argv['remote-root'], partition: argv.partition, pseudoDir: argv['pseudo-dir'], pseudo, structures,
     });
     parseConfigText(text, file); // never write a file that does not validate
-    mkdirSync(join(dir, 'templates'), { recursive: true });
+    const templates = join(dir, 'templates');
+    makeFolder(dir, 'the project folder');
+    makeFolder(templates, 'the templates folder');
     for (const t of readdirSync(DEFAULT_TEMPLATES).filter((f) => f.endsWith('.hbs'))) {
-      const dest = join(dir, 'templates', t);
-      if (!existsSync(dest)) copyFileSync(join(DEFAULT_TEMPLATES, t), dest);
+      const dest = join(templates, t);
+      if (!existsSync(dest)) writeFileAtomic(dest, readFileSync(join(DEFAULT_TEMPLATES, t)));
     }
-    writeFileAtomic(file, text);
+    writeFileAtomic(file, text); // last: a project with autopipe.yaml is a whole one
     logger.info(`wrote ${file} and ${join(dir, 'templates')}/; check it with: autopipe config check ${file}`);
   });
+}
+
+/** A folder, made if missing; a file in its place or a folder that cannot be made is a clean error. */
+function makeFolder(path: string, what: string): void {
+  if (existsSync(path) && !statSync(path).isDirectory()) {
+    throw new UsageError(`${path}: is a file, but ${what} must be a folder`, { hint: 'give another DIR, or move the file away' });
+  }
+  try {
+    makeDirs(path);
+  } catch (err) {
+    throw new FileAccessError(`cannot make ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+      hint: 'check that the parent folder exists and is writable', cause: err,
+    });
+  }
 }

@@ -1,13 +1,13 @@
 /** `autopipe qe parse` and `autopipe qe input`. */
 import type { Argv } from 'yargs';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parsePwOutput, type PwOutput } from '../../formats/espresso-out.js';
 import { writePwInput, type KPoints } from '../../formats/espresso-in.js';
 import { symbolsOf, natoms } from '../../atoms/atoms.js';
 import { readStructures, readText } from '../../structures/read-any.js';
 import { loadConfigFile } from '../../config/load.js';
-import { writeFileAtomic } from '../../fsutil/atomic.js';
+import { writeFileAtomic, makeDirs } from '../../fsutil/atomic.js';
 import { ConfigError, FileAccessError, PartialFailure, StructureError, UsageError } from '../../errors/errors.js';
 import { rows3 } from '../json.js';
 import { out, printJson } from '../output.js';
@@ -32,9 +32,9 @@ export function parseResultJson(path: string, r: PwOutput): Record<string, unkno
   };
 }
 
-function unreadable(path: string, err: unknown): PwOutput {
-  const message = err instanceof FileAccessError ? err.message : `${path}: ${(err as Error).message}`;
-  return { status: 'error', errorClass: 'not_pw_output', message, scfIterations: null, jobDone: false };
+/** The entry of a file that could not be read at all (the command then exits 74). */
+function unreadable(err: FileAccessError): PwOutput {
+  return { status: 'error', errorClass: 'not_pw_output', message: err.message, scfIterations: null, jobDone: false };
 }
 
 export function qeCommands(y: Argv): Argv {
@@ -44,15 +44,21 @@ export function qeCommands(y: Argv): Argv {
       .option('json', { type: 'boolean', default: false, describe: 'one JSON array, one object per file' }),
     (argv) => {
       const files = argv.files as string[];
+      const unread: string[] = [];
       const results = files.map((f) => {
         try {
           return [f, parsePwOutput(readText(f))] as const;
         } catch (err) {
-          return [f, unreadable(f, err)] as const;
+          if (!(err instanceof FileAccessError)) throw err;
+          unread.push(f);
+          return [f, unreadable(err)] as const;
         }
       });
       if (argv.json) printJson(results.map(([f, r]) => parseResultJson(f, r)));
       else for (const [f, r] of results) out(summaryLine(f, r) + '\n');
+      if (unread.length > 0) {
+        throw new FileAccessError(`${unread.length} of ${files.length} file(s) cannot be read: ${unread.slice(0, 5).join(', ')}${unread.length > 5 ? ', …' : ''}`, { hint: 'check the paths and their permissions; the others are listed above' });
+      }
       const bad = results.filter(([, r]) => r.status !== 'ok').length;
       if (bad > 0) throw new PartialFailure(`${bad} of ${results.length} file(s) did not give a converged result`, { hint: 'see the status and message of each file above' });
     })
@@ -100,7 +106,7 @@ export function qeCommands(y: Argv): Argv {
 function makeFolder(dir: string): void {
   try {
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`-o ${dir}: is a file; give a folder for the inputs`);
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new FileAccessError(`cannot make the folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { hint: 'check the path and its permissions', cause: err });
