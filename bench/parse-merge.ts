@@ -107,7 +107,6 @@ print(time.perf_counter() - t)`;
 
 const small = files.slice(0, Math.max(1, Math.floor(N / 10)));
 const oursLoop = await oursInProcess(files, join(dir, 'ours.db'));
-const oursLoopSmall = await oursInProcess(small, join(dir, 'ours-small.db')); // wasm already up: marginal only
 const oursCmd = oursCommand(files, join(dir, 'cmd.db'));
 const oursCmdSmall = oursCommand(small, join(dir, 'cmd-small.db'));
 const asePlain = ase(files, join(dir, 'ase.db'), false);

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the real components autopipe's tests use, from Debian, only when missing:
-# pw.x (Quantum ESPRESSO), LAMMPS, ASE + pandas (under /usr/bin/python3), SLURM + munge, OpenSSH.
+# pw.x (Quantum ESPRESSO), LAMMPS, ASE + pandas (under /usr/bin/python3), SLURM + munge, OpenSSH,
+# sqlite3, and g++ and make, which npm needs to build better-sqlite3 (SQLite itself) from source.
 # Idempotent; needs root (apt-get). Node.js 20 and npm must already be there.
 set -euo pipefail
 
 PACKAGES=(quantum-espresso quantum-espresso-data lammps python3-ase python3-pandas
-          slurm-wlm munge openssh-server openssh-client sqlite3)
+          slurm-wlm munge openssh-server openssh-client sqlite3 g++ make)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,13 +1,12 @@
 import { expect } from 'chai';
-import { readFileSync, writeFileSync, existsSync, copyFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { rowAtomsWithData } from '../lib/db/ase-db.js';
 import { openDatabaseFile, memoryDatabase } from '../lib/db/db-file.js';
 import { makeAtoms } from '../lib/atoms/atoms.js';
 import { NdArray } from '../lib/db/ase-data.js';
 import { DatabaseError } from '../lib/errors/errors.js';
-import { python, pythonJson, tmpDir, cli, ROOT } from './support/tools.js';
+import { python, pythonJson, tmpDir, cli } from './support/tools.js';
 
 const NOW = 1795000000; // a fixed clock: 2026-11-19
 

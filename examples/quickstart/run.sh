@@ -8,7 +8,9 @@ root=$(cd "$here/../.." && pwd)
 out=${1:-$here/out}
 
 bash "$root/scripts/install-deps.sh"
-if [ ! -d "$root/node_modules" ]; then (cd "$root" && npm ci --no-audit --no-fund); fi
+if [ ! -d "$root/node_modules" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+  (cd "$root" && npm ci --no-audit --no-fund)   # builds better-sqlite3 from source (about 80 s) the first time
+fi
 (cd "$root" && npx tsc -p tsconfig.json)
 autopipe() { node "$root/bin/autopipe.js" "$@"; }
 
