@@ -75,7 +75,8 @@ export function openDatabaseFile(path: string, opts: OpenOptions = {}): AseDatab
   }
   try {
     db.pragma('cell_size_check = ON'); // every page read is checked more strictly: damage is an error, not garbage
-    if (st !== undefined && st.size === 0) initialise(db); // an empty file is an empty SQLite database
+    awaitSchema(db, Math.min(timeout, SCHEMA_WAIT_MS));
+    if (opts.create === true && tablesOf(db).length === 0) initialise(db); // an empty file is an empty SQLite database
     checkAseFile(db, path);
     if (write) checkBeforeWriting(db, path, opts.fullCheckMaxBytes ?? FULL_CHECK_MAX_BYTES);
   } catch (err) {
@@ -103,8 +104,37 @@ function statOf(path: string): Stats | undefined {
   }
 }
 
+const ASE_TABLES = ['systems', 'species', 'keys', 'text_key_values', 'number_key_values', 'information'];
+/** How long a half-made ASE schema is waited for (ASE creates its tables one statement at a time). */
+const SCHEMA_WAIT_MS = 2000;
+
+function tablesOf(db: Database.Database): string[] {
+  return db.prepare("SELECT name FROM sqlite_master WHERE type='table'").pluck().all() as string[];
+}
+
+/**
+ * ASE makes a new database's tables one by one, each committed on its own: another program
+ * can see some of them. While the file holds some of ASE's tables and nothing else, its maker
+ * is still at work: wait for the rest (a file that stays so is refused by checkAseFile).
+ */
+function awaitSchema(db: Database.Database, ms: number): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; waited < ms; waited += 20) {
+    const tables = tablesOf(db);
+    const partial = tables.length > 0 && tables.every((t) => ASE_TABLES.includes(t) || t === 'sqlite_sequence') && !ASE_TABLES.every((t) => tables.includes(t));
+    if (!partial) return;
+    Atomics.wait(pause, 0, 0, 20); // a synchronous pause: the database API is synchronous
+  }
+}
+
+/**
+ * ASE's schema in an empty database. Under the write lock, and only if nobody made it first:
+ * another program (ASE creates its file empty, then the schema) may be a step ahead of us.
+ */
 function initialise(db: Database.Database): void {
-  db.transaction(() => db.exec(SCHEMA_SQL)).immediate();
+  db.transaction(() => {
+    if (db.prepare("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='systems'").pluck().get() === 0) db.exec(SCHEMA_SQL);
+  }).immediate();
 }
 
 /**
@@ -142,7 +172,7 @@ function createDatabaseFile(path: string): void {
 
 /** Refuse what ASE would refuse. */
 function checkAseFile(db: Database.Database, path: string): void {
-  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type='table'").pluck().all() as string[];
+  const tables = tablesOf(db);
   if (!tables.includes('systems') || !tables.includes('information')) {
     throw new DatabaseError(`${path}: an SQLite file, but not an ASE database (no 'systems' or 'information' table)`, {
       hint: 'name a database written by ASE or autopipe, or a new file',
