@@ -6,17 +6,24 @@
 import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FileAccessError } from '../errors/errors.js';
+import { AutopipeError, FileAccessError } from '../errors/errors.js';
 
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+/**
+ * Write `data` to `path` atomically. Given pieces (an iterable), each is written as it comes, so
+ * a long output never sits whole in memory; an error from the pieces themselves passes through
+ * unchanged (after the temporary file is removed).
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array | Iterable<string | Uint8Array>): void {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx', 0o644);
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    for (const piece of typeof data === 'string' || data instanceof Uint8Array ? [data] : data) {
+      const bytes = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    }
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
@@ -28,6 +35,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     } catch {
       // the temporary file was never created or is already gone
     }
+    if (err instanceof AutopipeError) throw err;
     throw new FileAccessError(`cannot write ${path}: ${(err as Error).message}`, {
       hint: 'check that the folder exists and is writable',
       cause: err,

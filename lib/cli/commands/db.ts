@@ -141,9 +141,15 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
       const selection = parseSelection(queryOf(argv), ctx.now());
       const db = openDatabaseFile(argv.db, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
       try {
-        const frames = [...db.select(selection)].map(exportAtoms);
-        writeFileAtomic(argv.out, writeExtxyz(frames));
-        logger.info(`wrote ${frames.length} structure(s) to ${argv.out}`);
+        let n = 0;
+        // one frame at a time from the database to the file: an export of every row stays small in memory
+        writeFileAtomic(argv.out, (function* () {
+          for (const row of db.select(selection)) {
+            n++;
+            yield writeExtxyz([exportAtoms(row)]);
+          }
+        })());
+        logger.info(`wrote ${n} structure(s) to ${argv.out}`);
       } finally {
         db.close();
       }
