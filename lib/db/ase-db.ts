@@ -1,7 +1,7 @@
 /**
  * ASE's SQLite database (`.db`, schema version 9) on the real SQLite library (better-sqlite3):
  * SQLite's own file locks, transactions, hot-journal rollback and WAL, and writes that touch
- * only the pages that change. Opening a file (checks, busy timeout, errors) is in open.ts; the
+ * only the pages that change. Opening a file (checks, busy timeout, errors) is in db-file.ts; the
  * columns of one row are in row.ts; selections become SQL in query.ts.
  */
 import type BetterSqlite3 from 'better-sqlite3';
@@ -35,7 +35,7 @@ export class AseDatabase {
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
 
   /**
-   * `name` is used in messages; `onError` turns a SQLite error into one of ours (open.ts knows
+   * `name` is used in messages; `onError` turns a SQLite error into one of ours (db-file.ts knows
    * which file it was and what the codes mean).
    */
   constructor(private readonly db: BetterSqlite3.Database, readonly name: string, private readonly onError: (err: unknown) => Error) {}

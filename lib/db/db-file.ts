@@ -12,7 +12,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AseDatabase } from './ase-db.js';
 import { SCHEMA_SQL, ASE_DB_VERSION } from './schema.js';
-import { AutopipeError, DatabaseBusyError, DatabaseError, FileAccessError } from '../errors/errors.js';
+import { AutopipeError, DatabaseBusyError, DatabaseError, FileAccessError, shown } from '../errors/errors.js';
 
 /** How long a writer waits for another program's lock before giving up (ASE waits 20 s). */
 export const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
@@ -195,7 +195,7 @@ function checkBeforeWriting(db: Database.Database, path: string, fullCheckMaxByt
   const size = statSync(path).size;
   if (size <= fullCheckMaxBytes) {
     const check = String(db.pragma('quick_check', { simple: true }));
-    if (check !== 'ok') throw new DatabaseError(`${path}: the database is damaged (SQLite: ${clip(check)}); nothing was written`, { hint: DAMAGED_HINT });
+    if (check !== 'ok') throw new DatabaseError(`${path}: the database is damaged (SQLite: ${shown(check, 200)}); nothing was written`, { hint: DAMAGED_HINT });
     return;
   }
   if (String(db.pragma('journal_mode', { simple: true })) === 'wal') return; // the newest pages are in the -wal file
@@ -204,10 +204,6 @@ function checkBeforeWriting(db: Database.Database, path: string, fullCheckMaxByt
   if (pages * pageSize !== size) {
     throw new DatabaseError(`${path}: the database is damaged (the file has ${size} bytes, its header says ${pages} pages of ${pageSize}: cut short or padded); nothing was written`, { hint: DAMAGED_HINT });
   }
-}
-
-function clip(s: string): string {
-  return s.length > 200 ? `${s.slice(0, 197)}...` : s;
 }
 
 /** What a SQLite error means for the user, as one of our errors (ours pass through). */

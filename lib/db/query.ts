@@ -17,7 +17,7 @@
  * Pure. A term that cannot mean anything is a UsageError, never an empty result.
  */
 import { atomicNumber } from '../atoms/elements.js';
-import { UsageError } from '../errors/errors.js';
+import { UsageError, shown } from '../errors/errors.js';
 import { unixToAseTime } from './schema.js';
 
 export type Op = '=' | '!=' | '<' | '<=' | '>' | '>=';
@@ -43,13 +43,9 @@ const PRESENCE_COLUMN: Readonly<Record<string, string>> = {
 const SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2629800, y: 31557600 };
 
 function bad(term: string, why: string): UsageError {
-  return new UsageError(`query term '${clip(term)}': ${why}`, {
+  return new UsageError(`query term '${shown(term)}': ${why}`, {
     hint: 'terms are key, -key, key=value, key<value (also != <= > >=), an element (Al, Al>=4) or formula=Al4, separated by commas',
   });
-}
-
-function clip(s: string): string {
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 /** Python's int(), then float(), then True/False, else the string (ASE's convert_str_to_int_float_or_str). */
@@ -142,12 +138,12 @@ function bareTerm(term: string, keys: string[]): Comparison[] {
 function comparisonsOf(c: { term: string; key: string; op: Op; value: string }, now: number): Comparison[] {
   const { term, key, op, value } = c;
   if (value === '') throw bad(term, `no value after '${op}'`);
-  if (!KEY_RE.test(key)) throw bad(term, key === '' ? `no key before '${op}'` : `'${clip(key)}' is not a key`);
+  if (!KEY_RE.test(key)) throw bad(term, key === '' ? `no key before '${op}'` : `'${shown(key)}' is not a key`);
   if (key === 'age') return [{ key: 'ctime', op: INVERSE[op], value: unixToAseTime(now) - ageYears(term, value) }];
   if (key === 'formula') {
     if (op !== '=') throw bad(term, 'formula takes = only (formula=Al4)');
     const counts = formulaCounts(value);
-    if (counts === undefined) throw bad(term, `'${clip(value)}' is not a chemical formula`);
+    if (counts === undefined) throw bad(term, `'${shown(value)}' is not a chemical formula`);
     let n = 0;
     const out: Comparison[] = [];
     for (const [z, k] of counts) {
@@ -158,14 +154,14 @@ function comparisonsOf(c: { term: string; key: string; op: Op; value: string }, 
   }
   const z = atomicNumber(key);
   if (z !== undefined) {
-    if (!/^[+-]?\d+$/.test(value)) throw bad(term, `an element count must be a whole number, not '${clip(value)}'`);
+    if (!/^[+-]?\d+$/.test(value)) throw bad(term, `an element count must be a whole number, not '${shown(value)}'`);
     return [{ key: z, op, value: Number(value) }];
   }
   const v = typed(value);
   if (NUMERIC_KEYS.has(key) && typeof v !== 'number') throw bad(term, `${key} must be compared with a number`);
   if (key === 'pbc') {
     if (op !== '=' && op !== '!=') throw bad(term, 'pbc takes = or != only (pbc=TTF)');
-    if (typeof v !== 'string' || !/^[TF]{3}$/.test(v)) throw bad(term, `pbc is three letters T or F (pbc=TTT), not '${clip(String(v))}'`);
+    if (typeof v !== 'string' || !/^[TF]{3}$/.test(v)) throw bad(term, `pbc is three letters T or F (pbc=TTT), not '${shown(String(v))}'`);
   }
   return [{ key, op, value: v }];
 }

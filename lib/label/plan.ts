@@ -14,7 +14,7 @@
 import { posix } from 'node:path';
 import type { Atoms } from '../atoms/atoms.js';
 import { natoms, symbolsOf } from '../atoms/atoms.js';
-import { writePwInput, pwStructureProblem, type KPoints } from '../formats/espresso-in.js';
+import { writePwInput, type KPoints } from '../formats/espresso-in.js';
 import { writeExtxyz } from '../formats/extxyz.js';
 import type { Config, Resources } from '../config/types.js';
 import type { TaskRecord, SubmissionRecord } from '../state/cursor.js';
@@ -121,32 +121,31 @@ export function planLabelStage(p: PlanInputs): LabelPlan {
   if (missing.length > 0) {
     throw new ConfigError(p.configFile ?? 'autopipe.yaml', [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (the structures to label contain them)`]);
   }
-  // every structure pw.x could not be given, at once, before anything is planned
-  const unusable = p.candidates.flatMap((c) => {
-    const bad = pwStructureProblem(c.atoms);
-    return bad === undefined ? [] : [`${c.source.file} frame ${c.source.frame}: ${bad.problem}`];
-  });
-  if (unusable.length > 0) {
-    throw new StructureError(`${unusable.length} structure(s) cannot be labelled:\n  ${unusable.slice(0, 10).join('\n  ')}${unusable.length > 10 ? `\n  … and ${unusable.length - 10} more` : ''}`, {
-      hint: 'fix or leave out those structures (each needs atoms, a periodic cell, and no two atoms closer than 0.5 Å); nothing was submitted',
-    });
-  }
   const stageDir = posix.join(iterationDir(p.iteration), 'label');
   const files: PlannedFile[] = [];
+  // every structure pw.x cannot be given is collected, so that all of them are named at once
+  const unusable: StructureError[] = [];
   const tasks: TaskRecord[] = p.candidates.map((c, k) => {
     const id = taskId(k);
     const dir = posix.join(stageDir, id, 'a1');
     try {
       files.push(...attemptFiles(c.atoms, dir, {}, config));
     } catch (err) {
-      if (err instanceof StructureError) throw new StructureError(`${c.source.file} frame ${c.source.frame}: ${err.message}`, { hint: err.hint, cause: err });
-      throw err;
+      if (!(err instanceof StructureError)) throw err;
+      unusable.push(new StructureError(`${c.source.file} frame ${c.source.frame}: ${err.message}`, { hint: err.hint, cause: err }));
     }
     return {
       id, source: c.source, natoms: natoms(c.atoms), merged: false,
       attempts: [{ attempt: 1, dir, submission: null, array_index: null, parameters: {}, state: 'planned', error_class: null, message: null }],
     };
   });
+  if (unusable.length > 0) {
+    const lines = unusable.map((e) => e.message);
+    const hints = [...new Set(unusable.map((e) => e.hint).filter((h): h is string => h !== undefined))];
+    throw new StructureError(`${lines.length} structure(s) cannot be labelled:\n  ${lines.slice(0, 10).join('\n  ')}${lines.length > 10 ? `\n  … and ${lines.length - 10} more` : ''}`, {
+      hint: `${hints.join('; ')}; nothing was submitted`,
+    });
+  }
   const arrays = planArrays([{ tasks: tasks.map((t) => ({ id: t.id, dir: t.attempts[0].dir })), resources: config.dft.resources }], { ...p, stageDir });
   for (const t of tasks) {
     const at = arrays.placement.get(t.id);

@@ -60,9 +60,11 @@ function rowSummary(row: AseRow) {
   };
 }
 
+interface RowToAdd { label: string; atoms: Atoms; kvp: Kvp; data: DataObject }
+
 /** Every input file's rows, checked and ready to write (nothing is written yet). */
-function rowsToAdd(files: string[], kvp: Kvp, types: string[] | undefined): { rows: Array<{ label: string; atoms: Atoms; kvp: Kvp; data: DataObject }>; skipped: string[] } {
-  const rows: Array<{ label: string; atoms: Atoms; kvp: Kvp; data: DataObject }> = [];
+function rowsToAdd(files: string[], kvp: Kvp, types: string[] | undefined): { rows: RowToAdd[]; skipped: string[] } {
+  const rows: RowToAdd[] = [];
   const skipped: string[] = [];
   for (const file of files) {
     for (const c of candidatesOf(file, types)) {
