@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Install the real components autopipe's tests use, from Debian, only when missing:
 # pw.x (Quantum ESPRESSO), LAMMPS, ASE + pandas (under /usr/bin/python3), SLURM + munge, OpenSSH,
-# sqlite3, and g++ and make, which npm needs to build better-sqlite3 (SQLite itself) from source.
-# Idempotent; needs root (apt-get). Node.js 20 and npm must already be there.
+# sqlite3, and g++ and make, which npm needs to build better-sqlite3 (SQLite itself) from source;
+# then pacemaker (python-ace), its TensorFlow backend and today's ASE in a virtual environment
+# (AUTOPIPE_VENV, default /opt/autopipe/venv) from the Python package registry, pinned in
+# scripts/venv-requirements.txt. Idempotent; needs root (apt-get). Node.js 20 and npm must
+# already be there.
 set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+VENV="${AUTOPIPE_VENV:-/opt/autopipe/venv}"
 
 PACKAGES=(quantum-espresso quantum-espresso-data lammps python3-ase python3-pandas
-          slurm-wlm munge openssh-server openssh-client sqlite3 g++ make)
+          slurm-wlm munge openssh-server openssh-client sqlite3 g++ make python3-venv)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+install_venv() {
+  bash "$HERE/install-venv.sh" "$VENV"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} Debian packages present"
+  install_venv
   exit 0
 fi
 
@@ -29,4 +39,5 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: done"
+echo "install-deps: Debian packages done"
+install_venv

@@ -30,7 +30,7 @@ describe('autopipe init', function () {
     expect(again.stderr).to.match(/exists already; autopipe init never overwrites it/);
     // make it cheap, then run it
     const cheap = text.replace('ecutwfc: 30', 'ecutwfc: 12').replace('kspacing: 0.25', 'kspacing: 0.5').replace(/ {4}partition: .*\n/, '');
-    spawnSync('sh', ['-c', 'cat > "$1"', 'sh', join(dir, 'autopipe.yaml')], { input: cheap });
+    spawnSync('sh', ['-c', 'cat > "$1"', 'sh', join(dir, 'autopipe.yaml')], { input: `${cheap}\niterations: {stop_after: label}\n` });
     const run = autopipe(['run', '-C', dir]);
     expect(run.status, run.stderr).to.equal(0);
     expect(run.stderr).to.match(/stage complete: 3 done, 0 failed/);

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { planLabelStage, arraySpec } from '../lib/label/plan.js';
+import { arraySpec } from '../lib/loop/arrays.js';
+import { plannedLabelCursor } from './support/loop.js';
 import { parseConfigText } from '../lib/config/load.js';
 import { compileTemplate } from '../lib/templates/render.js';
 import { acquireLock } from '../lib/state/lock.js';
@@ -31,13 +32,14 @@ describe('labelling: plan (pure)', () => {
   it('one task per structure, arrays chunked to MaxArraySize and throttled, every file to stage', () => {
     const { config } = parseConfigText('dft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: Si.pz-vbc.UPF}\nexecutor: {array_throttle: 4}\n', 'autopipe.yaml');
     let n = 0;
-    const plan = planLabelStage({
-      iteration: 0, candidates: structures(23).map((atoms, k) => ({ atoms, source: { file: 's.extxyz', frame: k + 1 } })), config,
-      runRoot: "/r/it's", maxArraySize: 10, now: NOW, token: () => `tok${String(n++).padStart(7, '0')}`,
-      renderScript: compileTemplate('{{q manifest}}|{{dft_command}}', 't'),
+    const script = compileTemplate('{{q manifest}}|{{dft_command}}', 't');
+    const planned = plannedLabelCursor({
+      candidates: structures(23).map((atoms, k) => ({ atoms, source: { file: 's.extxyz', frame: k + 1 } })), config,
+      runRoot: "/r/it's", maxArraySize: 10, now: NOW, token: () => `tok${String(n++).padStart(7, '0')}`, render: (_n, c) => script(c),
     });
+    const plan = { ...planned.cursor.stages[0], files: planned.files };
     expect(plan.tasks.map((t) => t.id).slice(0, 3)).to.deep.equal(['t0000', 't0001', 't0002']);
-    expect(plan.submissions.map((s) => [s.token, s.job_name, s.tasks.length, s.job_id])).to.deep.equal([
+    expect(plan.submissions.map((s) => [s.token, s.job_name, s.tasks.length, s.job])).to.deep.equal([
       ['tok0000000', 'autopipe-tok0000000', 10, null], ['tok0000001', 'autopipe-tok0000001', 10, null], ['tok0000002', 'autopipe-tok0000002', 3, null]]);
     expect(plan.tasks[12].attempts[0]).to.deep.include({ dir: 'iter-000/label/t0012/a1', submission: 'tok0000001', array_index: 2, state: 'planned' });
     const manifest = plan.files.find((f) => f.path === 'iter-000/label/tok0000002.manifest')!;
@@ -48,7 +50,7 @@ describe('labelling: plan (pure)', () => {
     expect(arraySpec(10, 4)).to.equal('0-9%4');
     expect(arraySpec(3, null)).to.equal('0-2');
     const { config: noSi } = parseConfigText('dft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF}\n', 'autopipe.yaml');
-    expect(() => planLabelStage({ iteration: 0, candidates: structures(5).map((atoms, k) => ({ atoms, source: { file: 's', frame: k + 1 } })), config: noSi, runRoot: '/r', maxArraySize: 10, now: NOW, token: () => 'abcdefgh12', renderScript: () => '' }))
+    expect(() => plannedLabelCursor({ candidates: structures(5).map((atoms, k) => ({ atoms, source: { file: 's', frame: k + 1 } })), config: noSi, runRoot: '/r', maxArraySize: 10, now: NOW, token: () => 'abcdefgh12', render: () => '' }))
       .to.throw(ConfigError, /no pseudopotential for Si/);
   });
 });
@@ -165,13 +167,13 @@ describe('labelling with real pw.x', function () {
       await new Promise((res) => setTimeout(res, 500));
     }
     const cursor = readCursor(join(dir, '.autopipe', 'cursor.json'))!;
-    expect(cursor.tasks.map((t) => t.attempts.at(-1)!.state)).to.deep.equal(new Array(12).fill('done'));
+    expect(cursor.stages[0].tasks.map((t) => t.attempts.at(-1)!.state)).to.deep.equal(new Array(12).fill('done'));
     const rows = dbRows(join(dir, '.autopipe', 'autopipe.db'));
     expect(rows).to.have.length(12); // no task merged twice, none forgotten
     // no chunk submitted twice: SLURM saw each job name of ours once
     const perName = jobNamesRun(name, env);
-    expect([...perName.keys()].sort()).to.deep.equal(cursor.submissions.map((s) => s.job_name).sort());
-    expect(cursor.submissions.map((s) => perName.get(s.job_name))).to.deep.equal(cursor.submissions.map((s) => s.tasks.length));
+    expect([...perName.keys()].sort()).to.deep.equal(cursor.stages[0].submissions.map((s) => s.job_name).sort());
+    expect(cursor.stages[0].submissions.map((s) => perName.get(s.job_name))).to.deep.equal(cursor.stages[0].submissions.map((s) => s.tasks.length));
     expect(existsSync(join(dir, '.autopipe', 'lock'))).to.equal(false);
   });
 });
@@ -225,8 +227,8 @@ describe('labelling: an intent whose job SLURM has forgotten', function () {
     // turn the prepared submission back into an intent: as if sbatch ran and the poll died before saving the id
     const path = join(dir, '.autopipe', 'cursor.json');
     const cursor = readCursor(path)!;
-    cursor.submissions[0].job_id = null;
-    cursor.submissions[0].submitted_at = null;
+    cursor.stages[0].submissions[0].job = null;
+    cursor.stages[0].submissions[0].submitted_at = null;
     const { writeCursor } = await import('../lib/state/cursor.js');
     writeCursor(path, cursor);
     const env = { ...process.env };
@@ -253,14 +255,14 @@ describe('labelling: a job that leaves SLURM without its exitcode, explained by 
     const yaml = readFileSync(join(dir, 'autopipe.yaml'), 'utf8').replace('dft:\n', 'dft:\n  command: "sleep 600; pw.x"\n  resources: {time: "00:01:00"}\n') + 'recovery: {walltime: {factor: 2, retries: 0}}\n';
     spawnSync('sh', ['-c', 'cat > "$1"', 'sh', join(dir, 'autopipe.yaml')], { input: yaml });
     expect(autopipe(['submit'], dir, env).status).to.equal(0);
-    const jobId = readCursor(join(dir, '.autopipe', 'cursor.json'))!.submissions[0].job_id!;
+    const jobId = (readCursor(join(dir, '.autopipe', 'cursor.json'))!.stages[0].submissions[0].job as { id: string }).id;
     // one poll while it runs: it learns the task's own SLURM id
     for (let k = 0; k < 60; k++) {
       const r = JSON.parse(autopipe(['poll', '--json'], dir, env).stdout);
       if (r.counts.running === 1) break;
       await new Promise((res) => setTimeout(res, 1000));
     }
-    expect(readCursor(join(dir, '.autopipe', 'cursor.json'))!.tasks[0].attempts[0].slurm_id).to.match(/^\d+$/);
+    expect(readCursor(join(dir, '.autopipe', 'cursor.json'))!.stages[0].tasks[0].attempts[0].slurm_id).to.match(/^\d+$/);
     // then nothing until SLURM has forgotten the job (time limit, then MinJobAge): squeue cannot say why any more
     for (let k = 0; k < 300; k++) {
       if (spawnSync('squeue', ['-h', '-j', jobId], { env, encoding: 'utf8' }).status !== 0) break;
@@ -268,9 +270,9 @@ describe('labelling: a job that leaves SLURM without its exitcode, explained by 
     }
     const r = JSON.parse(autopipe(['poll', '--json'], dir, env).stdout);
     expect(r.counts.failed).to.equal(1);
-    const a = readCursor(join(dir, '.autopipe', 'cursor.json'))!.tasks[0].attempts[0];
+    const a = readCursor(join(dir, '.autopipe', 'cursor.json'))!.stages[0].tasks[0].attempts[0];
     expect(a.error_class).to.equal('walltime');
     expect(a.message).to.match(/SLURM accounts: TIMEOUT/);
-    expect(readCursor(join(dir, '.autopipe', 'cursor.json'))!.tasks[0].gave_up).to.match(/walltime, and all recovery\.walltime\.retries \(0\) are used/);
+    expect(readCursor(join(dir, '.autopipe', 'cursor.json'))!.stages[0].tasks[0].gave_up).to.match(/walltime, and all recovery\.walltime\.retries \(0\) are used/);
   });
 });

@@ -3,14 +3,14 @@ import { readFileSync } from 'node:fs';
 import { parseConfigText } from '../lib/config/load.js';
 import type { Config } from '../lib/config/types.js';
 import type { Atoms } from '../lib/atoms/atoms.js';
-import { planLabelStage } from '../lib/label/plan.js';
-import { plannedCursor } from '../lib/label/apply.js';
-import { pollLabelStage, type PollResult } from '../lib/label/poll.js';
+import { pollPass, type PassResult } from '../lib/loop/pass.js';
+import { passContext, plannedLabelCursor, labelOf } from './support/loop.js';
+import type { StageRecord } from '../lib/state/cursor.js';
 import { validateCursor } from '../lib/state/cursor.js';
 import { memoryDatabase } from '../lib/db/db-file.js';
 import { parsePwOutput } from '../lib/formats/espresso-out.js';
-import { classifyOutput } from '../lib/recover/classes.js';
-import { recoveryReport, reportLines } from '../lib/recover/report.js';
+import { classifyOutput } from '../lib/stages/label/classes.js';
+import { recoveryReport, reportLines } from '../lib/loop/report.js';
 import { parseTimeLimit, formatTimeLimit, parseMemory, formatMemory } from '../lib/slurm/limits.js';
 import { compileTemplate } from '../lib/templates/render.js';
 import { FakeExecutor, type Outcome } from './support/fake-executor.js';
@@ -30,23 +30,26 @@ async function campaign(cfg: Config, structures: Atoms[], outcome: (dir: string,
   let k = 0;
   const token = () => `tok${String(k++).padStart(7, '0')}`;
   const renderScript = compileTemplate('#SBATCH --time={{resources.time}}{{#if resources.mem}} --mem={{resources.mem}}{{/if}}\n{{q manifest}}\n', 'fake.sbatch.hbs');
-  const plan = planLabelStage({ iteration: 0, candidates: structures.map((atoms, i) => ({ atoms, source: { file: 's.extxyz', frame: i + 1 } })), config: cfg, runRoot: '/run', maxArraySize: 3, now: NOW, token, renderScript });
-  await x.stage(plan.files);
-  const state = { cursor: plannedCursor('rec', 0, plan, NOW), saves: 0 };
+  const loop = { config: cfg, now: NOW, token, runRoot: '/run', maxArraySize: 3, render: (_name: string, c: object) => renderScript(c), candidates: structures.map((atoms, i) => ({ atoms, source: { file: 's.extxyz', frame: i + 1 } })) };
+  const planned = plannedLabelCursor(loop);
+  await x.stage(planned.files);
+  // the labelling stage as last saved: it closes (into a summary) when it settles
+  const state = { cursor: planned.cursor, saves: 0, label: labelOf(planned.cursor) as StageRecord };
   /** One poll; with dieAtSave, the process dies instead of its n-th cursor save. */
-  const poll = async (opts: { dieAtSave?: number } = {}): Promise<PollResult> => {
+  const poll = async (opts: { dieAtSave?: number } = {}): Promise<PassResult> => {
     let saves = 0;
-    const r = await pollLabelStage({
-      cursor: state.cursor, executor: x, db: () => db, config: cfg, now: NOW, user: 'test',
+    const r = await pollPass(passContext({
+      ...loop, executor: x, db: () => db,
       saveCursor: (c) => {
         if (++saves === opts.dieAtSave) throw new Error('killed before the cursor was saved');
         expect(validateCursor(c).ok, 'a valid cursor').to.equal(true);
         state.cursor = c;
+        state.label = c.stages.find((s) => s.kind === 'label') ?? state.label;
         state.saves++;
       },
-      retries: { runRoot: '/run', now: NOW, token, renderScript, maxArraySize: async () => 3 },
-    });
+    }), state.cursor);
     state.cursor = r.cursor;
+    state.label = r.cursor.stages.find((s) => s.kind === 'label') ?? state.label;
     return r;
   };
   return { x, db, state, poll };
@@ -85,7 +88,7 @@ describe('recovery: limits and classes', () => {
   it('a version-1 cursor is read with its free-form classes mapped onto the closed set', () => {
     const c = { version: 1, project: 'p', iteration: 0, stage: 'label', updated_at: NOW, submissions: [], tasks: [{ id: 't0000', source: { file: 'f', frame: 1 }, natoms: 1, merged: false, attempts: [{ attempt: 1, dir: 'd', submission: null, array_index: null, parameters: {}, state: 'failed', error_class: 'fatal', message: 'x' }] }] };
     const v = validateCursor(c);
-    expect(v.ok && v.cursor.tasks[0].attempts[0].error_class).to.equal('pw_error');
+    expect(v.ok && v.cursor.stages[0].tasks[0].attempts[0].error_class).to.equal('pw_error');
   });
 });
 
@@ -106,17 +109,17 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
       const pwIn = c.x.files.get(`iter-000/label/t0000/a${k + 2}/pw.in`)!;
       for (const [name, value] of Object.entries(expected[k])) expect(param(pwIn, name), `a${k + 2} ${name}`).to.equal(value);
       expect(c.x.copies[k]).to.deep.equal({ from: `iter-000/label/t0000/a${k + 1}/out/pwscf.save`, to: `iter-000/label/t0000/a${k + 2}/out/pwscf.save` });
-      expect(c.state.cursor.tasks[0].attempts[k + 1]).to.deep.include({ restart_from: `iter-000/label/t0000/a${k + 1}`, state: 'submitted' });
+      expect(c.state.label.tasks[0].attempts[k + 1]).to.deep.include({ restart_from: `iter-000/label/t0000/a${k + 1}`, state: 'submitted' });
       expect(c.x.files.get(`iter-000/label/t0000/a${k + 1}/pw.out`), 'earlier attempts untouched').to.equal(readFileSync(alFail, 'utf8'));
     }
     const r = await c.poll();
-    expect(r.complete).to.equal(true);
+    expect(r.finished).to.equal(true);
     expect(r.merged).to.equal(1);
     expect(c.db.count()).to.equal(1);
     const row = c.db.get(1)!;
     expect(row.kvp).to.deep.include({ attempt: 4, mixing_beta: 0.1, mixing_mode: 'local-TF', diagonalization: 'cg', electron_maxstep: 300, startingpot: 'file' });
     expect((row.data as { failures: string[] }).failures).to.have.length(3);
-    const report = recoveryReport(c.state.cursor);
+    const report = recoveryReport(c.state.label.tasks);
     expect(report.failures).to.deep.equal({ scf_not_converged: { attempts: 3, tasks: 1, recovered: 1, retrying: 0, gave_up: 0 } });
   });
 
@@ -125,18 +128,18 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     const fail = (): Outcome => ({ exitcode: 2, pwOut: readFileSync(alFail, 'utf8') });
     const long = await campaign(config('recovery: {max_attempts: 10, restart_from_charge_density: false}\n'), [AL4], fail);
     for (let k = 0; k < 6; k++) await long.poll();
-    const t = long.state.cursor.tasks[0];
+    const t = long.state.label.tasks[0];
     expect(t.attempts).to.have.length(4);
     expect(t.gave_up).to.equal('scf_not_converged, and all 3 rung(s) of recovery.scf_not_converged are tried');
     expect(t.attempts[3]).to.deep.include({ state: 'failed', error_class: 'scf_not_converged', message: 'convergence NOT achieved after   3 iterations: stopping' });
     expect(t.attempts.every((a) => a.restart_from === undefined)).to.equal(true);
     expect(long.x.submitted).to.have.length(4);
-    const lines = reportLines(recoveryReport(long.state.cursor), (d) => `/run/${d}`);
+    const lines = reportLines(recoveryReport(long.state.label.tasks), (d) => `/run/${d}`);
     expect(lines.join('\n')).to.include('t0000  a4 scf_not_converged: convergence NOT achieved').and.include('folder /run/iter-000/label/t0000/a4');
     const short = await campaign(config('recovery: {max_attempts: 2}\n'), [AL4], fail);
     for (let k = 0; k < 4; k++) await short.poll();
-    expect(short.state.cursor.tasks[0].attempts).to.have.length(2);
-    expect(short.state.cursor.tasks[0].gave_up).to.match(/all recovery\.max_attempts \(2\) attempts are used/);
+    expect(short.state.label.tasks[0].attempts).to.have.length(2);
+    expect(short.state.label.tasks[0].gave_up).to.match(/all recovery\.max_attempts \(2\) attempts are used/);
   });
 
   it('walltime doubles the time up to the cap; memory doubles; unset memory, input and pw errors give up', async () => {
@@ -145,24 +148,24 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     for (let k = 0; k < 5; k++) await tmo.poll();
     const scripts = tmo.x.submitted.map((s) => tmo.x.files.get(s.script)!.split('\n')[0]);
     expect(scripts).to.deep.equal(['#SBATCH --time=01:00:00', '#SBATCH --time=02:00:00', '#SBATCH --time=03:00:00']);
-    expect(tmo.state.cursor.tasks[0].gave_up).to.equal('walltime, and the time limit 03:00:00 is already recovery.walltime.max (03:00:00)');
+    expect(tmo.state.label.tasks[0].gave_up).to.equal('walltime, and the time limit 03:00:00 is already recovery.walltime.max (03:00:00)');
 
     const oom = await campaign(config('  resources: {mem: "2G"}\nrecovery: {out_of_memory: {factor: 2, max: "5G", retries: 5}}\n'), [AL4], () => ({ slurm: 'OUT_OF_MEMORY' }));
     for (let k = 0; k < 5; k++) await oom.poll();
     expect(oom.x.submitted.map((s) => oom.x.files.get(s.script)!.split('\n')[0])).to.deep.equal(['#SBATCH --time=01:00:00 --mem=2G', '#SBATCH --time=01:00:00 --mem=4G', '#SBATCH --time=01:00:00 --mem=5G']);
     const noMem = await campaign(config(), [AL4], () => ({ slurm: 'OUT_OF_MEMORY' }));
     await noMem.poll();
-    expect(noMem.state.cursor.tasks[0].gave_up).to.match(/dft\.resources\.mem is not set/);
+    expect(noMem.state.label.tasks[0].gave_up).to.match(/dft\.resources\.mem is not set/);
 
     const { overlap } = pwRuns();
     const bad = await campaign(config(), [AL4], () => ({ exitcode: 1, pwOut: readFileSync(overlap, 'utf8') }));
     const r = await bad.poll();
-    expect(r.complete).to.equal(true);
+    expect(r.finished).to.equal(true);
     expect(bad.x.submitted).to.have.length(1);
-    expect(bad.state.cursor.tasks[0].gave_up).to.match(/^input_error is never retried/);
+    expect(bad.state.label.tasks[0].gave_up).to.match(/^input_error is never retried/);
     const notFound = await campaign(config(), [AL4], () => ({ exitcode: 127, pwOut: '' }));
     await notFound.poll();
-    expect(notFound.state.cursor.tasks[0].gave_up).to.match(/^pw_error is never retried/);
+    expect(notFound.state.label.tasks[0].gave_up).to.match(/^pw_error is never retried/);
   });
 
   it('an output that is not a label (NaN energy) is corrupt_output: never merged, retried like unknown', async () => {
@@ -170,13 +173,13 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     const nan = good.replace(/^(!\s+total energy\s+=\s+)-?\d+\.\d+/m, '$1NaN');
     const c = await campaign(config('recovery: {unknown: 1}\n'), [AL4, SI2], (dir) => (dir.endsWith('/a1') ? { exitcode: 0, pwOut: nan } : { exitcode: 0, pwOut: good }));
     await c.poll();
-    const first = c.state.cursor.tasks.map((t) => t.attempts[0]);
+    const first = c.state.label.tasks.map((t) => t.attempts[0]);
     expect(first.map((a) => a.error_class)).to.deep.equal(['corrupt_output', 'corrupt_output']);
     expect(first[0].message).to.match(/pw\.out line \d+: the total energy is not a number/);
     expect(first[0].action).to.equal('retried as a2 unchanged (corrupt_output 1 of 1)');
     expect(c.db.count(), 'nothing merged from a corrupt output').to.equal(0);
     await c.poll();
-    expect(c.state.cursor.tasks.map((t) => t.attempts.at(-1)!.state)).to.deep.equal(['done', 'done']);
+    expect(c.state.label.tasks.map((t) => t.attempts.at(-1)!.state)).to.deep.equal(['done', 'done']);
     expect(c.db.count()).to.equal(1); // both a2 outputs are the same real result: one row
     const row = [...c.db.select()][0];
     expect(Number.isFinite(row.atoms.results.energy)).to.equal(true);
@@ -187,7 +190,7 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     const c = await campaign(cfg, [AL4, AL4], (dir) => (dir.endsWith('t0000/a1') ? { vanished: { started: NOW, output: NOW + 560 } }
       : dir.endsWith('t0001/a1') ? { vanished: { started: NOW, output: NOW + 100 } } : { exitcode: 0, pwOut: readFileSync(pwRuns().al, 'utf8') }));
     await c.poll();
-    const [slow, other] = c.state.cursor.tasks;
+    const [slow, other] = c.state.label.tasks;
     expect(slow.attempts[0]).to.deep.include({ error_class: 'walltime' });
     expect(slow.attempts[0].message).to.match(/pw\.out grew for 560 s of the 600 s limit/);
     expect(slow.attempts[1].resources).to.deep.equal({ time: '00:20:00' });
@@ -203,7 +206,7 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     });
     for (let k = 0; k < 5; k++) await c.poll();
     expect(Object.fromEntries(seen)).to.deep.equal({ t0000: 3, t0001: 2, t0002: 2 });
-    const [a, b, u] = c.state.cursor.tasks;
+    const [a, b, u] = c.state.label.tasks;
     expect(a.gave_up).to.equal('node_failure, and all recovery.node_failure (2) retries are used');
     expect(b.gave_up).to.equal('cancelled, and all recovery.cancelled (1) retries are used');
     expect(u.gave_up).to.equal('unknown, and all recovery.unknown (1) retries are used');
@@ -236,8 +239,8 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     expect(retries).to.deep.equal(['t0000,t0006', 't0001', 't0002,t0005', 't0004']);
     expect(r.changes.filter((l) => /gave up/.test(l))).to.have.length(1);
     const final = await c.poll();
-    expect(final.complete).to.equal(true);
-    expect(recoveryReport(c.state.cursor).failures).to.deep.equal({
+    expect(final.finished).to.equal(true);
+    expect(recoveryReport(c.state.label.tasks).failures).to.deep.equal({
       scf_not_converged: { attempts: 2, tasks: 2, recovered: 2, retrying: 0, gave_up: 0 },
       walltime: { attempts: 1, tasks: 1, recovered: 1, retrying: 0, gave_up: 0 },
       out_of_memory: { attempts: 1, tasks: 1, recovered: 1, retrying: 0, gave_up: 0 },

@@ -11,7 +11,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
 import { writeExtxyz } from '../lib/formats/extxyz.js';
-import { readCursor, type Cursor } from '../lib/state/cursor.js';
+import { readCursor, type StageRecord } from '../lib/state/cursor.js';
+import type { JobRef } from '../lib/slurm/job-ref.js';
 import { structures } from './support/labelling.js';
 import { SI2, MISSING_PSEUDO } from './support/pw-runs.js';
 import { clusterEnv, jobNamesRun } from './support/cluster.js';
@@ -45,6 +46,7 @@ function writeProject(dir: string, atoms: Atoms[], lines: string[]): void {
   writeFileSync(join(dir, 'autopipe.yaml'), [
     `name: rec-${randomBytes(3).toString('hex')}`,
     'structures: structures.extxyz',
+    'iterations: {stop_after: label}',
     'dft:',
     `  command: bash ${join(dir, 'inject.sh')} pw.x`,
     // Si structures fail in pw.x for real, as input errors: their pseudopotential does not exist
@@ -56,8 +58,15 @@ function writeProject(dir: string, atoms: Atoms[], lines: string[]): void {
   ].join('\n'));
 }
 
-function cursorOf(dir: string): Cursor {
-  return readCursor(join(dir, '.autopipe', 'cursor.json'))!;
+/** The labelling stage, as the cursor on disk holds it. */
+function cursorOf(dir: string): StageRecord {
+  return readCursor(join(dir, '.autopipe', 'cursor.json'))!.stages[0];
+}
+
+/** A SLURM job id of a submission. */
+function slurmId(j: JobRef | null): string {
+  if (j?.kind !== 'slurm') throw new Error(`not a SLURM job: ${JSON.stringify(j)}`);
+  return j.id;
 }
 
 const sleep = (s: number) => new Promise((res) => setTimeout(res, 1000 * s));
@@ -94,7 +103,7 @@ describe('recovery with real pw.x and SLURM', function () {
   afterEach(() => {
     const env = { ...process.env, ...clusterEnv() };
     for (const dir of slurmProjects.splice(0)) {
-      const ids = (readCursor(join(dir, '.autopipe', 'cursor.json'))?.submissions ?? []).map((x) => x.job_id).filter((j): j is string => j !== null && /^\d+$/.test(j));
+      const ids = (readCursor(join(dir, '.autopipe', 'cursor.json'))?.stages[0]?.submissions ?? []).flatMap((x) => (x.job?.kind === 'slurm' ? [x.job.id] : []));
       if (ids.length > 0) spawnSync('scancel', ids, { env });
     }
   });
@@ -141,7 +150,7 @@ describe('recovery with real pw.x and SLURM', function () {
     ]);
     expect(autopipe(['submit'], dir, env).status).to.equal(0);
     slurmProjects.push(dir);
-    const jobId = cursorOf(dir).submissions[0].job_id!;
+    const jobId = slurmId(cursorOf(dir).submissions[0].job);
     // one poll while tasks 0 and 1 run (as cron would: it learns their SLURM ids), before anything fails
     const started = (t: string) => existsSync(join(remote, `iter-000/label/${t}/a1/started`));
     for (let k = 0; k < 60 && !(started('t0000') && started('t0001')); k++) await sleep(1);
@@ -163,7 +172,7 @@ describe('recovery with real pw.x and SLURM', function () {
     const cur = cursorOf(dir);
     expect(cur.submissions, 'three retry arrays, one per need').to.have.length(4);
     expect(new Set(cur.tasks.slice(0, 3).map((t) => t.attempts[1].submission)).size).to.equal(3);
-    expect(cur.submissions.slice(1).every((s) => s.job_id !== null)).to.equal(true);
+    expect(cur.submissions.slice(1).every((s) => s.job !== null)).to.equal(true);
     expect(readFileSync(join(remote, 'iter-000/label', `${cur.tasks[0].attempts[1].submission}.sbatch`), 'utf8')).to.include('#SBATCH --time=00:02:00\n');
 
     const rest = await pollUntilComplete(dir, env, 300);
@@ -205,19 +214,19 @@ describe('recovery with real pw.x and SLURM', function () {
       await exited;
     }
     await pollUntilComplete(dir, env, 120);
-    const cursor = cursorOf(dir);
-    const ends = cursor.tasks.map((t) => t.attempts.at(-1)!.state);
+    const cursor = readCursor(join(dir, ".autopipe", "cursor.json"))!;
+    const ends = cursor.stages[0].tasks.map((t) => t.attempts.at(-1)!.state);
     expect(ends).to.deep.equal(['done', 'done', 'failed', 'done', 'done', 'done']);
     for (const k of [0, 1, 5]) {
-      expect(cursor.tasks[k].attempts[0].error_class, `t000${k} failed first`).to.equal('scf_not_converged');
-      expect(cursor.tasks[k].attempts.map((a) => a.attempt), 'attempts numbered once each').to.deep.equal(cursor.tasks[k].attempts.map((_, i) => i + 1));
+      expect(cursor.stages[0].tasks[k].attempts[0].error_class, `t000${k} failed first`).to.equal('scf_not_converged');
+      expect(cursor.stages[0].tasks[k].attempts.map((a) => a.attempt), 'attempts numbered once each').to.deep.equal(cursor.stages[0].tasks[k].attempts.map((_, i) => i + 1));
     }
     expect(rows(join(dir, '.autopipe', 'autopipe.db'))).to.have.length(5);
     // every submission in the cursor reached SLURM exactly once, with all its tasks; no other did
     const perName = jobNamesRun(cursor.project, env);
-    expect([...perName.keys()].sort()).to.deep.equal(cursor.submissions.map((x) => x.job_name).sort());
-    expect(cursor.submissions.map((x) => perName.get(x.job_name))).to.deep.equal(cursor.submissions.map((x) => x.tasks.length));
-    expect(cursor.submissions.length, 'retry arrays were submitted').to.be.greaterThan(1);
+    expect([...perName.keys()].sort()).to.deep.equal(cursor.stages[0].submissions.map((x) => x.job_name).sort());
+    expect(cursor.stages[0].submissions.map((x) => perName.get(x.job_name))).to.deep.equal(cursor.stages[0].submissions.map((x) => x.tasks.length));
+    expect(cursor.stages[0].submissions.length, 'retry arrays were submitted').to.be.greaterThan(1);
   });
 
   it('a node set down under a running task: NODE_FAIL, retried in a new folder, labelled', async () => {
@@ -226,7 +235,7 @@ describe('recovery with real pw.x and SLURM', function () {
     writeProject(dir, [al1({ inject: 'hold' })], ['executor: {kind: slurm, poll_interval: 1}']);
     expect(autopipe(['submit'], dir, env).status).to.equal(0);
     slurmProjects.push(dir);
-    const jobId = cursorOf(dir).submissions[0].job_id!;
+    const jobId = slurmId(cursorOf(dir).submissions[0].job);
     try {
       for (let k = 0; k < 60 && arrayStates(jobId, env).get(0) !== 'RUNNING'; k++) await sleep(1);
       expect(spawnSync('scontrol', ['update', 'nodename=localhost', 'state=down', 'reason=autopipe-recovery-test'], { env }).status).to.equal(0);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SshRunner, type SshTarget } from '../lib/ssh/ssh-runner.js';
 import { SlurmSshExecutor } from '../lib/exec/slurm-ssh.js';
-import { LocalRunner } from '../lib/exec/runner.js';
+import { LocalRunner } from '../lib/shell/runner.js';
 import { parseQueueStatus, queueStatusCommand } from '../lib/slurm/commands.js';
 import { verifyHostKey } from '../lib/ssh/known-hosts.js';
 import { SshError } from '../lib/errors/errors.js';
@@ -108,7 +108,7 @@ describe('SSH executor: downloading finished outputs', function () {
     const ssh = await SshRunner.connect({ host: '127.0.0.1', port: Number(env.AUTOPIPE_SSH_PORT), user: env.AUTOPIPE_SSH_USER, identity: env.AUTOPIPE_SSH_KEY, knownHosts: env.AUTOPIPE_SSH_KNOWN_HOSTS, acceptNewHostKey: false });
     try {
       const root = remoteRoot();
-      const got = await new SlurmSshExecutor(ssh, root, resources).fetch(['t0000/a1'], ['pw.out', 'structure.extxyz']);
+      const got = await new SlurmSshExecutor(ssh, root).fetch(['t0000/a1'], ['pw.out', 'structure.extxyz']);
       expect(Object.fromEntries(got.get('t0000/a1')!)).to.deep.equal({ 'pw.out': 'Program PWSCF\n' });
       expect(ssh.roundTrips).to.equal(1);
     } finally {
@@ -122,7 +122,7 @@ describe('SSH executor: downloading finished outputs', function () {
     const bin = tmpDir();
     writeFileSync(join(bin, 'tar'), '#!/bin/sh\necho "tar: t0000/a1/pw.out: Read error at byte 0: Input/output error" >&2\nexit 2\n', { mode: 0o755 });
     const failing = new LocalRunner({ ...process.env, PATH: `${bin}:${process.env.PATH}` });
-    const err = await new SlurmSshExecutor(failing, root, resources).fetch(['t0000/a1'], ['pw.out']).then(() => undefined, (e: unknown) => e);
+    const err = await new SlurmSshExecutor(failing, root).fetch(['t0000/a1'], ['pw.out']).then(() => undefined, (e: unknown) => e);
     expect(err).to.be.instanceOf(SshError);
     expect((err as SshError).exitCode).to.equal(69);
     expect((err as Error).message).to.match(/cannot download the outputs of 1 task folder\(s\) from .*: tar: t0000\/a1\/pw\.out: Read error/);
@@ -130,11 +130,11 @@ describe('SSH executor: downloading finished outputs', function () {
     // the real script with real tar, but the answer cut short on its way
     const real = new LocalRunner();
     const cut = { run: async (argv: readonly string[], o?: { input?: string }) => { const r = await real.run(argv, o); return { ...r, stdout: r.stdout.slice(0, 600) }; } }; // the first 450 bytes
-    const damaged = await new SlurmSshExecutor(cut, root, resources).fetch(['t0000/a1'], ['pw.out']).then(() => undefined, (e: unknown) => e);
+    const damaged = await new SlurmSshExecutor(cut, root).fetch(['t0000/a1'], ['pw.out']).then(() => undefined, (e: unknown) => e);
     expect(damaged).to.be.instanceOf(SshError);
     expect((damaged as Error).message).to.match(/the archive came back damaged \(.*cut short\)/);
     // and the same script with real tar works through the same runner
-    const fine = await new SlurmSshExecutor(real, root, resources).fetch(['t0000/a1'], ['pw.out']);
+    const fine = await new SlurmSshExecutor(real, root).fetch(['t0000/a1'], ['pw.out']);
     expect(fine.get('t0000/a1')!.get('pw.out')).to.equal('Program PWSCF\n');
   });
 });

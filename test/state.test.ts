@@ -9,14 +9,21 @@ import { ROOT, tmpDir } from './support/tools.js';
 
 const NOW = 1795000000;
 
-function cursor(iteration: number): Cursor {
+/** A labelling run in progress as version 2 wrote it: one stage, job ids as strings. */
+function v2Cursor(iteration: number, jobId: string | null = null) {
   return {
-    version: CURSOR_VERSION, project: 'demo', iteration, stage: 'label', updated_at: NOW + iteration,
+    version: 2, project: 'demo', iteration, stage: 'label', updated_at: NOW + iteration,
     tasks: [{ id: 't0000', source: { file: "a'; touch pwned; '.extxyz", frame: 1 }, natoms: 4, merged: false, attempts: [
       { attempt: 1, dir: 'iter-000/label/t0000/a1', submission: 'k3x9q2m1', array_index: 0, parameters: {}, state: 'submitted', error_class: null, message: null },
     ] }],
-    submissions: [{ token: 'k3x9q2m1', job_name: 'demo-k3x9q2m1', tasks: ['t0000'], job_id: null, intent_at: NOW, submitted_at: null }],
+    submissions: [{ token: 'k3x9q2m1', job_name: 'demo-k3x9q2m1', tasks: ['t0000'], job_id: jobId, intent_at: NOW, submitted_at: null }],
   };
+}
+
+function cursor(iteration: number): Cursor {
+  const v = validateCursor(v2Cursor(iteration));
+  if (!v.ok) throw new Error(v.problems.join('; '));
+  return v.cursor;
 }
 
 describe('lock', function () {
@@ -83,7 +90,21 @@ describe('cursor', () => {
     expect(readCursor(path)!.iteration).to.equal(7);
     for (let b = 1; b <= 5; b++) expect(readCursor(`${path}.bak.${b}`)!.iteration, `.bak.${b}`).to.equal(7 - b);
     expect(existsSync(`${path}.bak.6`)).to.equal(false);
-    expect(readCursor(path)!.tasks[0].source.file).to.equal("a'; touch pwned; '.extxyz");
+    expect(readCursor(path)!.stages[0].tasks[0].spec).to.deep.equal({ source: { file: "a'; touch pwned; '.extxyz", frame: 1 }, natoms: 4 });
+  });
+
+  it('upgrades a version-2 cursor of a labelling run in progress: one open stage, closed job references', () => {
+    for (const [id, job] of [['4242', { kind: 'slurm', id: '4242' }], ['unknown', { kind: 'forgotten' }], ['local:iter-000/label/k3x9q2m1', { kind: 'local', script: 'iter-000/label/k3x9q2m1.sbatch' }], [null, null]] as const) {
+      const v = validateCursor(v2Cursor(0, id));
+      expect(v.ok, JSON.stringify(v)).to.equal(true);
+      if (!v.ok) continue;
+      expect(v.cursor.version).to.equal(CURSOR_VERSION);
+      expect(v.cursor.stages).to.have.length(1);
+      expect(v.cursor.stages[0]).to.deep.include({ kind: 'label', iteration: 0, followed: false });
+      expect(v.cursor.stages[0].submissions[0].job).to.deep.equal(job);
+      expect(v.cursor.stages[0].tasks[0]).to.deep.include({ about: "a'; touch pwned; '.extxyz frame 1" });
+      expect(v.cursor).to.deep.include({ done: [], potentials: [], stopped: null });
+    }
   });
 
   it('refuses a cursor from a newer autopipe, a broken file and an invalid one, saying what to do', () => {
@@ -99,9 +120,10 @@ describe('cursor', () => {
       expect((err as CursorError).message).to.match(/cursor\.json: not a readable cursor/);
       expect((err as CursorError).hint).to.match(/cp .*cursor\.json\.bak\.1/);
     }
-    writeFileSync(path, JSON.stringify({ ...cursor(0), stage: 'labelling' }));
-    expect(() => readCursor(path)).to.throw(CursorError, /stage: must be equal to one of the allowed values/);
-    expect(validateCursor({ ...cursor(0), tasks: [{ id: 'x' }] }).ok).to.equal(false);
+    writeFileSync(path, JSON.stringify({ ...cursor(0), stages: [{ ...cursor(0).stages[0], kind: 'labelling' }] }));
+    expect(() => readCursor(path)).to.throw(CursorError, /stages\.0\.kind: must be equal to one of the allowed values/);
+    expect(validateCursor({ ...cursor(0), stages: [{ ...cursor(0).stages[0], tasks: [{ id: 'x' }] }] }).ok).to.equal(false);
+    expect(validateCursor({ ...v2Cursor(0), stage: 'labelling' }).ok, 'a version-2 cursor is checked against its own schema').to.equal(false);
     expect(() => writeCursor(path, { ...cursor(0), iteration: -1 })).to.throw(CursorError, /refusing to write an invalid cursor/);
   });
 });

@@ -84,7 +84,11 @@ export interface Config {
     min_new_structures: number;
     warm_start: boolean;
     initial_potential: string | null;
+    backend: 'tensorpot' | 'pyace';
+    functions_per_element: number;
+    test_fraction: number;
+    seed: number;
     resources: Resources;
   };
-  iterations: { max: number; stop_when_no_candidates: boolean };
+  iterations: { max: number; stop_when_no_candidates: boolean; stop_after: 'label' | 'train' | null };
 }

@@ -77,6 +77,11 @@ export class EmbeddingError extends AutopipeError {
   override readonly exitCode = 65;
 }
 
+/** A stage cannot be planned from what there is (a fit with no rows, elements left out). */
+export class StageError extends AutopipeError {
+  override readonly exitCode = 65; // EX_DATAERR
+}
+
 /** Another autopipe holds the project's lock: try again later (cron will). */
 export class LockHeldError extends AutopipeError {
   override readonly exitCode = 75; // EX_TEMPFAIL

@@ -1,13 +1,39 @@
-/** What the labelling machinery needs from wherever jobs run. */
+/** What the stage machine needs from wherever jobs run. */
 import type { QueueEntry, AccountingEntry } from '../slurm/commands.js';
-import type { PlannedFile, PlannedCopy } from '../label/plan.js';
+import type { JobRef } from '../slurm/job-ref.js';
+import type { Resources } from '../config/types.js';
+
+/** A file to stage, its path relative to the run root. */
+export interface PlannedFile { path: string; content: string }
+
+/** A folder copied where the jobs run, at staging (paths relative to the run root). */
+export interface PlannedCopy { from: string; to: string }
+
+/** The files fetched from one attempt folder, by name (bytes: a potential's active set is binary). */
+export type FetchedFiles = ReadonlyMap<string, Buffer>;
+
+/** One job (an array, or a single job) to submit. */
+export interface SubmitRequest {
+  jobName: string;
+  /** The job script, relative to the run root. */
+  script: string;
+  /** "0-9%4": every submission is an array (training is an array of one), so one script shape, one queue match. */
+  array: string;
+  /** The job's working folder, relative to the run root. */
+  chdir: string;
+  resources: Resources;
+  /** Where these resources are set in autopipe.yaml (for messages): dft.resources, train.resources. */
+  resourcesField: string;
+}
 
 export interface Sentinels {
   started?: number;
   exitcode?: number;
-  /** When pw.out last changed (Unix seconds): how long a task that vanished kept running. */
+  /** When the task's progress file last changed (Unix seconds): how long a task that vanished kept running. */
   output?: number;
 }
+
+export interface SentinelQuery { dir: string; progress: string }
 
 export interface Executor {
   readonly kind: 'local' | 'slurm';
@@ -17,18 +43,18 @@ export interface Executor {
    */
   stage(files: readonly PlannedFile[], copies?: readonly PlannedCopy[]): Promise<void>;
   /** The job id of a submission that may already have gone in (an intent without an id). */
-  findSubmitted(jobName: string): Promise<string | undefined>;
-  /** Submit one array; returns its job id. */
-  submit(jobName: string, script: string, array: string, chdir: string): Promise<string>;
-  /** One status query for all the given jobs. */
-  queue(jobIds: readonly string[]): Promise<QueueEntry[]>;
-  /** The sentinels of attempt folders (relative to the run root), in one pass. */
-  sentinels(dirs: readonly string[]): Promise<Map<string, Sentinels>>;
-  /** Text files of attempt folders, in one pass. */
-  fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, string>>>;
+  findSubmitted(jobName: string): Promise<JobRef | undefined>;
+  /** Submit one array or job. */
+  submit(request: SubmitRequest): Promise<JobRef>;
+  /** One status query for all the given jobs (a forgotten job is skipped). */
+  queue(jobs: readonly JobRef[]): Promise<QueueEntry[]>;
+  /** The sentinels of attempt folders (relative to the run root), in one pass; `progress` names each folder's progress file. */
+  sentinels(dirs: readonly SentinelQuery[]): Promise<Map<string, Sentinels>>;
+  /** Files of attempt folders, in one pass (a missing file is left out). */
+  fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, Buffer>>>;
   /**
    * Why tasks that left the queue ended, when the cluster keeps accounts (sacct, else sacct -c):
    * keyed by "arrayJobId_index" (sacct) and by the task's own id (sacct -c). Empty when unknown.
    */
-  accounting?(arrayJobIds: readonly string[], taskIds: readonly string[]): Promise<Map<string, AccountingEntry>>;
+  accounting?(jobs: readonly JobRef[], taskIds: readonly string[]): Promise<Map<string, AccountingEntry>>;
 }

@@ -2,13 +2,13 @@
 import type { Executor } from './executor.js';
 import { LocalExecutor } from './local.js';
 import { SlurmLocalExecutor } from './slurm-local.js';
-import { LocalRunner, type Runner } from './runner.js';
+import { LocalRunner, type Runner } from '../shell/runner.js';
 import { SlurmSshExecutor } from './slurm-ssh.js';
 import { SshRunner } from '../ssh/ssh-runner.js';
 import { parseMaxArraySize, showConfigCommand } from '../slurm/commands.js';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { Project } from '../label/project.js';
+import type { Project } from '../project/project.js';
 import { ConfigError } from '../errors/errors.js';
 
 export interface OpenExecutor {
@@ -25,15 +25,15 @@ export async function openExecutor(p: Project): Promise<OpenExecutor> {
   const e = p.config.executor;
   const local = new LocalRunner();
   if (e.kind === 'local') {
-    return { executor: new LocalExecutor(p.runRoot, e.max_concurrent, p.config.dft.resources.cpus_per_task), runner: local, roundTrips: () => 0, close: () => {} };
+    return { executor: new LocalExecutor(p.runRoot, e.max_concurrent), runner: local, roundTrips: () => 0, close: () => {} };
   }
-  if (e.host === null) return { executor: new SlurmLocalExecutor(local, p.runRoot, p.config.dft.resources), runner: local, roundTrips: () => 0, close: () => {} };
+  if (e.host === null) return { executor: new SlurmLocalExecutor(local, p.runRoot), runner: local, roundTrips: () => 0, close: () => {} };
   if (e.remote_root === null) throw new ConfigError(p.configFile, ['executor.remote_root: is required with a host (the folder on the cluster where task folders live)']);
   const ssh = await SshRunner.connect({
     host: e.host, port: e.port, user: e.user ?? userInfo().username, identity: e.identity === null ? undefined : expandHome(e.identity),
     knownHosts: expandHome(e.known_hosts), acceptNewHostKey: e.accept_new_host_key,
   });
-  return { executor: new SlurmSshExecutor(ssh, e.remote_root, p.config.dft.resources), runner: ssh, roundTrips: () => ssh.roundTrips, close: () => ssh.dispose() };
+  return { executor: new SlurmSshExecutor(ssh, e.remote_root), runner: ssh, roundTrips: () => ssh.roundTrips, close: () => ssh.dispose() };
 }
 
 function expandHome(path: string): string {

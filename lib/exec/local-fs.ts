@@ -1,7 +1,7 @@
 /** Sentinels and outputs of attempt folders on this machine's filesystem. */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Sentinels } from './executor.js';
+import type { Sentinels, SentinelQuery } from './executor.js';
 
 function number(path: string): number | undefined {
   if (!existsSync(path)) return undefined;
@@ -9,25 +9,25 @@ function number(path: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
-export function readSentinels(dir: string): Sentinels {
+export function readSentinels(dir: string, progress: string): Sentinels {
   const out: Sentinels = {};
   const started = number(join(dir, 'started'));
   const exitcode = number(join(dir, 'exitcode'));
   if (started !== undefined) out.started = started;
   if (exitcode !== undefined) out.exitcode = exitcode;
-  const output = statSync(join(dir, 'pw.out'), { throwIfNoEntry: false });
+  const output = statSync(join(dir, progress), { throwIfNoEntry: false });
   if (output !== undefined) out.output = Math.floor(output.mtimeMs / 1000);
   return out;
 }
 
-export function localSentinels(root: string, dirs: readonly string[]): Map<string, Sentinels> {
-  return new Map(dirs.map((d) => [d, readSentinels(join(root, d))]));
+export function localSentinels(root: string, dirs: readonly SentinelQuery[]): Map<string, Sentinels> {
+  return new Map(dirs.map((d) => [d.dir, readSentinels(join(root, d.dir), d.progress)]));
 }
 
-export function localFetch(root: string, dirs: readonly string[], names: readonly string[]): Map<string, Map<string, string>> {
+export function localFetch(root: string, dirs: readonly string[], names: readonly string[]): Map<string, Map<string, Buffer>> {
   return new Map(dirs.map((d) => [d, new Map(names.flatMap((n) => {
     const p = join(root, d, n);
-    return existsSync(p) ? [[n, readFileSync(p, 'utf8')] as [string, string]] : [];
+    return existsSync(p) ? [[n, readFileSync(p)] as [string, Buffer]] : [];
   }))]));
 }
 

@@ -4,15 +4,14 @@
  * tasks: one tar upload for staging, one shell loop for all sentinels, one tar download for the
  * finished outputs (base64 on the wire, as node-ssh's streams are text).
  */
-import type { Sentinels } from './executor.js';
+import type { Sentinels, SentinelQuery, PlannedFile, PlannedCopy } from './executor.js';
 import { SlurmLocalExecutor } from './slurm-local.js';
-import type { Runner } from './runner.js';
+import type { Runner } from '../shell/runner.js';
 import { SlurmError, SshError } from '../errors/errors.js';
-import type { PlannedFile, PlannedCopy } from '../label/plan.js';
-import type { Resources } from '../config/types.js';
 import { writeTar, readTar } from '../formats/tar.js';
 
-const SENTINEL_SCAN = 'cd "$1" || exit 1; while IFS= read -r d; do printf "%s\\t%s\\t%s\\t%s\\n" "$d" "$(cat "$d/started" 2>/dev/null)" "$(cat "$d/exitcode" 2>/dev/null)" "$(stat -c %Y "$d/pw.out" 2>/dev/null)"; done';
+/** One line per folder in: "<dir>\\t<progress file>"; one line out: dir, started, exitcode, the progress file's mtime. */
+const SENTINEL_SCAN = 'cd "$1" || exit 1; while IFS="$(printf \'\\t\')" read -r d p; do printf "%s\\t%s\\t%s\\t%s\\n" "$d" "$(cat "$d/started" 2>/dev/null)" "$(cat "$d/exitcode" 2>/dev/null)" "$(stat -c %Y "$d/$p" 2>/dev/null)"; done';
 /** Unpack the files, then copy folders given as from/to argument pairs (a missing source is skipped). */
 const UPLOAD = 'mkdir -p "$1" && base64 -d | tar -xf - -C "$1" && cd "$1" && shift && while [ $# -ge 2 ]; do if [ -d "$1" ]; then mkdir -p "$2" && cp -R "$1/." "$2/" || exit 1; fi; shift 2; done';
 /**
@@ -24,8 +23,8 @@ const DOWNLOAD = 'cd "$1" || exit 1; exec 3>&1; s=$( { { tar -cf - --ignore-fail
 
 export class SlurmSshExecutor extends SlurmLocalExecutor {
   /** `ssh` runs commands on the cluster (an SshRunner; any Runner with the same shell). */
-  constructor(private readonly ssh: Runner, private readonly root: string, resources: Resources) {
-    super(ssh, root, resources);
+  constructor(private readonly ssh: Runner, private readonly root: string) {
+    super(ssh, root);
   }
 
   override async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
@@ -34,9 +33,9 @@ export class SlurmSshExecutor extends SlurmLocalExecutor {
     if (r.status !== 0) throw new SlurmError(`cannot stage ${files.length} file(s) under ${this.root} on the cluster: ${r.stderr.trim()}`, { hint: 'check executor.remote_root and the disk space there' });
   }
 
-  override async sentinels(dirs: readonly string[]): Promise<Map<string, Sentinels>> {
+  override async sentinels(dirs: readonly SentinelQuery[]): Promise<Map<string, Sentinels>> {
     if (dirs.length === 0) return new Map();
-    const r = await this.ssh.run(['sh', '-c', SENTINEL_SCAN, 'sh', this.root], { input: dirs.join('\n') + '\n' });
+    const r = await this.ssh.run(['sh', '-c', SENTINEL_SCAN, 'sh', this.root], { input: dirs.map((d) => `${d.dir}\t${d.progress}`).join('\n') + '\n' });
     if (r.status !== 0) throw new SlurmError(`cannot read the task sentinels under ${this.root}: ${r.stderr.trim()}`);
     const out = new Map<string, Sentinels>();
     for (const line of r.stdout.split('\n')) {
@@ -51,8 +50,8 @@ export class SlurmSshExecutor extends SlurmLocalExecutor {
     return out;
   }
 
-  override async fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, string>>> {
-    const out = new Map<string, Map<string, string>>(dirs.map((d) => [d, new Map()]));
+  override async fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, Buffer>>> {
+    const out = new Map<string, Map<string, Buffer>>(dirs.map((d) => [d, new Map()]));
     if (dirs.length === 0) return out;
     const list = dirs.flatMap((d) => names.map((n) => `${d}/${n}`));
     const r = await this.ssh.run(['sh', '-c', DOWNLOAD, 'sh', this.root], { input: list.join('\n') + '\n' });
@@ -69,7 +68,7 @@ export class SlurmSshExecutor extends SlurmLocalExecutor {
     }
     for (const e of entries) {
       const cut = e.path.lastIndexOf('/');
-      out.get(e.path.slice(0, cut))?.set(e.path.slice(cut + 1), Buffer.from(e.content).toString('utf8'));
+      out.get(e.path.slice(0, cut))?.set(e.path.slice(cut + 1), Buffer.from(e.content));
     }
     return out;
   }

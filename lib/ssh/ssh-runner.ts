@@ -8,7 +8,7 @@ import type { NodeSSH } from 'node-ssh';
 import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Runner, RunResult } from '../exec/runner.js';
+import type { Runner, RunResult } from '../shell/runner.js';
 import { shellJoin, shellQuote } from '../shell/quote.js';
 import { verifyHostKey, knownHostsLine, keyTypeOf, hostName, type HostKeyVerdict } from './known-hosts.js';
 import { SshError } from '../errors/errors.js';

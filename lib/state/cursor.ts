@@ -1,35 +1,47 @@
 /**
  * The cursor (checkpoint) file: read, validated against schemas/cursor.schema.json, version
- * checked; written atomically after the previous versions are shifted to .bak.1 … .bak.N.
+ * checked, older versions upgraded; written atomically after the previous versions are shifted
+ * to .bak.1 … .bak.N. Nothing here knows a kind of stage: a task's `spec` and a stage's `data`
+ * are the kind's own.
  */
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import { CursorError, FileAccessError } from '../errors/errors.js';
-import { upgradeClass, type FailureClass } from '../recover/classes.js';
+import { upgradeClass, type FailureClass } from './failure-class.js';
+import { jobRefFromV2, type JobRef } from '../slurm/job-ref.js';
+import type { Resources } from '../config/types.js';
 
-/** 2: closed failure classes, per-attempt resources, restart_from and action, task gave_up. */
-export const CURSOR_VERSION = 2;
+/** 2: closed failure classes, per-attempt resources, restart_from and action, task gave_up.
+ *  3: stages (several open at once), closed job references, done-stage summaries, potentials. */
+export const CURSOR_VERSION = 3;
 export const KEEP_VERSIONS = 5;
 
-export type TaskState = 'planned' | 'submitted' | 'pending' | 'running' | 'done' | 'failed';
-export type Stage = 'label' | 'train' | 'explore' | 'select' | 'done';
+export type StageKindName = 'label' | 'train' | 'explore' | 'select';
+export const STAGE_KINDS: readonly StageKindName[] = ['label', 'train', 'explore', 'select'];
+/** The state of one attempt of a task. */
+export type AttemptState = 'planned' | 'submitted' | 'pending' | 'running' | 'done' | 'failed';
+export const ATTEMPT_STATES: readonly AttemptState[] = ['planned', 'submitted', 'pending', 'running', 'done', 'failed'];
+export type Parameters = Record<string, number | string | boolean>;
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type JsonObject = { [k: string]: Json };
 
 export interface AttemptRecord {
   attempt: number;
   dir: string;
   submission: string | null;
   array_index: number | null;
-  parameters: Record<string, number | string | boolean>;
-  state: TaskState;
+  /** What this attempt changed for its program (label: pw.x parameters on top of dft.parameters). */
+  parameters: Parameters;
+  state: AttemptState;
   error_class: FailureClass | null;
   message: string | null;
   /** The task's own SLURM job id, once seen running (sacct -c knows tasks only by it). */
   slurm_id?: string | null;
   /** SLURM resources changed for this attempt (a walltime or memory retry). */
   resources?: ResourceChange;
-  /** The earlier attempt folder whose charge density this one starts from. */
+  /** The earlier attempt folder this one restarts from (label: its charge density). */
   restart_from?: string | null;
   /** What autopipe did about this attempt's failure (a retry, or why it gave up). */
   action?: string | null;
@@ -39,9 +51,8 @@ export interface ResourceChange { time?: string; mem?: string }
 
 export interface TaskRecord {
   id: string;
-  source: { file: string; frame: number };
-  natoms: number;
-  merged: boolean;
+  about: string;
+  spec: JsonObject;
   attempts: AttemptRecord[];
   /** Why autopipe stopped retrying (its last attempt failed for good). */
   gave_up?: string | null;
@@ -51,47 +62,113 @@ export interface SubmissionRecord {
   token: string;
   job_name: string;
   tasks: string[];
-  job_id: string | null;
+  job: JobRef | null;
+  resources?: Resources;
   intent_at: number;
   submitted_at: number | null;
+}
+
+export interface StageRecord {
+  kind: StageKindName;
+  iteration: number;
+  planned_at: number;
+  tasks: TaskRecord[];
+  submissions: SubmissionRecord[];
+  data: JsonObject;
+  /** The next stage was entered from this one; it stays open until its stragglers settle. */
+  followed: boolean;
+}
+
+export interface StageSummary {
+  kind: StageKindName;
+  iteration: number;
+  planned_at: number;
+  settled_at: number;
+  tasks: number;
+  counts: Record<AttemptState, number>;
+  outcome: 'complete' | 'gave_up';
+  failures: JsonObject;
+  gave_up: JsonObject[];
+  data: JsonObject;
+}
+
+export interface PotentialRecord {
+  iteration: number;
+  dir: string;
+  rows: number;
+  metrics: JsonObject;
+  duration_s: number | null;
+  warm_start_from: string | null;
 }
 
 export interface Cursor {
   version: number;
   project: string;
   iteration: number;
-  stage: Stage;
   updated_at: number;
-  tasks: TaskRecord[];
-  submissions: SubmissionRecord[];
+  stages: StageRecord[];
+  done: StageSummary[];
+  potentials: PotentialRecord[];
+  stopped: { reason: string; at: number } | null;
 }
 
 const require = createRequire(import.meta.url);
-let compiled: ValidateFunction | undefined;
+const compiled = new Map<string, ValidateFunction>();
 
-/** Pure: the cursor, or the problems that make it unusable (path: message). */
+function validator(schema: string): ValidateFunction {
+  // ajv is loaded on first use: commands that never read a cursor skip its start-up
+  const Ajv = (require('ajv') as { Ajv: typeof AjvClass }).Ajv;
+  let v = compiled.get(schema);
+  if (v === undefined) {
+    v = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true }).compile(require(`../../../schemas/${schema}`) as object);
+    compiled.set(schema, v);
+  }
+  return v;
+}
+
+function problemsOf(v: ValidateFunction): string[] {
+  return (v.errors ?? []).slice(0, 10).map((e) => `${e.instancePath.split('/').slice(1).join('.') || '(top level)'}: ${e.message ?? 'is invalid'}`);
+}
+
+/** Pure: the cursor (a version 1 or 2 one upgraded), or the problems that make it unusable (path: message). */
 export function validateCursor(raw: unknown): { ok: true; cursor: Cursor } | { ok: false; problems: string[] } {
   const version = (raw as { version?: unknown } | null)?.version;
   if (typeof version === 'number' && version > CURSOR_VERSION) {
     return { ok: false, problems: [`written by a newer autopipe (cursor version ${version}; this autopipe reads version ${CURSOR_VERSION})`] };
   }
-  // ajv is loaded on first use: commands that never read a cursor skip its start-up
-  const Ajv = (require('ajv') as { Ajv: typeof AjvClass }).Ajv;
-  compiled ??= new Ajv({ allErrors: true, allowUnionTypes: true, strict: true }).compile(require('../../../schemas/cursor.schema.json') as object);
-  if (!compiled(raw)) {
-    const problems = (compiled.errors ?? []).slice(0, 10).map((e) => `${e.instancePath.split('/').slice(1).join('.') || '(top level)'}: ${e.message ?? 'is invalid'}`);
-    return { ok: false, problems };
+  let value = raw;
+  if (typeof version === 'number' && version < 3) {
+    const old = validator('cursor-v2.schema.json');
+    if (!old(raw)) return { ok: false, problems: problemsOf(old) };
+    value = upgradeV2(raw as V2Cursor);
   }
-  return { ok: true, cursor: upgrade(raw as Cursor) };
+  const v = validator('cursor.schema.json');
+  if (!v(value)) return { ok: false, problems: problemsOf(v) };
+  return { ok: true, cursor: value as Cursor };
 }
 
-/** Version 1 had free-form error classes: they (and any hand edit) map onto the closed set. */
-function upgrade(c: Cursor): Cursor {
-  return {
-    ...c,
-    version: CURSOR_VERSION,
-    tasks: c.tasks.map((t) => ({ ...t, attempts: t.attempts.map((a) => ({ ...a, error_class: upgradeClass(a.error_class) })) })),
+interface V2Cursor {
+  project: string; iteration: number; stage: string; updated_at: number;
+  tasks: Array<{ id: string; source: { file: string; frame: number }; natoms: number; attempts: Array<AttemptRecord & { error_class: string | null }>; gave_up?: string | null }>;
+  submissions: Array<{ token: string; job_name: string; tasks: string[]; job_id: string | null; intent_at: number; submitted_at: number | null }>;
+}
+
+/**
+ * Versions 1 and 2 held one labelling stage: it becomes the one open stage, its tasks' source
+ * and size the label kind's spec, its job ids closed references, free-form classes (version 1)
+ * the closed set.
+ */
+function upgradeV2(c: V2Cursor): Cursor {
+  const stage: StageRecord = {
+    kind: 'label', iteration: c.iteration, planned_at: Math.min(c.updated_at, ...c.submissions.map((s) => s.intent_at)), followed: false, data: {},
+    tasks: c.tasks.map((t) => ({
+      id: t.id, about: `${t.source.file} frame ${t.source.frame}`, spec: { source: { file: t.source.file, frame: t.source.frame }, natoms: t.natoms },
+      attempts: t.attempts.map((a) => ({ ...a, error_class: upgradeClass(a.error_class) })),
+      ...(t.gave_up === undefined ? {} : { gave_up: t.gave_up }),
+    })),
+    submissions: c.submissions.map(({ job_id, ...s }) => ({ ...s, job: jobRefFromV2(job_id) })),
   };
+  return { version: CURSOR_VERSION, project: c.project, iteration: c.iteration, updated_at: c.updated_at, stages: c.stage === 'done' ? [] : [stage], done: [], potentials: [], stopped: null };
 }
 
 /** The cursor at `path`, or undefined when there is none yet. */
@@ -129,4 +206,9 @@ export function writeCursor(path: string, cursor: Cursor, keep = KEEP_VERSIONS):
     throw new FileAccessError(`cannot keep the previous versions of ${path}: ${(err as Error).message}`, { cause: err });
   }
   writeFileAtomic(path, JSON.stringify(cursor, null, 1) + '\n');
+}
+
+/** A fresh cursor: iteration 0, nothing open yet. */
+export function emptyCursor(project: string, now: number): Cursor {
+  return { version: CURSOR_VERSION, project, iteration: 0, updated_at: now, stages: [], done: [], potentials: [], stopped: null };
 }

@@ -6,8 +6,8 @@
  * no exitcode. The live tests (recovery-live.test.ts) do the same on the real cluster.
  */
 import { posix } from 'node:path';
-import type { Executor, Sentinels } from '../../lib/exec/executor.js';
-import type { PlannedFile, PlannedCopy } from '../../lib/label/plan.js';
+import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest } from '../../lib/exec/executor.js';
+import type { JobRef } from '../../lib/slurm/job-ref.js';
 import type { QueueEntry } from '../../lib/slurm/commands.js';
 import { slurmState } from '../../lib/slurm/states.js';
 
@@ -34,11 +34,13 @@ export class FakeExecutor implements Executor {
     this.copies.push(...copies);
   }
 
-  async findSubmitted(jobName: string): Promise<string | undefined> {
-    return this.submitted.find((s) => s.jobName === jobName)?.jobId;
+  async findSubmitted(jobName: string): Promise<JobRef | undefined> {
+    const id = this.submitted.find((s) => s.jobName === jobName)?.jobId;
+    return id === undefined ? undefined : { kind: 'slurm', id };
   }
 
-  async submit(jobName: string, script: string, array: string, chdir: string): Promise<string> {
+  async submit(r: SubmitRequest): Promise<JobRef> {
+    const { jobName, script, array, chdir } = r;
     const jobId = String(this.nextId++);
     const manifest = this.files.get(script.replace(/\.sbatch$/, '.manifest'));
     if (manifest === undefined) throw new Error(`fake executor: no manifest staged for ${script}`);
@@ -57,15 +59,16 @@ export class FakeExecutor implements Executor {
         this.files.set(`${dir}/exitcode`, String(o.exitcode));
       }
     });
-    return jobId;
+    return { kind: 'slurm', id: jobId };
   }
 
-  async queue(jobIds: readonly string[]): Promise<QueueEntry[]> {
-    return this.ended.filter((e) => jobIds.includes(e.arrayJobId));
+  async queue(jobs: readonly JobRef[]): Promise<QueueEntry[]> {
+    const ids = jobs.flatMap((j) => (j.kind === 'slurm' ? [j.id] : []));
+    return this.ended.filter((e) => ids.includes(e.arrayJobId));
   }
 
-  async sentinels(dirs: readonly string[]): Promise<Map<string, Sentinels>> {
-    return new Map(dirs.map((d) => {
+  async sentinels(queries: readonly SentinelQuery[]): Promise<Map<string, Sentinels>> {
+    return new Map(queries.map(({ dir: d }) => {
       const s: Sentinels = {};
       const e = this.files.get(`${d}/exitcode`);
       if (e !== undefined) s.exitcode = Number(e);
@@ -77,10 +80,10 @@ export class FakeExecutor implements Executor {
     }));
   }
 
-  async fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, string>>> {
+  async fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, Buffer>>> {
     return new Map(dirs.map((d) => [d, new Map(names.flatMap((n) => {
       const v = this.files.get(`${d}/${n}`);
-      return v === undefined ? [] : [[n, v] as [string, string]];
+      return v === undefined ? [] : [[n, Buffer.from(v)] as [string, Buffer]];
     }))]));
   }
 }

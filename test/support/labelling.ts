@@ -28,6 +28,8 @@ export function project(dir: string, opts: { kind: 'local' | 'slurm'; n: number;
   writeFileSync(join(dir, 'autopipe.yaml'), [
     `name: ${opts.name ?? 'aptest'}`,
     'structures: structures.extxyz',
+    // labelling is what these tests are about: the loop stops after it
+    'iterations: {stop_after: label}',
     'dft:',
     '  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: Si.pz-vbc.UPF}',
     '  kpoints: [2, 2, 2]',

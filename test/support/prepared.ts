@@ -5,8 +5,7 @@
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../../lib/config/load.js';
-import { planLabelStage } from '../../lib/label/plan.js';
-import { plannedCursor } from '../../lib/label/apply.js';
+import { plannedLabelCursor } from './loop.js';
 import { writeCursor } from '../../lib/state/cursor.js';
 import { writeExtxyz } from '../../lib/formats/extxyz.js';
 import { pwRuns, AL4 } from './pw-runs.js';
@@ -15,19 +14,19 @@ import { tmpDir } from './tools.js';
 export function preparedSshProject(n: number, cluster: Record<string, string>): string {
   const dir = tmpDir();
   const remote = join(tmpDir(), 'remote');
-  const yaml = `name: cut${n}\ndft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF}\nexecutor:\n  kind: slurm\n  host: 127.0.0.1\n  port: ${cluster.AUTOPIPE_SSH_PORT}\n  user: ${cluster.AUTOPIPE_SSH_USER}\n  identity: ${cluster.AUTOPIPE_SSH_KEY}\n  known_hosts: ${cluster.AUTOPIPE_SSH_KNOWN_HOSTS}\n  remote_root: ${remote}\n`;
+  const yaml = `name: cut${n}\niterations: {stop_after: label}\ndft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF}\nexecutor:\n  kind: slurm\n  host: 127.0.0.1\n  port: ${cluster.AUTOPIPE_SSH_PORT}\n  user: ${cluster.AUTOPIPE_SSH_USER}\n  identity: ${cluster.AUTOPIPE_SSH_KEY}\n  known_hosts: ${cluster.AUTOPIPE_SSH_KNOWN_HOSTS}\n  remote_root: ${remote}\n`;
   writeFileSync(join(dir, 'autopipe.yaml'), yaml);
   const { config } = parseConfigText(yaml, 'autopipe.yaml');
   let k = 0;
-  const plan = planLabelStage({
-    iteration: 0, candidates: Array.from({ length: n }, (_, i) => ({ atoms: AL4, source: { file: 'prepared', frame: i + 1 } })), config,
-    runRoot: remote, maxArraySize: 1000, now: 1795000000, token: () => `prep${String(k++).padStart(6, '0')}`, renderScript: () => '#!/bin/sh\n',
+  const { cursor } = plannedLabelCursor({
+    candidates: Array.from({ length: n }, (_, i) => ({ atoms: AL4, source: { file: 'prepared', frame: i + 1 } })), config,
+    runRoot: remote, maxArraySize: 1000, now: 1795000000, token: () => `prep${String(k++).padStart(6, '0')}`, render: () => '#!/bin/sh\n',
   });
-  const cursor = plannedCursor(config.name, 0, plan, 1795000000);
-  cursor.submissions.forEach((s) => { s.job_id = '99999999'; s.submitted_at = 1795000000; });
-  cursor.tasks.forEach((t) => { t.attempts[0].state = 'submitted'; });
+  const stage = cursor.stages[0];
+  stage.submissions.forEach((s) => { s.job = { kind: 'slurm', id: '99999999' }; s.submitted_at = 1795000000; });
+  stage.tasks.forEach((t) => { t.attempts[0].state = 'submitted'; });
   const pwOut = readFileSync(pwRuns().al, 'utf8');
-  for (const t of cursor.tasks) {
+  for (const t of stage.tasks) {
     const d = join(remote, t.attempts[0].dir);
     mkdirSync(d, { recursive: true });
     // a distinct energy per task, so that every task is its own row (merging is by content)

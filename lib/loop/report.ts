@@ -3,8 +3,8 @@
  * tasks ended (recovered, still retrying, gave up), and the tasks that gave up with their last
  * error and folder.
  */
-import type { Cursor } from '../state/cursor.js';
-import { FAILURE_CLASSES, type FailureClass } from './classes.js';
+import type { TaskRecord } from '../state/cursor.js';
+import { FAILURE_CLASSES, type FailureClass } from '../state/failure-class.js';
 
 export interface ClassSummary { attempts: number; tasks: number; recovered: number; retrying: number; gave_up: number }
 
@@ -15,10 +15,10 @@ export interface RecoveryReport {
   gave_up: GaveUp[];
 }
 
-export function recoveryReport(c: Cursor): RecoveryReport {
+export function recoveryReport(tasks: readonly TaskRecord[]): RecoveryReport {
   const failures: Partial<Record<FailureClass, ClassSummary>> = {};
   const gaveUp: GaveUp[] = [];
-  for (const t of c.tasks) {
+  for (const t of tasks) {
     const last = t.attempts[t.attempts.length - 1];
     const outcome: keyof ClassSummary = last.state === 'done' ? 'recovered' : (t.gave_up ?? null) !== null ? 'gave_up' : 'retrying';
     const seen = new Set<FailureClass>();

@@ -1,0 +1,144 @@
+/** `autopipe submit | poll | status | run`: the loop's stages, driven from a workstation or cron. */
+import type { Argv } from 'yargs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { openProject, type Project } from '../../project/project.js';
+import { openExecutor, type OpenExecutor } from '../../exec/factory.js';
+import { stageFilesLocally } from '../../exec/stage-local.js';
+import { readCursor, emptyCursor, type Cursor } from '../../state/cursor.js';
+import { acquireLock } from '../../state/lock.js';
+import { enterFirstStage, pollPass } from '../../loop/pass.js';
+import { planStage } from '../../loop/enter.js';
+import { submitIntents } from '../../loop/submit.js';
+import { countsOf } from '../../loop/tasks.js';
+import { REGISTRY } from '../../stages/registry.js';
+import { UsageError } from '../../errors/errors.js';
+import { logger } from '../../log/logger.js';
+import { out, printJson } from '../output.js';
+import { reportLines } from '../../loop/report.js';
+import { statusJson } from '../status.js';
+import { loopContext } from '../loop-context.js';
+import type { CliContext } from '../context.js';
+
+async function withLock<T>(p: Project, ctx: CliContext, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(p.workdir, { recursive: true });
+  const lock = acquireLock(p.lockPath, ctx.now());
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+/** Open the executor (an SSH connection with a host) and the loop's context, run fn, always close both. */
+async function withLoop<T>(p: Project, ctx: CliContext, fn: (l: ReturnType<typeof loopContext>, x: OpenExecutor) => Promise<T>): Promise<T> {
+  const x = await openExecutor(p);
+  const l = loopContext(p, x, ctx);
+  try {
+    return await fn(l, x);
+  } finally {
+    l.closeDb();
+    x.close();
+  }
+}
+
+async function dryRun(p: Project, ctx: CliContext): Promise<void> {
+  const dir = join(p.workdir, 'dry-run');
+  await withLoop(p, ctx, async (l) => {
+    const kind = REGISTRY.get('label');
+    if (kind === undefined) throw new UsageError('this autopipe has no label stage');
+    const c = emptyCursor(p.config.name, ctx.now());
+    const planned = planStage(kind, 0, l.pass.stageContext(c), { ...l.pass.arrays, runRoot: dir, maxArraySize: await l.pass.arrays.maxArraySize() });
+    stageFilesLocally(dir, planned.files);
+    for (const s of planned.stage.submissions) logger.info(`would submit ${s.job_name}: ${s.tasks.length} task(s), script ${join(dir, 'iter-000', 'label', `${s.token}.sbatch`)}`);
+    logger.info(`rendered ${planned.files.length} file(s) into ${dir}; nothing submitted`);
+  });
+}
+
+async function submit(p: Project, ctx: CliContext): Promise<Cursor> {
+  const existing = readCursor(p.cursorPath);
+  return withLoop(p, ctx, async (l) => {
+    const changes: string[] = [];
+    if (existing !== undefined) {
+      const c = await submitIntents(l.pass, existing, changes);
+      for (const line of changes) logger.info(line);
+      logger.info(`iteration ${c.iteration} is under way (${c.stages.map((s) => s.kind).join(', ') || 'no open stage'}); every submission is in: see autopipe status`);
+      return c;
+    }
+    const c = await enterFirstStage(l.pass, emptyCursor(p.config.name, ctx.now()), changes);
+    for (const line of changes) logger.info(line);
+    return c;
+  });
+}
+
+async function poll(p: Project, ctx: CliContext) {
+  const cursor = readCursor(p.cursorPath);
+  if (cursor === undefined) throw new UsageError(`nothing to poll in ${p.dir}: no cursor yet`, { hint: 'run autopipe submit first' });
+  return withLoop(p, ctx, async (l, x) => ({ ...(await pollPass(l.pass, cursor)), roundTrips: x.roundTrips() }));
+}
+
+/** Where an attempt folder is, for a person to look: host:path over SSH. */
+function whereOf(p: Project): (dir: string) => string {
+  const host = p.config.executor.host;
+  return (dir) => (host === null ? join(p.runRoot, dir) : `${host}:${posix.join(p.runRoot, dir)}`);
+}
+
+const dirOption = { alias: 'C', type: 'string', describe: 'the project folder (with autopipe.yaml); default: here' } as const;
+
+function printStatus(p: Project, c: Cursor): void {
+  const s = statusJson(c);
+  for (const d of s.done) out(`iteration ${d.iteration} ${d.kind.padEnd(6)} ${d.outcome}: ${d.summary}\n`);
+  for (const pot of s.potentials) out(`iteration ${pot.iteration} potential ${pot.dir}: ${pot.summary}\n`);
+  for (const st of s.stages) {
+    out(`iteration ${st.iteration}, stage ${st.kind}${st.followed ? ' (stragglers; the next stage has started)' : ''}: ${Object.entries(st.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
+    for (const line of reportLines(st.report, whereOf(p))) out(`${line}\n`);
+    out('tasks:\n');
+    for (const t of st.tasks) {
+      const history = t.failures.map((f) => f.error_class).join(' → ');
+      out(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job}${t.error_class === null ? '' : `  ${t.error_class}`}${history === '' ? '' : `  (failed: ${history})`}\n`);
+    }
+  }
+  if (c.stopped !== null) out(`stopped: ${c.stopped.reason}\n`);
+}
+
+export function loopCommands(y: Argv, ctx: CliContext): Argv {
+  return y
+    .command('submit', 'plan the first stage and submit it (or submit what is only an intent)', (a) => a.option('dir', dirOption).option('dry-run', { type: 'boolean', default: false, describe: 'render everything into <workdir>/dry-run, submit nothing' }),
+      async (argv) => {
+        const p = openProject(argv.dir);
+        await withLock(p, ctx, () => (argv['dry-run'] ? dryRun(p, ctx) : submit(p, ctx).then(() => undefined)));
+      })
+    .command('poll', 'one cron-safe pass: submit what is due, read what finished, merge it, start the next stage', (a) => a.option('dir', dirOption).option('json', { type: 'boolean', default: false }),
+      async (argv) => {
+        const p = openProject(argv.dir);
+        const r = await withLock(p, ctx, () => poll(p, ctx));
+        if (argv.json) printJson({ changes: r.changes, complete: r.finished, finished: r.finished, stopped: r.cursor.stopped, stages: statusJson(r.cursor).stages.map((s) => ({ kind: s.kind, iteration: s.iteration, counts: s.counts })), ssh_round_trips: r.roundTrips });
+        else for (const line of r.changes) out(`${line}\n`); // quiet when nothing changed
+      })
+    .command('status', 'where every iteration, stage and task stands', (a) => a.option('dir', dirOption).option('json', { type: 'boolean', default: false }),
+      (argv) => {
+        const p = openProject(argv.dir);
+        const c = readCursor(p.cursorPath);
+        if (c === undefined) throw new UsageError(`no cursor in ${p.workdir}: nothing submitted yet`, { hint: 'run autopipe submit' });
+        if (argv.json) printJson(statusJson(c));
+        else printStatus(p, c);
+      })
+    .command('run', 'submit, then poll every few seconds until the loop stops', (a) => a.option('dir', dirOption),
+      async (argv) => {
+        const p = openProject(argv.dir);
+        if (!existsSync(p.cursorPath)) await withLock(p, ctx, () => submit(p, ctx));
+        for (;;) {
+          const r = await withLock(p, ctx, () => poll(p, ctx));
+          for (const line of r.changes) logger.info(line);
+          if (r.finished) {
+            for (const s of r.cursor.stages) {
+              const n = countsOf(s.tasks);
+              logger.info(`stage complete: ${n.done} done, ${n.failed} failed (${s.kind} of iteration ${s.iteration})`);
+            }
+            logger.info(`the loop stopped: ${r.cursor.stopped?.reason ?? '-'}; database ${p.dbPath}`);
+            return;
+          }
+          await new Promise((res) => setTimeout(res, 1000 * p.config.executor.poll_interval));
+        }
+      });
+}

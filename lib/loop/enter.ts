@@ -1,0 +1,50 @@
+/**
+ * Entering a stage: plan it with its kind (pure but for what the context reads), lay its first
+ * attempts out as job arrays, and return the stage record (every submission an intent) with the
+ * files to stage. The caller stages the files, then saves the cursor holding the intents, then
+ * submits: a crash in between is resolved like any other intent.
+ */
+import type { PlannedFile } from '../exec/executor.js';
+import type { StageKind, StageContext } from '../stages/kind.js';
+import { attemptDir, stageDirOf } from '../stages/kind.js';
+import type { StageRecord, StageSummary, TaskRecord } from '../state/cursor.js';
+import { planArrays, type ArrayInputs } from './arrays.js';
+import { countsOf, phaseOf } from './tasks.js';
+import { recoveryReport } from './report.js';
+
+export type ArrayContext = Omit<ArrayInputs, 'stageDir' | 'renderScript'>;
+
+/** The kind's job script, rendered with its resources and its own context. */
+export function scriptRenderer(kind: StageKind, ctx: StageContext): ArrayInputs['renderScript'] {
+  return (c) => ctx.render(kind.template, { ...kind.scriptContext(ctx.config), ...c });
+}
+
+export function planStage(kind: StageKind, iteration: number, ctx: StageContext, arrays: ArrayContext): { stage: StageRecord; files: PlannedFile[]; notes: string[] } {
+  const stageDir = stageDirOf(iteration, kind.kind);
+  const plan = kind.plan({ ...ctx, iteration }, stageDir);
+  const laid = planArrays([{ tasks: plan.tasks.map((t) => ({ id: t.id, dir: attemptDir(stageDir, t.id, 1) })), resources: kind.resources(ctx.config) }], {
+    ...arrays, stageDir, renderScript: scriptRenderer(kind, ctx),
+  });
+  const tasks: TaskRecord[] = plan.tasks.map((t) => {
+    const at = laid.placement.get(t.id);
+    return {
+      id: t.id, about: t.about, spec: t.spec,
+      attempts: [{ attempt: 1, dir: attemptDir(stageDir, t.id, 1), submission: at?.token ?? null, array_index: at?.index ?? null, parameters: {}, state: 'planned', error_class: null, message: null }],
+    };
+  });
+  return {
+    stage: { kind: kind.kind, iteration, planned_at: arrays.now, tasks, submissions: laid.submissions, data: plan.data, followed: false },
+    files: [...plan.shared, ...plan.tasks.flatMap((t) => t.files), ...laid.files],
+    notes: plan.notes,
+  };
+}
+
+/** What `done` keeps of a settled stage. */
+export function summarize(s: StageRecord, now: number): StageSummary {
+  const report = recoveryReport(s.tasks);
+  return {
+    kind: s.kind, iteration: s.iteration, planned_at: s.planned_at, settled_at: now, tasks: s.tasks.length, counts: countsOf(s.tasks),
+    outcome: s.tasks.some((t) => phaseOf(t) === 'done') ? 'complete' : 'gave_up',
+    failures: JSON.parse(JSON.stringify(report.failures)), gave_up: JSON.parse(JSON.stringify(report.gave_up)), data: s.data,
+  };
+}

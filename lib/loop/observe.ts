@@ -1,0 +1,107 @@
+/**
+ * An attempt without its exitcode, from what SLURM says of its job: still waiting or running,
+ * or ended (time, memory, node, cancelled) and classified. A job that left the queue without
+ * the task's exitcode did not finish: it is never "done". Pure, except explainVanished, which
+ * asks the cluster's accounts.
+ */
+import type { Executor, Sentinels } from '../exec/executor.js';
+import type { AttemptRecord } from '../state/cursor.js';
+import type { FailureClass } from '../state/failure-class.js';
+import type { QueueEntry } from '../slurm/commands.js';
+import type { SlurmState } from '../slurm/states.js';
+import type { JobRef } from '../slurm/job-ref.js';
+import { queueKey, showJob } from '../slurm/job-ref.js';
+import { parseTimeLimit } from '../slurm/limits.js';
+
+/**
+ * SLURM's final states as failure classes, for a job that ended without the task's exitcode.
+ * 'failed' (non-zero exit) and 'completed' without an exitcode say nothing about why.
+ */
+const FROM_SLURM: Readonly<Record<SlurmState, FailureClass | undefined>> = {
+  pending: undefined,
+  running: undefined,
+  completed: 'unknown',
+  failed: 'unknown',
+  cancelled: 'cancelled',
+  preempted: 'cancelled',
+  timeout: 'walltime',
+  out_of_memory: 'out_of_memory',
+  node_failure: 'node_failure',
+  unknown: undefined,
+};
+
+export function classOfSlurmState(s: SlurmState): FailureClass | undefined {
+  return FROM_SLURM[s];
+}
+
+/**
+ * A task that vanished without any record: if its output kept growing until close to the time
+ * limit, the limit is what stopped it (clusters without accounts leave nothing else).
+ */
+export function nearTimeLimit(started: number | undefined, lastOutput: number | undefined, limitSeconds: number | undefined): boolean {
+  if (started === undefined || lastOutput === undefined || limitSeconds === undefined) return false;
+  return lastOutput - started >= 0.9 * limitSeconds;
+}
+
+export function queueEntryOf(queue: readonly QueueEntry[], job: JobRef, index: number | null): QueueEntry | undefined {
+  const key = queueKey(job);
+  if (key === undefined) return undefined;
+  return queue.find((q) => q.arrayJobId === key && (index === null || q.taskIds === null || q.taskIds.includes(index)));
+}
+
+type Observed = Pick<AttemptRecord, 'state' | 'error_class' | 'message'>;
+
+export function fromQueue(e: QueueEntry | undefined, job: JobRef, index: number | null, started: boolean): Observed {
+  if (e === undefined) {
+    return { state: 'failed', error_class: 'unknown', message: `job ${showJob(job)}${index === null ? '' : `_${index}`} left SLURM without the task's exitcode (${started ? 'killed while running' : 'never started'})` };
+  }
+  switch (e.state) {
+    case 'pending': return { state: 'pending', error_class: null, message: null };
+    case 'running':
+    case 'completed': // SLURM says done but the sentinel is not there yet (shared filesystems lag): wait
+    case 'unknown': return { state: started ? 'running' : 'pending', error_class: null, message: null };
+    default: {
+      const cls = classOfSlurmState(e.state) ?? 'unknown';
+      return { state: 'failed', error_class: cls, message: `SLURM: ${e.rawState}${e.reason && e.reason !== 'None' ? ` (${e.reason})` : ''}${cls === 'unknown' ? " without the task's exitcode" : ''}` };
+    }
+  }
+}
+
+export interface Vanished {
+  task: string;
+  job: JobRef;
+  attempt: AttemptRecord;
+  sentinels: Sentinels;
+  /** The time limit the attempt ran under (its own, else its kind's). */
+  timeLimit: string;
+  progressFile: string;
+}
+
+/**
+ * Tasks whose job left the queue without their exitcode: ask the accounts (one sacct, or
+ * sacct -c) why, when the cluster keeps them; without a record, output that kept growing until
+ * near the time limit says walltime; else the failure stays 'unknown'. Keyed by task id.
+ */
+export async function explainVanished(executor: Executor, vanished: readonly Vanished[]): Promise<Map<string, AttemptRecord>> {
+  const out = new Map<string, AttemptRecord>();
+  if (vanished.length === 0) return out;
+  const jobs = [...new Map(vanished.flatMap((v) => (v.job.kind === 'slurm' ? [[v.job.id, v.job] as const] : []))).values()];
+  const acct = executor.accounting === undefined || jobs.length === 0 ? new Map()
+    : await executor.accounting(jobs, vanished.map((v) => v.attempt.slurm_id).filter((x): x is string => typeof x === 'string'));
+  for (const v of vanished) {
+    const a = v.attempt;
+    const id = v.job.kind === 'slurm' ? v.job.id : undefined;
+    const e = (id === undefined ? undefined : acct.get(`${id}_${a.array_index}`)) ?? (a.slurm_id == null ? undefined : acct.get(a.slurm_id)) ?? (a.array_index === null && id !== undefined ? acct.get(id) : undefined);
+    if (e !== undefined) {
+      const cls = classOfSlurmState(e.state) ?? 'unknown';
+      out.set(v.task, { ...a, state: 'failed', error_class: cls, message: `SLURM accounts: ${e.rawState}${e.exitCode === null ? '' : ` (exit ${e.exitCode})`}, without the task's exitcode` });
+      continue;
+    }
+    const limit = parseTimeLimit(v.timeLimit);
+    if (nearTimeLimit(v.sentinels.started, v.sentinels.output, limit)) {
+      const ran = (v.sentinels.output as number) - (v.sentinels.started as number);
+      out.set(v.task, { ...a, state: 'failed', error_class: 'walltime', message: `job ${showJob(v.job)} left SLURM without the task's exitcode and no record; ${v.progressFile} grew for ${ran} s of the ${limit} s limit` });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,202 @@
+/**
+ * One pass over every open stage (the caller holds the lock), in the order that makes a pass
+ * killed at any instant harmless: submit what is only an intent → one queue query for all jobs
+ * → one sentinel scan → one download → judge → merge (database and kept files first) → retries
+ * → the next stage → save → submit. Merging is idempotent and an intent is resolved by job name
+ * before any new sbatch, so the next pass repeats what this one did not finish, once.
+ */
+import type { Executor, FetchedFiles } from '../exec/executor.js';
+import type { Config } from '../config/types.js';
+import type { AttemptRecord, Cursor, StageRecord } from '../state/cursor.js';
+import type { Finished, MergeSink, Registry, StageContext, StageKind } from '../stages/kind.js';
+import { StageError } from '../errors/errors.js';
+import { explainVanished, fromQueue, queueEntryOf, type Vanished } from './observe.js';
+import { planRetries } from './retries.js';
+import { submitIntents } from './submit.js';
+import { transitions } from './transition.js';
+import { planStage, scriptRenderer, summarize, type ArrayContext } from './enter.js';
+import { lastAttempt, phaseOf, replaceLastAttempt, stageSettled } from './tasks.js';
+
+export interface PassContext {
+  executor: Executor;
+  registry: Registry;
+  config: Config;
+  now: number;
+  /** Save the cursor now (after each submission, so a crash cannot submit twice). */
+  saveCursor: (c: Cursor) => void;
+  /** What planning a stage or a retry may read. */
+  stageContext: (c: Cursor) => StageContext;
+  sink: MergeSink;
+  /** MaxArraySize is asked only when something is planned. */
+  arrays: Omit<ArrayContext, 'maxArraySize'> & { maxArraySize: () => Promise<number> };
+}
+
+export interface PassResult { cursor: Cursor; changes: string[]; merged: number; finished: boolean }
+
+function kindOf(ctx: PassContext, s: StageRecord): StageKind {
+  const k = ctx.registry.get(s.kind);
+  if (k === undefined) throw new StageError(`the cursor has an open ${s.kind} stage, which this autopipe does not have`, { hint: 'use the autopipe version that started it' });
+  return k;
+}
+
+/** Attempts without their exitcode, from SLURM (queue, then accounts); keyed by attempt folder. */
+async function observe(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<string, number | undefined>, started: ReadonlyMap<string, Vanished['sentinels']>): Promise<Map<string, AttemptRecord>> {
+  const updated = new Map<string, AttemptRecord>();
+  const vanished: Vanished[] = [];
+  const open = c.stages.flatMap((s) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ s, t, a: lastAttempt(t) })));
+  const jobOf = new Map(c.stages.flatMap((s) => s.submissions.map((x) => [x.token, x.job] as const)));
+  const jobs = [...new Map(open.flatMap(({ a }) => { const j = jobOf.get(a.submission ?? ''); return j == null ? [] : [[JSON.stringify(j), j] as const]; })).values()];
+  const queue = await ctx.executor.queue(jobs);
+  for (const { s, a } of open) {
+    const job = jobOf.get(a.submission ?? '') ?? null;
+    if (exitcodes.get(a.dir) !== undefined || job === null) continue;
+    const sent = started.get(a.dir) ?? {};
+    const e = queueEntryOf(queue, job, a.array_index);
+    const next: AttemptRecord = { ...a, ...fromQueue(e, job, a.array_index, sent.started !== undefined) };
+    // a task's own id shows once it runs (a pending range shows the array's): sacct -c needs it
+    if (e !== undefined && e.state !== 'pending' && e.taskIds?.length === 1 && a.array_index !== null) next.slurm_id = e.jobId;
+    const kind = kindOf(ctx, s);
+    if (e === undefined) vanished.push({ task: a.dir, job, attempt: next, sentinels: sent, timeLimit: a.resources?.time ?? kind.resources(ctx.config).time, progressFile: kind.progressFile });
+    if (next.state !== a.state || next.slurm_id !== a.slurm_id) updated.set(a.dir, next);
+  }
+  for (const [dir, a] of await explainVanished(ctx.executor, vanished)) updated.set(dir, a);
+  return updated;
+}
+
+/** Judge what finished and merge what succeeded, stage by stage; the cursor's records follow. */
+function judgeAndMerge(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<string, number | undefined>, fetched: ReadonlyMap<string, FetchedFiles>, updated: Map<string, AttemptRecord>, changes: string[]): { cursor: Cursor; merged: number } {
+  let cursor = c;
+  let merged = 0;
+  for (const s of c.stages) {
+    const kind = kindOf(ctx, s);
+    const done: Finished[] = [];
+    for (const t of s.tasks) {
+      const a = lastAttempt(t);
+      const exitcode = exitcodes.get(a.dir);
+      if (phaseOf(t) !== 'open' || exitcode === undefined) continue;
+      const j = kind.judge(fetched.get(a.dir) ?? new Map(), exitcode, t, a, s, ctx.config);
+      if (j.ok) {
+        done.push({ task: t, attempt: a, result: j.result });
+        updated.set(a.dir, { ...a, state: 'done', error_class: null, message: null });
+      } else {
+        updated.set(a.dir, { ...a, state: 'failed', error_class: j.failure.cls, message: j.failure.message });
+      }
+    }
+    // committed before the cursor that records it is saved: a pass killed in between repeats
+    // the merge next time, and a repeated merge adds nothing (content ids, kept files)
+    changes.push(...kind.merge(done, ctx.sink, s));
+    merged += done.length;
+    if (kind.record !== undefined && done.length > 0) cursor = kind.record(cursor, s, done);
+  }
+  return { cursor, merged };
+}
+
+function applyUpdates(c: Cursor, updated: ReadonlyMap<string, AttemptRecord>, changes: string[]): Cursor {
+  return {
+    ...c,
+    stages: c.stages.map((s) => ({
+      ...s,
+      tasks: s.tasks.map((t) => {
+        const a = lastAttempt(t);
+        const next = updated.get(a.dir);
+        if (next === undefined) return t;
+        if (next.state !== a.state) changes.push(`${s.kind} ${t.id}: ${a.state} → ${next.state}${next.error_class === null ? '' : ` (${next.error_class}: ${next.message})`}`);
+        return replaceLastAttempt(t, next);
+      }),
+    })),
+  };
+}
+
+async function retries(ctx: PassContext, c: Cursor, fetched: ReadonlyMap<string, FetchedFiles>, changes: string[]): Promise<Cursor> {
+  if (!c.stages.some((s) => s.tasks.some((t) => phaseOf(t) === 'deciding'))) return c;
+  const sc = ctx.stageContext(c);
+  const maxArraySize = await ctx.arrays.maxArraySize();
+  const stages: StageRecord[] = [];
+  for (const s of c.stages) {
+    if (!s.tasks.some((t) => phaseOf(t) === 'deciding')) {
+      stages.push(s);
+      continue;
+    }
+    const kind = kindOf(ctx, s);
+    const plan = planRetries(s, kind, fetched, { ...sc, iteration: s.iteration }, { ...ctx.arrays, maxArraySize, renderScript: scriptRenderer(kind, sc) });
+    if (plan.files.length > 0) await ctx.executor.stage(plan.files, plan.copies);
+    changes.push(...plan.changes);
+    stages.push(plan.stage);
+  }
+  return { ...c, stages };
+}
+
+/** The next stages: entered (staged, then saved with their intents), settled ones closed, or the loop stopped. */
+async function advance(ctx: PassContext, c: Cursor, changes: string[]): Promise<Cursor> {
+  let cursor = c;
+  const actions = transitions(cursor, ctx.config, new Set(ctx.registry.keys()));
+  const closing = new Set<number>();
+  for (const a of actions) {
+    if (a.kind === 'close') closing.add(a.index);
+    if (a.kind === 'stop') {
+      cursor = { ...cursor, stopped: { reason: a.reason, at: ctx.now } };
+      changes.push(`the loop stops: ${a.reason}`);
+    }
+    if (a.kind === 'enter') {
+      const kind = ctx.registry.get(a.stage);
+      if (kind === undefined) continue;
+      let planned;
+      try {
+        planned = planStage(kind, a.iteration, ctx.stageContext(cursor), { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
+      } catch (err) {
+        if (!(err instanceof StageError)) throw err;
+        cursor = { ...cursor, stopped: { reason: `${a.stage} of iteration ${a.iteration} cannot start: ${err.message}`, at: ctx.now } };
+        changes.push(`the loop stops: ${cursor.stopped?.reason ?? ''}${err.hint === undefined ? '' : ` (${err.hint})`}`);
+        continue;
+      }
+      await ctx.executor.stage(planned.files);
+      changes.push(`entered ${a.stage} of iteration ${a.iteration} (${planned.stage.tasks.length} task${planned.stage.tasks.length === 1 ? '' : 's'})`, ...planned.notes);
+      cursor = {
+        ...cursor, iteration: Math.max(cursor.iteration, a.iteration),
+        stages: [...cursor.stages.map((s, i) => (i === a.after ? { ...s, followed: true } : s)), planned.stage],
+      };
+    }
+  }
+  if (closing.size > 0) {
+    cursor = { ...cursor, stages: cursor.stages.filter((_, i) => !closing.has(i)), done: [...cursor.done, ...cursor.stages.filter((_, i) => closing.has(i)).map((s) => summarize(s, ctx.now))] };
+  }
+  return cursor;
+}
+
+export async function pollPass(ctx: PassContext, cursor: Cursor): Promise<PassResult> {
+  const changes: string[] = [];
+  let c = await submitIntents(ctx, cursor, changes);
+  const attempts = c.stages.flatMap((s) => { const k = kindOf(ctx, s); return s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ dir: lastAttempt(t).dir, progress: k.progressFile })); });
+  const sentinels = await ctx.executor.sentinels(attempts);
+  const exitcodes = new Map([...sentinels].map(([d, s]) => [d, s.exitcode]));
+  const updated = await observe(ctx, c, exitcodes, sentinels);
+
+  // one download: outputs of what finished, and of what failed (a retry starts from it)
+  const deciding = c.stages.flatMap((s) => s.tasks.filter((t) => phaseOf(t) === 'deciding').map((t) => lastAttempt(t).dir));
+  const failedNow = [...updated.values()].filter((a) => a.state === 'failed').map((a) => a.dir);
+  const finished = [...exitcodes].filter(([, e]) => e !== undefined).map(([d]) => d);
+  const names = [...new Set(c.stages.flatMap((s) => kindOf(ctx, s).outputs))];
+  const fetched = await ctx.executor.fetch([...new Set([...finished, ...deciding, ...failedNow])], names);
+
+  const merge = judgeAndMerge(ctx, c, exitcodes, fetched, updated, changes);
+  c = applyUpdates({ ...merge.cursor, updated_at: ctx.now }, updated, changes);
+  c = await retries(ctx, c, fetched, changes);
+  ctx.saveCursor(c);
+  c = await advance(ctx, c, changes);
+  ctx.saveCursor(c);
+  c = await submitIntents(ctx, c, changes);
+  return { cursor: c, changes, merged: merge.merged, finished: c.stopped !== null && c.stages.every(stageSettled) };
+}
+
+/** Enter the first stage (label of iteration 0) of a fresh cursor; the caller stages nothing else. */
+export async function enterFirstStage(ctx: PassContext, cursor: Cursor, changes: string[]): Promise<Cursor> {
+  const kind = ctx.registry.get('label');
+  if (kind === undefined) throw new StageError('this autopipe has no label stage');
+  const planned = planStage(kind, 0, ctx.stageContext(cursor), { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
+  await ctx.executor.stage(planned.files); // one transfer
+  const c: Cursor = { ...cursor, stages: [planned.stage] };
+  // the intents go to disk before anything is submitted
+  ctx.saveCursor(c);
+  changes.push(...planned.notes);
+  return submitIntents(ctx, c, changes);
+}

@@ -1,0 +1,52 @@
+/** A task's life cycle, derived in one place from its attempts (pure). */
+import type { AttemptRecord, AttemptState, StageRecord, TaskRecord } from '../state/cursor.js';
+import { ATTEMPT_STATES } from '../state/cursor.js';
+
+/**
+ * Where a task stands:
+ *   open      its last attempt is planned, submitted, pending or running
+ *   deciding  its last attempt failed and nothing is decided yet (a retry, or giving up)
+ *   done      its last attempt succeeded (and was merged: both happen in one pass)
+ *   gave_up   its last attempt failed for good
+ */
+export type TaskPhase = 'open' | 'deciding' | 'done' | 'gave_up';
+
+export function lastAttempt(t: TaskRecord): AttemptRecord {
+  return t.attempts[t.attempts.length - 1];
+}
+
+export function phaseOf(t: TaskRecord): TaskPhase {
+  const a = lastAttempt(t);
+  if (a.state === 'done') return 'done';
+  if (a.state !== 'failed') return 'open';
+  return (t.gave_up ?? null) === null ? 'deciding' : 'gave_up';
+}
+
+/** Nothing more will happen to it. */
+export function isSettled(t: TaskRecord): boolean {
+  const p = phaseOf(t);
+  return p === 'done' || p === 'gave_up';
+}
+
+/** The task with its last attempt replaced (and, when given, new attempts after it). */
+export function replaceLastAttempt(t: TaskRecord, last: AttemptRecord, ...after: AttemptRecord[]): TaskRecord {
+  return { ...t, attempts: [...t.attempts.slice(0, -1), last, ...after] };
+}
+
+/** Each task's last attempt changed by `change` where it returns one. */
+export function updateLastAttempts(tasks: readonly TaskRecord[], change: (t: TaskRecord, a: AttemptRecord) => AttemptRecord | undefined): TaskRecord[] {
+  return tasks.map((t) => {
+    const next = change(t, lastAttempt(t));
+    return next === undefined ? t : replaceLastAttempt(t, next);
+  });
+}
+
+export function countsOf(tasks: readonly TaskRecord[]): Record<AttemptState, number> {
+  const counts = Object.fromEntries(ATTEMPT_STATES.map((s) => [s, 0])) as Record<AttemptState, number>;
+  for (const t of tasks) counts[lastAttempt(t).state]++;
+  return counts;
+}
+
+export function stageSettled(s: StageRecord): boolean {
+  return s.tasks.every(isSettled);
+}

@@ -1,0 +1,66 @@
+/**
+ * A finished labelling attempt (it wrote its exitcode): judge parses pw.x's output (pure) into
+ * the row to write, with the parameters that converged and the failures before it, or a
+ * classified failure; merge writes the rows in one transaction (idempotently: a row's unique id
+ * comes from its content).
+ */
+import type { Config } from '../../config/types.js';
+import type { FetchedFiles } from '../../exec/executor.js';
+import type { AttemptRecord, StageRecord, TaskRecord } from '../../state/cursor.js';
+import type { Kvp } from '../../db/keys.js';
+import type { DataObject } from '../../db/ase-data.js';
+import type { Atoms } from '../../atoms/atoms.js';
+import { parsePwOutput } from '../../formats/espresso-out.js';
+import { readExtxyz } from '../../formats/extxyz.js';
+import { makeAtoms } from '../../atoms/atoms.js';
+import { prepareRow } from '../../db/prepare-row.js';
+import { classifyOutput } from './classes.js';
+import { labelSpecOf } from './plan.js';
+import type { Finished, Judged, MergeSink } from '../kind.js';
+
+/** What judging a labelled structure yields: the row, ready to write. */
+export interface LabelRow { atoms: Atoms; kvp: Kvp; data: DataObject }
+
+/** The pw.x parameters worth querying by, as key-value pairs (scalars only). */
+function dftKvp(config: Config, extra: AttemptRecord['parameters']): Kvp {
+  const out: Kvp = {};
+  for (const [k, v] of Object.entries({ ...config.dft.parameters, ...extra })) if (typeof v !== 'object') out[k] = v;
+  return out;
+}
+
+const text = (files: FetchedFiles, name: string): string | undefined => files.get(name)?.toString('utf8');
+
+export function judgeLabel(files: FetchedFiles, exitcode: number, t: TaskRecord, a: AttemptRecord, stage: StageRecord, config: Config): Judged {
+  const out = parsePwOutput(text(files, 'pw.out') ?? '');
+  if (out.status !== 'ok' || out.atoms === undefined) {
+    const c = classifyOutput(out, exitcode);
+    return { ok: false, failure: c };
+  }
+  const given = readExtxyz(text(files, 'structure.extxyz') ?? '0\n\n', `${a.dir}/structure.extxyz`)[0];
+  const mask = given?.arrays.force_mask;
+  const nCore = mask === undefined ? out.atoms.numbers.length : Array.from(mask.values as Float64Array).filter((m) => m === 1).length;
+  // embedded and n_core come with sub-cells from `select`; plain structures are whole cells
+  const info = { embedded: false, n_core: nCore, ...(given?.info ?? {}) };
+  const atoms = makeAtoms({ ...out.atoms, arrays: mask === undefined ? {} : { force_mask: mask }, info });
+  const failures = t.attempts.filter((x) => x.state === 'failed').map((x) => `a${x.attempt} ${x.error_class ?? 'unknown'}: ${x.message ?? ''}`);
+  const source = labelSpecOf(t.spec).source;
+  const row = prepareRow(atoms, { iteration: stage.iteration, task: t.id, attempt: a.attempt, ...dftKvp(config, a.parameters) }, {
+    source: `${source.file}#${source.frame}`, task_dir: a.dir, ...(failures.length > 0 ? { failures } : {}),
+  });
+  if (!row.ok) return { ok: false, failure: { cls: 'input_error', message: row.reason } };
+  return { ok: true, result: { atoms, kvp: row.kvp, data: row.data } satisfies LabelRow };
+}
+
+/** One transaction for all of them: committed before the cursor that records them is saved. */
+export function mergeLabel(done: readonly Finished[], sink: MergeSink): string[] {
+  if (done.length === 0) return [];
+  const db = sink.db();
+  let added = 0;
+  db.transaction(() => {
+    for (const d of done) {
+      const r = d.result as LabelRow;
+      if (db.write(r.atoms, { kvp: r.kvp, data: r.data, now: sink.now, user: sink.user }).added) added++;
+    }
+  });
+  return added === done.length ? [] : [`${done.length - added} labelled structure(s) were in the database already (merged by an earlier pass)`];
+}

@@ -1,0 +1,72 @@
+/**
+ * Planning the labelling stage, pure: candidates + config → one task per structure, each with
+ * its first attempt's files. Layout under the run root:
+ *   iter-000/label/t0007/a1/pw.in      one folder per task and attempt, with structure.extxyz
+ *                                      (mask, provenance); pw.out, pw.err, started and
+ *                                      exitcode appear there when it runs
+ */
+import { posix } from 'node:path';
+import type { Atoms } from '../../atoms/atoms.js';
+import { natoms, symbolsOf } from '../../atoms/atoms.js';
+import { writePwInput, type KPoints } from '../../formats/espresso-in.js';
+import { writeExtxyz } from '../../formats/extxyz.js';
+import type { Config } from '../../config/types.js';
+import type { PlannedFile } from '../../exec/executor.js';
+import type { Parameters } from '../../state/cursor.js';
+import { ConfigError, StructureError } from '../../errors/errors.js';
+import { attemptDir, taskId, type Candidate, type PlannedTask } from '../kind.js';
+
+export function kpointsOf(config: Config): KPoints {
+  const d = config.dft;
+  return d.kpoints !== null ? { kind: 'mesh', mesh: d.kpoints } : { kind: 'spacing', spacing: d.kspacing, gammaTrick: d.gamma_trick };
+}
+
+/** The files of one attempt folder: the structure as given (force_mask, provenance: pw.x's output
+ * does not carry them) and the pw.x input with the attempt's parameters on top of dft.parameters. */
+export function attemptFiles(atoms: Atoms, dir: string, parameters: Readonly<Parameters>, config: Config): PlannedFile[] {
+  return [
+    { path: posix.join(dir, 'structure.extxyz'), content: writeExtxyz([atoms]) },
+    {
+      path: posix.join(dir, 'pw.in'),
+      content: writePwInput(atoms, {
+        parameters: { ...config.dft.parameters, ...parameters }, pseudopotentials: config.dft.pseudopotentials, pseudoDir: config.dft.pseudo_dir,
+        kpoints: kpointsOf(config), outdir: './out', prefix: 'pwscf',
+      }),
+    },
+  ];
+}
+
+/** The label kind's view of a task's spec. */
+export interface LabelSpec { source: { file: string; frame: number }; natoms: number }
+
+export function labelSpecOf(spec: unknown): LabelSpec {
+  return spec as LabelSpec;
+}
+
+export function planLabelTasks(candidates: readonly Candidate[], config: Config, stageDir: string, configFile: string): PlannedTask[] {
+  const missing = [...new Set(candidates.flatMap((c) => symbolsOf(c.atoms)))].filter((s) => config.dft.pseudopotentials[s] === undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(configFile, [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (the structures to label contain them)`]);
+  }
+  // every structure pw.x cannot be given is collected, so that all of them are named at once
+  const unusable: StructureError[] = [];
+  const tasks = candidates.map((c, k): PlannedTask => {
+    const id = taskId(k);
+    let files: PlannedFile[] = [];
+    try {
+      files = attemptFiles(c.atoms, attemptDir(stageDir, id, 1), {}, config);
+    } catch (err) {
+      if (!(err instanceof StructureError)) throw err;
+      unusable.push(new StructureError(`${c.source.file} frame ${c.source.frame}: ${err.message}`, { hint: err.hint, cause: err }));
+    }
+    return { id, about: `${c.source.file} frame ${c.source.frame}`, spec: { source: { ...c.source }, natoms: natoms(c.atoms) }, files };
+  });
+  if (unusable.length > 0) {
+    const lines = unusable.map((e) => e.message);
+    const hints = [...new Set(unusable.map((e) => e.hint).filter((h): h is string => h !== undefined))];
+    throw new StructureError(`${lines.length} structure(s) cannot be labelled:\n  ${lines.slice(0, 10).join('\n  ')}${lines.length > 10 ? `\n  … and ${lines.length - 10} more` : ''}`, {
+      hint: `${hints.join('; ')}; nothing was submitted`,
+    });
+  }
+  return tasks;
+}

@@ -1,0 +1,9 @@
+/** Every kind of stage this autopipe has; the CLI hands it to the loop (which imports no kind). */
+import type { Registry } from './kind.js';
+import { labelKind } from './label/index.js';
+import { trainKind } from './train/index.js';
+
+export const REGISTRY: Registry = new Map([
+  [labelKind.kind, labelKind],
+  [trainKind.kind, trainKind],
+]);

@@ -1,0 +1,77 @@
+/**
+ * The rows a fit uses and how they weigh, pure. Every row of the database with an energy and
+ * forces goes in, as one extxyz frame that the training job turns into pacemaker's DataFrame
+ * (python/autopipe_train.py). Weights:
+ *   w_energy   1 for a full cell; embedding.energy_weight for an embedded sub-cell (0 by
+ *              default: its energy includes the seam between the cut-out and the vacuum-free
+ *              periodic buffer, which no potential should learn)
+ *   w_forces   per atom, the row's force_mask (1 core, 0 buffer); a row without a mask weighs
+ *              every atom 1
+ * pacemaker uses both columns as given (no weighting policy of its own runs when both are
+ * there) and divides each by its sum over the whole set (preparedata.normalize_energy_forces_
+ * weights). So every core atom carries the same force weight whatever cell it sits in: a
+ * 300-atom sub-cell with 20 core atoms counts as 20 atoms of force data, not 300.
+ */
+import type { AseRow } from '../../db/ase-db.js';
+import { rowAtomsWithData } from '../../db/ase-db.js';
+import { makeAtoms, symbolsOf, type Atoms } from '../../atoms/atoms.js';
+import { writeExtxyz } from '../../formats/extxyz.js';
+
+export interface TrainingSet {
+  /** extxyz frames, one per row used. */
+  frames: string[];
+  /** Database ids of the rows used, ascending. */
+  ids: number[];
+  /** Rows left out, and why. */
+  skipped: Array<{ id: number; why: string }>;
+  elements: string[];
+  /** Sum of w_energy: pacemaker divides by it, so it must not be 0. */
+  energyWeight: number;
+  coreAtoms: number;
+}
+
+function maskOf(a: Atoms): Float64Array | undefined {
+  const m = a.arrays.force_mask;
+  return m === undefined ? undefined : Float64Array.from(m.values as ArrayLike<number>);
+}
+
+export function trainingSet(rows: Iterable<AseRow>, energyWeightOfSubcells: number): TrainingSet {
+  const out: TrainingSet = { frames: [], ids: [], skipped: [], elements: [], energyWeight: 0, coreAtoms: 0 };
+  const elements = new Set<string>();
+  for (const row of rows) {
+    const atoms = rowAtomsWithData(row);
+    const { energy, forces } = atoms.results;
+    if (energy === undefined || forces === undefined) {
+      out.skipped.push({ id: row.id, why: energy === undefined ? 'no energy' : 'no forces' });
+      continue;
+    }
+    const embedded = row.kvp.embedded === true || row.kvp.embedded === 1;
+    const mask = maskOf(atoms);
+    const wEnergy = embedded ? energyWeightOfSubcells : 1;
+    const frame = makeAtoms({
+      numbers: atoms.numbers, positions: atoms.positions, cell: atoms.cell, pbc: atoms.pbc,
+      arrays: mask === undefined ? {} : { force_mask: { kind: 'float', width: 1, values: mask } },
+      info: { db_id: row.id, w_energy: wEnergy, embedded },
+      results: { energy, forces },
+    });
+    out.frames.push(writeExtxyz([frame]));
+    out.ids.push(row.id);
+    out.energyWeight += wEnergy;
+    out.coreAtoms += mask === undefined ? atoms.numbers.length : mask.filter((m) => m > 0.5).length;
+    for (const s of symbolsOf(atoms)) elements.add(s);
+  }
+  out.elements = [...elements].sort();
+  out.ids.sort((a, b) => a - b);
+  return out;
+}
+
+/** Ascending ids as closed ranges [[1, 20], [25, 25]]: what a fit used, compactly. */
+export function idRanges(ids: readonly number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const id of ids) {
+    const last = out[out.length - 1];
+    if (last !== undefined && id === last[1] + 1) last[1] = id;
+    else out.push([id, id]);
+  }
+  return out;
+}

@@ -1,0 +1,60 @@
+/**
+ * A finished training attempt from its outputs, pure: the potential and its metrics, or why
+ * there is none. pacemaker, pace_activeset and pace_yaml2yace run in one script whose output
+ * goes to pacemaker.out and pacemaker.err; their last error line is the message.
+ */
+import type { FetchedFiles } from '../../exec/executor.js';
+import type { Failure } from '../../state/failure-class.js';
+import type { Judged } from '../kind.js';
+
+/** What a successful fit leaves, fetched in the poll's one download and kept in the work folder. */
+export const POTENTIAL_FILES = ['output_potential.yaml', 'output_potential.yace', 'output_potential.asi', 'metrics.json', 'log.txt', 'input.yaml'] as const;
+
+export interface SplitMetrics { structures: number; core_atoms: number; energy_rmse_per_atom: number | null; force_rmse_core: number | null }
+export interface FitMetrics { loss: number | null; seconds: number; finite: boolean; train: SplitMetrics; test?: SplitMetrics }
+export interface FitResult { metrics: FitMetrics; files: Map<string, Buffer> }
+
+const ERROR_LINE = /^(?:[A-Za-z_.]*(?:Error|Exception)\b.*|.*\b(?:ERROR|CRITICAL)\b.*|autopipe_train: .*)$/;
+
+/** The last line that reads as an error, from the end of stderr, then stdout and pacemaker's log. */
+export function lastErrorLine(...texts: Array<string | undefined>): string | undefined {
+  for (const t of texts) {
+    if (t === undefined) continue;
+    const lines = t.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    for (let i = lines.length - 1; i >= 0; i--) if (ERROR_LINE.test(lines[i])) return lines[i].slice(0, 300);
+  }
+  return undefined;
+}
+
+function parseMetrics(text: string | undefined): FitMetrics | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const m = JSON.parse(text) as FitMetrics;
+    return typeof m === 'object' && m !== null && typeof m.train === 'object' ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function failed(failure: Failure): Judged {
+  return { ok: false, failure };
+}
+
+export function judgeTrain(files: FetchedFiles, exitcode: number): Judged {
+  const text = (n: string) => files.get(n)?.toString('utf8');
+  const err = lastErrorLine(text('pacemaker.err'), text('pacemaker.out'), text('log.txt'));
+  if (exitcode === 126 || exitcode === 127) {
+    return failed({ cls: 'pacemaker_error', message: `a training command could not start (exit ${exitcode}: ${exitcode === 127 ? 'not found' : 'not executable'}); check train.command and train.python${err === undefined ? '' : `: ${err}`}` });
+  }
+  if (exitcode === 137) return failed({ cls: 'out_of_memory', message: `the fit was killed (exit 137, SIGKILL: most often for memory)${err === undefined ? '' : `; last error: ${err}`}` });
+  const metrics = parseMetrics(text('metrics.json'));
+  if (exitcode !== 0 || metrics === undefined) {
+    if (err !== undefined) return failed({ cls: 'pacemaker_error', message: `exit ${exitcode}: ${err}` });
+    if (!files.has('output_potential.yaml')) return failed({ cls: 'no_potential', message: `the job ended (exit ${exitcode}) without output_potential.yaml and without an error line; see pacemaker.out` });
+    return failed({ cls: 'unknown', message: `the job ended (exit ${exitcode}) without metrics.json; see pacemaker.out` });
+  }
+  if (!metrics.finite) return failed({ cls: 'nonfinite_loss', message: `the fit's loss or errors are not finite (loss ${metrics.loss ?? 'NaN'}); see log.txt` });
+  const missing = POTENTIAL_FILES.filter((n) => !files.has(n));
+  if (missing.length > 0) return failed({ cls: 'no_potential', message: `the fit left no ${missing.join(', ')}` });
+  return { ok: true, result: { metrics, files: new Map(POTENTIAL_FILES.map((n) => [n, files.get(n) as Buffer])) } satisfies FitResult };
+}
