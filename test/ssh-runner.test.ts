@@ -109,7 +109,7 @@ describe('SSH executor: downloading finished outputs', function () {
     try {
       const root = remoteRoot();
       const got = await new SlurmSshExecutor(ssh, root).fetch(['t0000/a1'], ['pw.out', 'structure.extxyz']);
-      expect(Object.fromEntries(got.get('t0000/a1')!)).to.deep.equal({ 'pw.out': 'Program PWSCF\n' });
+      expect(Object.fromEntries([...got.get('t0000/a1')!].map(([k, v]) => [k, v.toString('utf8')]))).to.deep.equal({ 'pw.out': 'Program PWSCF\n' });
       expect(ssh.roundTrips).to.equal(1);
     } finally {
       ssh.dispose();
@@ -135,7 +135,7 @@ describe('SSH executor: downloading finished outputs', function () {
     expect((damaged as Error).message).to.match(/the archive came back damaged \(.*cut short\)/);
     // and the same script with real tar works through the same runner
     const fine = await new SlurmSshExecutor(real, root).fetch(['t0000/a1'], ['pw.out']);
-    expect(fine.get('t0000/a1')!.get('pw.out')).to.equal('Program PWSCF\n');
+    expect(fine.get('t0000/a1')!.get('pw.out')?.toString('utf8')).to.equal('Program PWSCF\n');
   });
 });
 

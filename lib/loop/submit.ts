@@ -45,7 +45,7 @@ async function resolve(ctx: SubmitContext, stage: StageRecord, s: SubmissionReco
 
 function describe(s: SubmissionRecord, job: JobRef, how: 'found' | 'ran' | 'submitted', kind: string): string {
   switch (how) {
-    case 'submitted': return `submitted ${s.job_name} (${kind}) as job ${showJob(job)} (${s.tasks.length} task${s.tasks.length === 1 ? '' : 's'})`;
+    case 'submitted': return `submitted ${s.job_name} as job ${showJob(job)} (${s.tasks.length} task${s.tasks.length === 1 ? '' : 's'}; ${kind})`;
     case 'found': return `found ${s.job_name} already submitted as job ${showJob(job)}`;
     case 'ran': return `found ${s.job_name} already run (its tasks' sentinels exist; SLURM no longer knows the job): not submitting it again`;
   }

@@ -112,7 +112,7 @@ export function loopCommands(y: Argv, ctx: CliContext): Argv {
       async (argv) => {
         const p = openProject(argv.dir);
         const r = await withLock(p, ctx, () => poll(p, ctx));
-        if (argv.json) printJson({ changes: r.changes, complete: r.finished, finished: r.finished, stopped: r.cursor.stopped, stages: statusJson(r.cursor).stages.map((s) => ({ kind: s.kind, iteration: s.iteration, counts: s.counts })), ssh_round_trips: r.roundTrips });
+        if (argv.json) printJson({ changes: r.changes, complete: r.finished, finished: r.finished, stopped: r.cursor.stopped, counts: statusJson(r.cursor).counts, stages: statusJson(r.cursor).stages.map((s) => ({ kind: s.kind, iteration: s.iteration, counts: s.counts })), ssh_round_trips: r.roundTrips });
         else for (const line of r.changes) out(`${line}\n`); // quiet when nothing changed
       })
     .command('status', 'where every iteration, stage and task stands', (a) => a.option('dir', dirOption).option('json', { type: 'boolean', default: false }),
