@@ -29,13 +29,6 @@ export type Step =
   | { kind: 'retry'; parameters: Parameters; resources: ResourceChange; restartFrom: string | null; copies: PlannedCopy[]; action: string }
   | { kind: 'give_up'; reason: string };
 
-/** A retry's parameters carry over; starting from a density holds only for the attempt that restarts. */
-function carried(a: AttemptRecord): Parameters {
-  const { startingpot: _dropped, ...rest } = a.parameters;
-  void _dropped;
-  return rest;
-}
-
 /** value × factor, capped; undefined when already at the cap (nothing left to give). */
 function scale(value: number | undefined, factor: number, cap: number | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -62,7 +55,8 @@ export function nextStep(task: TaskRecord, kind: StageKind, config: Config): Ste
   const next = task.attempts.length + 1;
   const resources: ResourceChange = { ...(last.resources ?? {}) };
   const base = kind.resources(config);
-  const retry = (res: ResourceChange, action: string): Step => ({ kind: 'retry', parameters: carried(last), resources: res, restartFrom: null, copies: [], action });
+  const parameters = kind.carry?.(last) ?? last.parameters;
+  const retry = (res: ResourceChange, action: string): Step => ({ kind: 'retry', parameters, resources: res, restartFrom: null, copies: [], action });
   switch (cls) {
     case 'walltime': {
       if (n > r.walltime.retries) return { kind: 'give_up', reason: `walltime, and all recovery.walltime.retries (${r.walltime.retries}) are used` };

@@ -14,6 +14,7 @@ import type { Registry } from '../stages/kind.js';
 import { stageDirOf } from '../stages/kind.js';
 import { arraySpec } from './arrays.js';
 import { lastAttempt, updateLastAttempts } from './tasks.js';
+import { StageError } from '../errors/errors.js';
 
 export interface SubmitContext {
   executor: Executor;
@@ -25,20 +26,20 @@ export interface SubmitContext {
 
 /** What became of one intent: found in SLURM, found to have run, or submitted now. */
 async function resolve(ctx: SubmitContext, stage: StageRecord, s: SubmissionRecord): Promise<{ job: JobRef; how: 'found' | 'ran' | 'submitted' }> {
+  const kind = ctx.registry.get(stage.kind);
+  if (kind === undefined) throw new StageError(`the cursor has an open ${stage.kind} stage, which this autopipe does not have`, { hint: 'use the autopipe version that started it' });
   const found = await ctx.executor.findSubmitted(s.job_name);
   if (found !== undefined) return { job: found, how: 'found' };
   if (ctx.executor.kind === 'slurm') {
     // SLURM forgets finished jobs after MinJobAge: sentinels of its tasks prove it ran anyway
-    const kind = ctx.registry.get(stage.kind);
-    const dirs = stage.tasks.filter((t) => s.tasks.includes(t.id) && lastAttempt(t).submission === s.token).map((t) => ({ dir: lastAttempt(t).dir, progress: kind?.progressFile ?? 'exitcode' }));
+    const dirs = stage.tasks.filter((t) => s.tasks.includes(t.id) && lastAttempt(t).submission === s.token).map((t) => ({ dir: lastAttempt(t).dir, progress: kind.progressFile }));
     const seen = await ctx.executor.sentinels(dirs);
     if ([...seen.values()].some((x) => x.started !== undefined || x.exitcode !== undefined)) return { job: { kind: 'forgotten' }, how: 'ran' };
   }
-  const kind = ctx.registry.get(stage.kind);
   const stageDir = stageDirOf(stage.iteration, stage.kind);
   const job = await ctx.executor.submit({
     jobName: s.job_name, script: posix.join(stageDir, `${s.token}.sbatch`), array: arraySpec(s.tasks.length, ctx.config.executor.array_throttle), chdir: stageDir,
-    resources: s.resources ?? kind?.resources(ctx.config) ?? ctx.config.dft.resources, resourcesField: kind?.resourcesField ?? 'dft.resources',
+    resources: s.resources ?? kind.resources(ctx.config), resourcesField: kind.resourcesField,
   });
   return { job, how: 'submitted' };
 }

@@ -106,6 +106,8 @@ export interface StageKind {
   record?(cursor: Cursor, stage: StageRecord, done: readonly Finished[]): Cursor;
   /** Classes of its own that no retry can cure, with why (label: input_error, pw.x rejected its input). */
   readonly neverRetried?: Partial<Record<FailureClass, string>>;
+  /** What a retry keeps of the failed attempt's parameters (label: all but starting from a density); default: all. */
+  carry?(attempt: AttemptRecord): Parameters;
   /** The kind's own remedy for a class (label: pw.x's mixing ladder); undefined: the generic rules. */
   escalate?(task: TaskRecord, config: Config): KindStep | undefined;
 }

@@ -13,7 +13,8 @@ import type { KindStep } from '../kind.js';
 type Ladder = 'scf_not_converged' | 'diagonalization' | 'charge_wrong';
 const LADDERS: ReadonlySet<string> = new Set<Ladder>(['scf_not_converged', 'diagonalization', 'charge_wrong']);
 
-function carried(a: AttemptRecord): Parameters {
+/** A retry's parameters carry over; starting from a density holds only for the attempt that restarts. */
+export function carried(a: AttemptRecord): Parameters {
   const { startingpot: _dropped, ...rest } = a.parameters;
   void _dropped;
   return rest;

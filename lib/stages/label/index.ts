@@ -4,7 +4,7 @@ import { readExtxyz } from '../../formats/extxyz.js';
 import type { StageKind } from '../kind.js';
 import { attemptFiles, planLabelTasks } from './plan.js';
 import { judgeLabel, mergeLabel } from './merge.js';
-import { escalateLabel } from './escalate.js';
+import { carried, escalateLabel } from './escalate.js';
 
 export const labelKind: StageKind = {
   kind: 'label',
@@ -38,5 +38,6 @@ export const labelKind: StageKind = {
     input_error: 'pw.x rejected its input (fix the structure or dft.parameters)',
     pw_error: 'pw.x stopped with an error autopipe has no remedy for',
   },
+  carry: carried,
   escalate: escalateLabel,
 };
