@@ -66,7 +66,7 @@ describe('labelling with real pw.x', function () {
     project(dir, { kind: 'slurm', n: 12, remoteRoot: remote, name: 'slurmlabel' });
     const r = autopipe(['run'], dir, env);
     expect(r.status, r.stderr).to.equal(0);
-    expect(r.stderr).to.match(/submitted slurmlabel-\w+ as job \d+ \(10 tasks\)/).and.match(/\(2 tasks\)/).and.match(/stage complete: 12 done, 0 failed/);
+    expect(r.stderr).to.match(/submitted slurmlabel-\w+ as job \d+ \(10 tasks; label\)/).and.match(/\(2 tasks; label\)/).and.match(/stage complete: 12 done, 0 failed/);
     const status = JSON.parse(autopipe(['status', '--json'], dir, env).stdout);
     expect(status.counts).to.deep.include({ done: 12, failed: 0 });
     expect(new Set(status.tasks.map((t: { job_id: string }) => t.job_id)).size).to.equal(2);
@@ -90,7 +90,7 @@ describe('labelling with real pw.x', function () {
     delete env.SLURM_CONF;
     const sub = autopipe(['submit'], dir, env);
     expect(sub.status, sub.stderr).to.equal(0);
-    expect(sub.stderr).to.match(/submitted sshlabel-\w+ as job \d+ \(10 tasks\)/).and.match(/\(2 tasks\)/);
+    expect(sub.stderr).to.match(/submitted sshlabel-\w+ as job \d+ \(10 tasks; label\)/).and.match(/\(2 tasks; label\)/);
     const trips: number[] = [];
     for (let k = 0; k < 120; k++) {
       const r = autopipe(['poll', '--json'], dir, env);
