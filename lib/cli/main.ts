@@ -45,6 +45,7 @@ const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Re
   { names: ['convert'], load: async () => (await import('./commands/convert.js')).convertCommand },
   { names: ['embed', 'select'], load: async () => (await import('./commands/embed.js')).embedCommands },
   { names: ['submit', 'poll', 'status', 'run'], load: async () => (await import('./commands/loop.js')).loopCommands },
+  { names: ['train'], load: async () => (await import('./commands/train.js')).trainCommand },
   { names: ['init'], load: async () => (await import('./commands/init.js')).initCommand },
 ];
 

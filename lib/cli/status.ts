@@ -36,7 +36,7 @@ function mev(v: unknown): string {
 function potentialJson(p: PotentialRecord) {
   const m = p.metrics as { train?: Record<string, unknown>; test?: Record<string, unknown> };
   const split = (name: string, x: Record<string, unknown> | undefined) => (x === undefined ? '' : `; ${name}: energy ${mev(x.energy_rmse_per_atom)} meV/atom, force ${mev(x.force_rmse_core)} meV/Å on ${String(x.core_atoms ?? '-')} core atoms`);
-  return { ...p, summary: `${p.rows} rows${split('train', m.train)}${split('test', m.test)}; ${p.duration_s ?? '-'} s${p.warm_start_from === null ? '' : `, warm start from ${p.warm_start_from}`}` };
+  return { ...p, summary: `${p.rows} rows (ids ${p.row_ids.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')})${split('train', m.train)}${split('test', m.test)}; ${p.duration_s ?? '-'} s${p.warm_start_from === null ? '' : `, warm start from ${p.warm_start_from}`}` };
 }
 
 export function statusJson(c: Cursor) {

@@ -96,6 +96,8 @@ export interface PotentialRecord {
   iteration: number;
   dir: string;
   rows: number;
+  /** The database ids of the rows, as closed ranges: which rows the fit used. */
+  row_ids: Array<[number, number]>;
   metrics: JsonObject;
   duration_s: number | null;
   warm_start_from: string | null;

@@ -67,6 +67,7 @@ export const trainKind: StageKind = {
       const r = d.result as FitResult;
       return {
         iteration: stage.iteration, dir: potentialDir(stage.iteration), rows: Number(stage.data.rows ?? 0),
+        row_ids: Array.isArray(stage.data.row_ids) ? (stage.data.row_ids as Array<[number, number]>) : [],
         metrics: JSON.parse(JSON.stringify(r.metrics)), duration_s: r.metrics.seconds,
         warm_start_from: typeof stage.data.warm_start_from === 'string' ? stage.data.warm_start_from : null,
       };
