@@ -6,7 +6,7 @@
       (energy minus the per-element reference energies), forces, w_energy (per row), w_forces
       (per atom: the row's force_mask), force_mask, db_id. REFERENCE.json is {"Al": -57.3, ...}
       or "auto" (a least-squares fit of E = sum_el n_el * e_el over the rows whose w_energy > 0).
-  metrics DATA.pckl.gzip POTENTIAL.yaml SECONDS TRAIN_PRED [TEST_PRED]
+  metrics POTENTIAL.yaml SECONDS TRAIN_PRED [TEST_PRED]
       metrics.json on stdout: energy RMSE per atom over rows with energy weight, force RMSE over
       core atoms (force_mask 1), for train (and test), the fit's final loss, and whether all are finite.
 """
@@ -63,32 +63,34 @@ def rmse(values):
     return float(math.sqrt(np.mean(np.square(values)))) if np.size(values) else None
 
 
-def split_metrics(data, pred_file):
+def split_metrics(pred_file):
+    """Errors of one split from pacemaker's predictions file. It carries the reference columns of
+    its rows too (pacemaker resets the index when it splits off a test set, so they are read from
+    here, not looked up in the DataFrame)."""
     pred = pd.read_pickle(pred_file, compression="gzip")
-    rows = data.loc[pred.index]
-    n = rows["ase_atoms"].map(len).to_numpy()
-    de = (pred["energy_pred"].to_numpy() - rows["energy_corrected"].to_numpy()) / n
-    has_energy = rows["w_energy"].to_numpy() > 0
+    n = pred["NUMBER_OF_ATOMS"].to_numpy() if "NUMBER_OF_ATOMS" in pred else pred["forces"].map(len).to_numpy()
+    de = (pred["energy_pred"].to_numpy() - pred["energy_corrected"].to_numpy()) / n
+    has_energy = pred["w_energy"].to_numpy() > 0
+    masks = pred["force_mask"] if "force_mask" in pred else pred["w_forces"]
     core = [(np.asarray(fp) - np.asarray(fr))[np.asarray(m) > 0.5].ravel()
-            for fp, fr, m in zip(pred["forces_pred"], rows["forces"], rows["force_mask"])]
+            for fp, fr, m in zip(pred["forces_pred"], pred["forces"], masks)]
     core = np.concatenate(core) if core else np.array([])
     return {
-        "structures": int(len(rows)),
+        "structures": int(len(pred)),
         "core_atoms": int(core.size // 3),
         "energy_rmse_per_atom": rmse(de[has_energy]),
         "force_rmse_core": rmse(core),
     }
 
 
-def metrics(data_file, potential, seconds, train_pred, test_pred=None):
+def metrics(potential, seconds, train_pred, test_pred=None):
     import yaml
-    data = pd.read_pickle(data_file, compression="gzip")
     with open(potential) as f:
         meta = (yaml.safe_load(f) or {}).get("metadata", {}) or {}
     loss = float(meta["_loss"]) if "_loss" in meta else None
-    out = {"loss": loss, "seconds": float(seconds), "train": split_metrics(data, train_pred)}
+    out = {"loss": loss, "seconds": float(seconds), "train": split_metrics(train_pred)}
     if test_pred:
-        out["test"] = split_metrics(data, test_pred)
+        out["test"] = split_metrics(test_pred)
     values = [loss] + [out[k][m] for k in ("train", "test") if k in out for m in ("energy_rmse_per_atom", "force_rmse_core")]
     out["finite"] = loss is not None and all(v is None or math.isfinite(v) for v in values)
     # JSON has no NaN: a value that is not finite is written as null, and "finite" says so
@@ -104,7 +106,7 @@ def metrics(data_file, potential, seconds, train_pred, test_pred=None):
 if __name__ == "__main__":
     if len(sys.argv) >= 5 and sys.argv[1] == "dataframe":
         dataframe(*sys.argv[2:5])
-    elif len(sys.argv) >= 6 and sys.argv[1] == "metrics":
-        metrics(*sys.argv[2:7])
+    elif len(sys.argv) >= 5 and sys.argv[1] == "metrics":
+        metrics(*sys.argv[2:6])
     else:
         sys.exit(__doc__)

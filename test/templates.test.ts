@@ -7,6 +7,10 @@ import { submitCommandLine, parseJobId } from '../lib/slurm/commands.js';
 import { writePwInput } from '../lib/formats/espresso-in.js';
 import { parsePwOutput } from '../lib/formats/espresso-out.js';
 import { InputFormatError } from '../lib/errors/errors.js';
+import yaml from 'js-yaml';
+import { parseConfigText } from '../lib/config/load.js';
+import { trainKind } from '../lib/stages/train/index.js';
+import { pacemakerContext } from '../lib/stages/train/plan.js';
 import { AL4, SI2 } from './support/pw-runs.js';
 import { clusterEnv } from './support/cluster.js';
 import { ROOT, tmpDir, PSEUDO_DIR, need } from './support/tools.js';
@@ -27,6 +31,24 @@ describe('templates', function () {
     expect(out).not.to.include('&#x3D;');
     expect(out).to.include(`manifest='/scratch/it'\\''s a run/$(touch pwned)/manifest'`);
     expect(spawnSync('bash', ['-n'], { input: out }).status, 'bash -n').to.equal(0);
+  });
+
+  it('train.sbatch and pacemaker.yaml render as their golden files (hostile paths quoted; the input is YAML pacemaker reads)', () => {
+    const cfg = parseConfigText('name: g\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\ntrain: {cutoff: 5.5, functions_per_element: 12, test_fraction: 0.1}\n', 'autopipe.yaml').config;
+    const script = loadTemplate('train.sbatch.hbs')({ ...CONTEXT, ...trainKind.scriptContext(cfg), tools_dir: "/opt/my venv's/bin" });
+    const input = loadTemplate('pacemaker.yaml.hbs')(pacemakerContext(cfg, ['Al', 'Cu']));
+    for (const [name, text] of [['train.sbatch', script], ['pacemaker.yaml', input]] as const) {
+      const golden = join(ROOT, 'test', 'golden', name);
+      if (process.env.AUTOPIPE_UPDATE_GOLDEN === '1') writeFileSync(golden, text);
+      expect(text, name).to.equal(readFileSync(golden, 'utf8'));
+    }
+    expect(spawnSync('bash', ['-n'], { input: script }).status, 'bash -n').to.equal(0);
+    expect(script).to.include(`export PATH='/opt/my venv'\\''s/bin':"$PATH"`);
+    const parsed = yaml.load(input) as { potential: { elements: string[]; bonds: { ALL: { rcut: number } } }; data: { test_size: number }; backend: { evaluator: string } };
+    expect(parsed.potential.elements).to.deep.equal(['Al', 'Cu']);
+    expect(parsed.potential.bonds.ALL.rcut).to.equal(5.5);
+    expect(parsed.data.test_size).to.equal(0.1);
+    expect(parsed.backend.evaluator).to.equal('tensorpot');
   });
 
   it('a broken template fails at render time with its file and line; the project\'s copy wins over the default', () => {

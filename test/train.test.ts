@@ -265,14 +265,15 @@ print(json.dumps({"buffer": n_buffer, "core": n_core}))`, [jobData, join(dir, 'b
     expect(err).to.include(train.tasks[0].attempts[0].message!.replace(/^exit 1: /, ''));
   });
 
-  it('the trigger with stragglers: training starts once train.min_new_structures are merged; the stragglers are merged later and are in the next export', async () => {
+  it('the trigger with stragglers: training starts once train.min_new_structures are merged (train and test errors); the stragglers are merged later and are in the next export', async () => {
     const dir = tmpDir();
     const release = join(dir, 'release');
     writeFileSync(join(dir, 'hold.sh'), `#!/bin/bash\n# test wrapper: structures marked hold wait for ${release}\nif grep -q hold=yes structure.extxyz; then while [ ! -f ${JSON.stringify(release)} ]; do sleep 0.2; done; fi\nexec "$@"\n`);
     const cells = extraCells(4, 7, [{}, { hold: 'yes' }, {}, { hold: 'yes' }]);
     projectBesideLabelled(dir, cells, [
       'name: straggle', 'iterations: {stop_after: train}', 'executor: {kind: local, max_concurrent: 4, poll_interval: 0.5}',
-      'train: {max_iterations: 10, functions_per_element: 6, cutoff: 4.5, reference_energy: auto, min_new_structures: 2}',
+      // a test fraction too: the fit's errors on held-out rows
+      'train: {max_iterations: 10, functions_per_element: 6, cutoff: 4.5, reference_energy: auto, min_new_structures: 2, test_fraction: 0.2}',
     ]);
     writeFileSync(join(dir, 'autopipe.yaml'), readFileSync(join(dir, 'autopipe.yaml'), 'utf8').replace('dft:\n', `dft:\n  command: bash ${join(dir, 'hold.sh')} pw.x\n`));
     expect(autopipe(['submit'], dir).status).to.equal(0);
@@ -286,6 +287,11 @@ print(json.dumps({"buffer": n_buffer, "core": n_core}))`, [jobData, join(dir, 'b
     // fitted while two labels still run: the labelling stage is open beside the training stage
     expect(c.potentials).to.have.length(1);
     expect(c.potentials[0]).to.deep.include({ rows: 22, row_ids: [[1, 22]] });
+    const m = c.potentials[0].metrics as { train: { structures: number }; test: { structures: number; force_rmse_core: number } };
+    expect(m.test.structures).to.be.within(1, 10);
+    expect(m.train.structures + m.test.structures).to.equal(22);
+    expect(m.test.force_rmse_core).to.be.above(0);
+    expect(autopipe(['status'], dir).stdout).to.match(/22 rows \(ids 1-22\); train: energy [\d.]+ meV\/atom, force [\d.]+ meV\/Å on \d+ core atoms; test: energy [\d.]+ meV\/atom, force [\d.]+ meV\/Å on \d+ core atoms; \d+ s/);
     const label = c.stages.find((s) => s.kind === 'label')!;
     expect(label.followed).to.equal(true);
     expect(label.tasks.map((x) => x.attempts.at(-1)!.state)).to.deep.equal(['done', 'running', 'done', 'running']);
