@@ -6,7 +6,7 @@ import { openDatabaseFile, memoryDatabase } from '../lib/db/db-file.js';
 import { makeAtoms } from '../lib/atoms/atoms.js';
 import { NdArray } from '../lib/db/ase-data.js';
 import { DatabaseError } from '../lib/errors/errors.js';
-import { python, pythonJson, tmpDir, cli } from './support/tools.js';
+import { ASE_JUDGES, tmpDir, cli } from './support/tools.js';
 
 const NOW = 1795000000; // a fixed clock: 2026-11-19
 
@@ -49,7 +49,9 @@ function ourRefDb(path: string, ref: { positions: number[][]; cell: number[][]; 
   db.close();
 }
 
-describe('ASE database (SQLite through better-sqlite3), judged by ASE 3.22', function () {
+for (const judge of ASE_JUDGES) describe(`ASE database (SQLite through better-sqlite3), judged by ${judge.label}`, function () {
+  const python = (code: string, args: string[] = []) => judge.run(code, args);
+  const pythonJson = <T>(code: string, args: string[] = []) => JSON.parse(judge.run(code, args)) as T;
   this.timeout(120000);
   let dir: string;
   let ours: string;
@@ -174,6 +176,22 @@ c.commit()`, [path]);
     expect(Number.isNaN(r2.data.y as number)).to.equal(true);
   });
 
+  it('refuses files ASE would refuse: not SQLite, not ASE, a newer version, a wrong ending', async () => {
+    const bad = join(dir, 'bad.db');
+    writeFileSync(bad, 'this is not a database\n'.repeat(200));
+    expect(() => openDatabaseFile(bad)).to.throw(/bad\.db: not a readable SQLite database/);
+    const notAse = join(dir, 'notase.db');
+    python(`import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('create table t (x)'); c.commit()`, [notAse]);
+    expect(() => openDatabaseFile(notAse)).to.throw(/not an ASE database/);
+    const newer = join(dir, 'newer.db');
+    copyFileSync(ours, newer);
+    python(`import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("update information set value='10' where name='version'"); c.commit()`, [newer]);
+    expect(() => openDatabaseFile(newer)).to.throw(/newer ASE \(database version 10/);
+    expect(() => openDatabaseFile(join(dir, 'x.sqlite'))).to.throw(/must end in \.db/);
+  });
+});
+
+describe('ASE database: our own checks', () => {
   it('merging is idempotent: the same structure twice is one row, with a 32-hex content id', async () => {
     const db = memoryDatabase();
     const a = makeAtoms({ numbers: [13], positions: [0, 0, 0], cell: [3, 0, 0, 0, 3, 0, 0, 0, 3], pbc: [true, true, true], results: { energy: -1 } });
@@ -212,20 +230,6 @@ c.commit()`, [path]);
     expect(Array.from(back.arrays.force_mask.values as Float64Array)).to.deep.equal([1, 0]);
     expect(back.arrays.id.kind).to.equal('int');
     expect(Array.from(back.arrays.id.values as Float64Array)).to.deep.equal([7, 9]);
-  });
-
-  it('refuses files ASE would refuse: not SQLite, not ASE, a newer version, a wrong ending', async () => {
-    const bad = join(dir, 'bad.db');
-    writeFileSync(bad, 'this is not a database\n'.repeat(200));
-    expect(() => openDatabaseFile(bad)).to.throw(/bad\.db: not a readable SQLite database/);
-    const notAse = join(dir, 'notase.db');
-    python(`import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('create table t (x)'); c.commit()`, [notAse]);
-    expect(() => openDatabaseFile(notAse)).to.throw(/not an ASE database/);
-    const newer = join(dir, 'newer.db');
-    copyFileSync(ours, newer);
-    python(`import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("update information set value='10' where name='version'"); c.commit()`, [newer]);
-    expect(() => openDatabaseFile(newer)).to.throw(/newer ASE \(database version 10/);
-    expect(() => openDatabaseFile(join(dir, 'x.sqlite'))).to.throw(/must end in \.db/);
   });
 });
 

@@ -41,6 +41,27 @@ export function pythonJson<T = unknown>(code: string, args: string[] = []): T {
   return JSON.parse(python(code, args)) as T;
 }
 
+/** The venv's Python (scripts/install-venv.sh): today's ASE, pandas and pacemaker. */
+export const VENV_PYTHON = join(process.env.AUTOPIPE_VENV ?? '/opt/autopipe/venv', 'bin', 'python');
+
+/** The ASE version an interpreter imports (a missing one fails the test that asks, with what to do). */
+function aseVersion(interpreter: string): string {
+  const r = spawnSync(interpreter, ['-c', 'import ase; print(ase.__version__)'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'missing: run scripts/install-deps.sh as root';
+}
+
+/**
+ * Both ASEs our users have, as judges of what we write: Debian's (3.22) and the venv's (today's
+ * from the package registry). `run` executes a snippet under that one.
+ */
+export const ASE_JUDGES = [PYTHON, VENV_PYTHON].map((interpreter) => ({
+  label: `${interpreter === PYTHON ? "Debian's" : "the venv's"} ASE ${aseVersion(interpreter)} (${interpreter})`,
+  run: (code: string, args: string[] = []) => {
+    need(interpreter);
+    return check(spawnSync(interpreter, ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 }), `${interpreter} (ASE)`);
+  },
+}));
+
 export interface CliResult { status: number; stdout: string; stderr: string }
 
 /** Run the real `autopipe` entry point in a child process. */
