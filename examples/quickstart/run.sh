@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job (README): label the example structures with real pw.x on this machine, through
-# autopipe's labelling stage on the local executor, into an ASE database. Installs what is
+# autopipe's labelling stage on the local executor, into an ASE database, then fit an ACE
+# potential to them with the venv's real pacemaker (the training stage). Installs what is
 # missing first (as root).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +20,7 @@ rm -rf "$out"
 mkdir -p "$out"
 cp "$here/autopipe.yaml" "$here/structures.extxyz" "$out/"
 autopipe config check "$out/autopipe.yaml" > /dev/null
-autopipe run -C "$out"                       # submit, then poll until every task is done or failed
+autopipe run -C "$out"                       # submit, then poll until the loop stops (labelled, then fitted)
 autopipe status -C "$out"
 autopipe db ls "$out/.autopipe/autopipe.db"
 echo "ASE reads the database:"

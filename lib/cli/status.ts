@@ -12,7 +12,7 @@ function stageJson(s: StageRecord) {
     tasks: s.tasks.map((t) => {
       const a = lastAttempt(t);
       return {
-        id: t.id, about: t.about, state: a.state, attempt: a.attempt, job: showJob(jobOf.get(a.submission ?? '') ?? null), job_ref: jobOf.get(a.submission ?? '') ?? null,
+        id: t.id, about: t.about, state: a.state, attempt: a.attempt, job_id: showJob(jobOf.get(a.submission ?? '') ?? null), job_ref: jobOf.get(a.submission ?? '') ?? null,
         error_class: a.error_class, dir: a.dir,
         failures: t.attempts.filter((x) => x.state === 'failed').map((x) => ({ attempt: x.attempt, error_class: x.error_class, message: x.message, action: x.action ?? null })),
         gave_up: t.gave_up ?? null,

@@ -95,7 +95,7 @@ function printStatus(p: Project, c: Cursor): void {
     out('tasks:\n');
     for (const t of st.tasks) {
       const history = t.failures.map((f) => f.error_class).join(' → ');
-      out(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job}${t.error_class === null ? '' : `  ${t.error_class}`}${history === '' ? '' : `  (failed: ${history})`}\n`);
+      out(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job_id}${t.error_class === null ? '' : `  ${t.error_class}`}${history === '' ? '' : `  (failed: ${history})`}\n`);
     }
   }
   if (c.stopped !== null) out(`stopped: ${c.stopped.reason}\n`);
