@@ -207,52 +207,75 @@ describe('training: retries follow recovery', () => {
   });
 });
 
-describe('training: a pass killed during the label → train transition (fake executor, real pw.x labels)', () => {
-  it('killed at each cursor save, or after sbatch and before its save: the training job is submitted exactly once', async () => {
+/** Two structures labelled on the fake executor with the label and train kinds, polled as cron would; `die` kills a pass. */
+async function transitionRig(cfg: Config, outcome: ConstructorParameters<typeof FakeExecutor>[0]) {
+  const x = new FakeExecutor(outcome);
+  const db = memoryDatabase();
+  let k = 0;
+  const loop = { config: cfg, now: NOW, token: () => `tok${String(k++).padStart(7, '0')}`, runRoot: '/run', maxArraySize: 10, registry: REGISTRY, candidates: [AL4, shifted(AL4, 0.05)].map((atoms, i) => ({ atoms, source: { file: 's.extxyz', frame: i + 1 } })) };
+  const planned = plannedLabelCursor(loop);
+  await x.stage(planned.files);
+  const rig = { x, db, saved: planned.cursor as Cursor, poll: async (die: number | 'after-sbatch' | null = null) => {} };
+  rig.poll = async (die) => {
+    let saves = 0;
+    const submit = x.submit.bind(x);
+    if (die === 'after-sbatch') {
+      x.submit = async (r) => {
+        const job = await submit(r);
+        if (r.jobName === rig.saved.stages.find((s) => s.kind === 'train')?.submissions[0]?.job_name) throw new Error('killed after sbatch');
+        return job;
+      };
+    }
+    try {
+      await pollPass(passContext({ ...loop, executor: x, db: () => db, saveCursor: (c) => {
+        if (++saves === die) throw new Error('killed before this save');
+        expect(validateCursor(c).ok).to.equal(true);
+        rig.saved = c;
+      } }), rig.saved);
+    } catch (err) {
+      if (!/killed/.test((err as Error).message)) throw err;
+    } finally {
+      x.submit = submit;
+    }
+  };
+  return rig;
+}
+
+describe('training: the label → train transition on the fake executor (real pw.x labels)', () => {
+  it('a pass killed at each cursor save, or after sbatch and before its save: the training job is submitted exactly once', async () => {
     const al = readFileSync(pwRuns().al, 'utf8');
     for (const dieAt of [1, 2, 3, 'after-sbatch'] as const) {
-      const cfg = config('iterations: {stop_after: train}\n');
       // train tasks stay running: the transition is what this test is about
-      const x = new FakeExecutor((dir) => (dir.includes('/label/') ? { exitcode: 0, pwOut: al } : { slurm: 'RUNNING' }));
-      const db = memoryDatabase();
-      let k = 0;
-      const loop = { config: cfg, now: NOW, token: () => `tok${String(k++).padStart(7, '0')}`, runRoot: '/run', maxArraySize: 10, registry: REGISTRY, candidates: [AL4, shifted(AL4, 0.05)].map((atoms, i) => ({ atoms, source: { file: 's.extxyz', frame: i + 1 } })) };
-      const planned = plannedLabelCursor(loop);
-      await x.stage(planned.files);
-      let saved: Cursor = planned.cursor;
-      const poll = async (die: typeof dieAt | null) => {
-        let saves = 0;
-        const submit = x.submit.bind(x);
-        if (die === 'after-sbatch') {
-          x.submit = async (r) => {
-            const job = await submit(r);
-            if (r.jobName === saved.stages.find((s) => s.kind === 'train')?.submissions[0]?.job_name) throw new Error('killed after sbatch');
-            return job;
-          };
-        }
-        try {
-          await pollPass(passContext({ ...loop, executor: x, db: () => db, saveCursor: (c) => {
-            if (++saves === die) throw new Error('killed before this save');
-            expect(validateCursor(c).ok).to.equal(true);
-            saved = c;
-          } }), saved);
-        } catch (err) {
-          if (!/killed/.test((err as Error).message)) throw err;
-        } finally {
-          x.submit = submit;
-        }
-      };
-      await poll(null); // submits the labelling array
-      await poll(dieAt); // labels done: merge, enter train, submit it, killed somewhere in there
-      await poll(null);
-      await poll(null);
-      const trainJobs = x.submitted.filter((s) => s.script.includes('/train/'));
+      const rig = await transitionRig(config('iterations: {stop_after: train}\n'), (dir) => (dir.includes('/label/') ? { exitcode: 0, pwOut: al } : { slurm: 'RUNNING' }));
+      await rig.poll(); // submits the labelling array
+      await rig.poll(dieAt); // labels done: merge, enter train, submit it, killed somewhere in there
+      await rig.poll();
+      await rig.poll();
+      const trainJobs = rig.x.submitted.filter((s) => s.script.includes('/train/'));
       expect(trainJobs.map((s) => s.dirs), `killed at ${dieAt}`).to.deep.equal([['iter-000/train/t0000/a1']]);
-      expect(saved.stages.map((s) => s.kind), `killed at ${dieAt}`).to.deep.equal(['train']);
-      expect(saved.done.map((d) => d.kind)).to.deep.equal(['label']);
+      expect(rig.saved.stages.map((s) => s.kind), `killed at ${dieAt}`).to.deep.equal(['train']);
+      expect(rig.saved.done.map((d) => d.kind)).to.deep.equal(['label']);
       // both tasks return the same pw.x output, so the same content: one row, however often merged
-      expect(db.count()).to.equal(1);
-      expect(x.files.get('iter-000/train/inputs/autopipe_train.py')).to.equal(readFileSync(join(ASSETS, HELPER), 'utf8'));
+      expect(rig.db.count()).to.equal(1);
+      expect(rig.x.files.get('iter-000/train/inputs/autopipe_train.py')).to.equal(readFileSync(join(ASSETS, HELPER), 'utf8'));
     }
+  });
+
+  it('a straggling labelling stage and the training job are observed in one queue query per pass', async () => {
+    const al = readFileSync(pwRuns().al, 'utf8');
+    const rig = await transitionRig(config('train: {min_new_structures: 1}\n'), (dir) => (dir.includes('/label/t0000/') ? { exitcode: 0, pwOut: al } : { slurm: 'RUNNING' }));
+    const asked: string[][] = [];
+    const queue = rig.x.queue.bind(rig.x);
+    rig.x.queue = async (jobs) => {
+      asked.push(jobs.map((j) => (j.kind === 'slurm' ? j.id : '?')));
+      return queue(jobs);
+    };
+    await rig.poll();
+    await rig.poll(); // t0000 merged: training enters beside the open labelling stage
+    expect(rig.saved.stages.map((s) => [s.kind, s.followed])).to.deep.equal([['label', true], ['train', false]]);
+    asked.length = 0;
+    await rig.poll();
+    const ids = rig.saved.stages.map((s) => (s.submissions[0].job?.kind === 'slurm' ? s.submissions[0].job.id : '?'));
+    expect(asked).to.deep.equal([ids]);
   });
 });
