@@ -186,6 +186,12 @@ print(json.dumps({"columns": sorted(mine.columns), "same_as_job": bool(same), "r
     const bad = autopipe(['train', '--export', other, '--python', '/usr/bin/python3 -S'], t.dir);
     expect(bad.status).to.equal(65);
     expect(bad.stderr).to.match(/the DataFrame helper failed under \/usr\/bin\/python3 -S \(exit 1\): ModuleNotFoundError: No module named '\w+'/).and.match(/--python/);
+    const echo = autopipe(['train', '--export', other, '--python', '/bin/echo'], t.dir);
+    expect(echo.status).to.equal(65);
+    expect(echo.stderr).to.match(/the DataFrame helper under \/bin\/echo printed no summary/);
+    const folder = autopipe(['train', '--export', dir], t.dir);
+    expect(folder.status).not.to.equal(0);
+    expect(folder.stderr).to.match(/is a folder/).and.not.match(/\n\s+at /);
     expect(readdirSync(dir).sort()).to.deep.equal(['data.pckl.gzip']);
   });
 

@@ -6,7 +6,7 @@
  */
 import type { Argv } from 'yargs';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { openProject } from '../../project/project.js';
 import { openDatabaseFile } from '../../db/db-file.js';
@@ -31,7 +31,12 @@ function runHelper(python: string, args: string[]): ExportSummary {
       hint: 'give --python a Python with ASE and pandas (the venv of scripts/install-venv.sh has them)',
     });
   }
-  return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as ExportSummary;
+  const last = r.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(last) as ExportSummary;
+  } catch (err) {
+    throw new StageError(`the DataFrame helper under ${python} printed no summary (its last line: ${last.slice(0, 200)})`, { cause: err, hint: 'check that --python (or train.python) runs a Python, not another program' });
+  }
 }
 
 export function trainCommand(y: Argv, ctx: CliContext): Argv {
@@ -43,6 +48,7 @@ export function trainCommand(y: Argv, ctx: CliContext): Argv {
   (argv) => {
     const p = openProject(argv.dir);
     const target = resolve(argv.export);
+    if (existsSync(target) && statSync(target).isDirectory()) throw new FileAccessError(`${target} is a folder`, { hint: 'give the name of the file to write, e.g. data.pckl.gzip' });
     if (existsSync(target) && !argv.force) throw new UsageError(`${target} exists`, { hint: 'give another name, or --force to replace it' });
     if (!existsSync(dirname(target))) throw new FileAccessError(`${dirname(target)}: no such folder`, { hint: 'create it first' });
     const db = openDatabaseFile(p.dbPath, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
