@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""autopipe's exploration engine `ase` (runs with explore.python: ASE and python-ace).
+
+  run TASK.json START.extxyz POTENTIAL.yaml ACTIVE_SET.asi
+      Langevin molecular dynamics of START at TASK's temperature with python-ace's calculator
+      and the active set, which give each atom its extrapolation grade gamma (the same C++
+      evaluator as LAMMPS's pair_style pace/extrapolation). Every dump_every steps:
+        - a frame whose largest gamma reaches gamma_collect goes to frames.dump, a LAMMPS text
+          dump with the columns id type x y z f_pace_gamma (what the lammps engine writes);
+        - a frame below it is the run's last good frame (last.extxyz: where the next
+          iteration's run continues from);
+        - a largest gamma at or above gamma_stop ends the run early.
+      summary.json says what happened: steps run, frames explored and collected, the largest
+      gamma, whether it stopped early, and whether every grade was exactly 0 (a broken active set).
+
+TASK.json: {"temperature": K, "seed": int, "steps": int, "timestep": fs, "dump_every": int,
+            "gamma_collect": float, "gamma_stop": float, "types": ["Al", ...], "friction": 1/fs}
+"""
+import json
+import sys
+
+import numpy as np
+
+
+def lammps_box(cell):
+    """The restricted triclinic box of a cell (a along x, b in the xy plane) and the rotation."""
+    a, b, c = np.asarray(cell, dtype=float)
+    ax = np.linalg.norm(a)
+    bx = b @ a / ax
+    by = np.sqrt(max(b @ b - bx * bx, 0.0))
+    cx = c @ a / ax
+    cy = (b @ c - bx * cx) / by
+    cz = np.sqrt(max(c @ c - cx * cx - cy * cy, 0.0))
+    return np.array([[ax, 0, 0], [bx, by, 0], [cx, cy, cz]])
+
+
+def dump_frame(f, step, atoms, gamma, types):
+    box = lammps_box(atoms.cell)
+    pos = atoms.get_scaled_positions(wrap=True) @ box
+    xy, xz, yz = box[1, 0], box[2, 0], box[2, 1]
+    xlo, xhi, ylo, yhi, zlo, zhi = 0.0, box[0, 0], 0.0, box[1, 1], 0.0, box[2, 2]
+    f.write(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(atoms)}\n")
+    f.write("ITEM: BOX BOUNDS xy xz yz pp pp pp\n")
+    f.write(f"{xlo + min(0, xy, xz, xy + xz):.10f} {xhi + max(0, xy, xz, xy + xz):.10f} {xy:.10f}\n")
+    f.write(f"{ylo + min(0, yz):.10f} {yhi + max(0, yz):.10f} {xz:.10f}\n")
+    f.write(f"{zlo:.10f} {zhi:.10f} {yz:.10f}\n")
+    f.write("ITEM: ATOMS id type x y z f_pace_gamma\n")
+    for i, (s, p, g) in enumerate(zip(atoms.get_chemical_symbols(), pos, gamma)):
+        f.write(f"{i + 1} {types.index(s) + 1} {p[0]:.10f} {p[1]:.10f} {p[2]:.10f} {g:.8g}\n")
+
+
+def run(task_file, start_file, potential, active_set):
+    from ase import units
+    from ase.io import read, write
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from pyace import PyACECalculator
+
+    with open(task_file) as f:
+        task = json.load(f)
+    atoms = read(start_file, format="extxyz")
+    unknown = sorted(set(atoms.get_chemical_symbols()) - set(task["types"]))
+    if unknown:
+        sys.exit(f"autopipe_explore: the structure has {', '.join(unknown)}, which the potential does not")
+    calc = PyACECalculator(potential)
+    calc.set_active_set(active_set)
+    atoms.calc = calc
+    rng = np.random.default_rng(task["seed"])
+    MaxwellBoltzmannDistribution(atoms, temperature_K=task["temperature"], rng=rng)
+    dyn = Langevin(atoms, task["timestep"] * units.fs, temperature_K=task["temperature"],
+                   friction=task["friction"] / units.fs, rng=rng)
+    summary = {"steps_run": 0, "frames_explored": 0, "frames_collected": 0, "max_gamma": 0.0,
+               "stopped_early": False, "all_gamma_zero": True, "last_good_step": None}
+    last_good = None
+    with open("frames.dump.tmp", "w") as dump:
+        step = 0
+        while True:
+            atoms.get_potential_energy()
+            if "gamma" not in calc.results:
+                sys.exit("autopipe_explore: the calculator computed no extrapolation grade (is the active set loaded?)")
+            gamma = np.asarray(calc.results["gamma"], dtype=float)
+            top = float(np.max(gamma))
+            summary["frames_explored"] += 1
+            summary["max_gamma"] = max(summary["max_gamma"], top)
+            summary["all_gamma_zero"] = summary["all_gamma_zero"] and bool(np.all(gamma == 0))
+            if not np.all(np.isfinite(gamma)):
+                sys.exit(f"autopipe_explore: a non-finite extrapolation grade at step {step}")
+            if top >= task["gamma_collect"]:
+                dump_frame(dump, step, atoms, gamma, task["types"])
+                summary["frames_collected"] += 1
+            else:
+                last_good = atoms.copy()
+                last_good.calc = None
+                summary["last_good_step"] = step
+            if top >= task["gamma_stop"]:
+                summary["stopped_early"] = True
+                break
+            if step >= task["steps"]:
+                break
+            n = min(task["dump_every"], task["steps"] - step)
+            dyn.run(n)
+            step += n
+        summary["steps_run"] = step
+    import os
+    os.replace("frames.dump.tmp", "frames.dump")
+    if last_good is not None:
+        write("last.extxyz.tmp", last_good, format="extxyz")
+        os.replace("last.extxyz.tmp", "last.extxyz")
+    with open("summary.json.tmp", "w") as f:
+        json.dump(summary, f, indent=1)
+    os.replace("summary.json.tmp", "summary.json")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "run":
+        run(*sys.argv[2:6])
+    else:
+        sys.exit(__doc__)
