@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SshRunner, type SshTarget } from '../lib/ssh/ssh-runner.js';
 import { SlurmSshExecutor } from '../lib/exec/slurm-ssh.js';
+import { stageLocally } from '../lib/exec/stage-local.js';
 import { LocalRunner } from '../lib/shell/runner.js';
 import { parseQueueStatus, queueStatusCommand } from '../lib/slurm/commands.js';
 import { verifyHostKey } from '../lib/ssh/known-hosts.js';
@@ -93,7 +94,7 @@ async function expectSsh(p: Promise<unknown>, re: RegExp): Promise<void> {
   expect.fail(`expected an SshError matching ${re}`);
 }
 
-describe('SSH executor: downloading finished outputs', function () {
+describe('SSH executor: staging inputs and downloading finished outputs', function () {
   this.timeout(60000);
   const resources = { partition: null, account: null, nodes: 1, ntasks: 1, cpus_per_task: 1, mem: null, time: '01:00:00', extra: [], modules: [] };
   function remoteRoot(): string {
@@ -113,6 +114,25 @@ describe('SSH executor: downloading finished outputs', function () {
       expect(ssh.roundTrips).to.equal(1);
     } finally {
       ssh.dispose();
+    }
+  });
+
+  it('staging: text and bytes (every byte value, as in an active set) arrive exactly, over SSH and here', async () => {
+    const env = clusterEnv();
+    const bytes = Uint8Array.from({ length: 4096 }, (_, k) => (k * 7 + 3) % 256);
+    const files = [{ path: 'inputs/potential.asi', content: bytes }, { path: 'inputs/café.txt', content: 'π ≈ 3.14159\n' }];
+    const ssh = await SshRunner.connect({ host: '127.0.0.1', port: Number(env.AUTOPIPE_SSH_PORT), user: env.AUTOPIPE_SSH_USER, identity: env.AUTOPIPE_SSH_KEY, knownHosts: env.AUTOPIPE_SSH_KNOWN_HOSTS, acceptNewHostKey: false });
+    const remote = tmpDir();
+    try {
+      await new SlurmSshExecutor(ssh, remote).stage(files);
+    } finally {
+      ssh.dispose();
+    }
+    const local = tmpDir();
+    stageLocally(local, files, []);
+    for (const root of [remote, local]) {
+      expect(readFileSync(join(root, 'inputs', 'potential.asi')).equals(Buffer.from(bytes)), root).to.equal(true);
+      expect(readFileSync(join(root, 'inputs', 'café.txt'), 'utf8')).to.equal('π ≈ 3.14159\n');
     }
   });
 

@@ -3,8 +3,8 @@ import type { QueueEntry, AccountingEntry } from '../slurm/commands.js';
 import type { JobRef } from '../slurm/job-ref.js';
 import type { Resources } from '../config/types.js';
 
-/** A file to stage, its path relative to the run root. */
-export interface PlannedFile { path: string; content: string }
+/** A file to stage, its path relative to the run root: text, or bytes (a potential's active set is binary). */
+export interface PlannedFile { path: string; content: string | Uint8Array }
 
 /** A folder copied where the jobs run, at staging (paths relative to the run root). */
 export interface PlannedCopy { from: string; to: string }

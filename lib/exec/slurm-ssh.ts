@@ -28,7 +28,7 @@ export class SlurmSshExecutor extends SlurmLocalExecutor {
   }
 
   override async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
-    const tar = writeTar(files.map((f) => ({ path: f.path, content: Buffer.from(f.content, 'utf8') })));
+    const tar = writeTar(files.map((f) => ({ path: f.path, content: typeof f.content === 'string' ? Buffer.from(f.content, 'utf8') : f.content })));
     const r = await this.ssh.run(['sh', '-c', UPLOAD, 'sh', this.root, ...copies.flatMap((c) => [c.from, c.to])], { input: Buffer.from(tar).toString('base64') });
     if (r.status !== 0) throw new SlurmError(`cannot stage ${files.length} file(s) under ${this.root} on the cluster: ${r.stderr.trim()}`, { hint: 'check executor.remote_root and the disk space there' });
   }

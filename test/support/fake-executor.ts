@@ -21,6 +21,8 @@ export interface FakeSubmission { jobId: string; jobName: string; script: string
 export class FakeExecutor implements Executor {
   readonly kind = 'slurm' as const;
   readonly files = new Map<string, string>();
+  /** Staged files given as bytes. */
+  readonly bytes = new Map<string, Uint8Array>();
   readonly copies: PlannedCopy[] = [];
   readonly submitted: FakeSubmission[] = [];
   private readonly ended: QueueEntry[] = [];
@@ -30,7 +32,10 @@ export class FakeExecutor implements Executor {
   constructor(private readonly outcome: (dir: string, pwIn: string) => Outcome) {}
 
   async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
-    for (const f of files) this.files.set(f.path, f.content);
+    for (const f of files) {
+      if (typeof f.content === 'string') this.files.set(f.path, f.content);
+      else this.bytes.set(f.path, f.content);
+    }
     this.copies.push(...copies);
   }
 
@@ -82,6 +87,8 @@ export class FakeExecutor implements Executor {
 
   async fetch(dirs: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, Buffer>>> {
     return new Map(dirs.map((d) => [d, new Map(names.flatMap((n) => {
+      const b = this.bytes.get(`${d}/${n}`);
+      if (b !== undefined) return [[n, Buffer.from(b)] as [string, Buffer]];
       const v = this.files.get(`${d}/${n}`);
       return v === undefined ? [] : [[n, Buffer.from(v)] as [string, Buffer]];
     }))]));
