@@ -10,6 +10,7 @@ import { InputFormatError } from '../lib/errors/errors.js';
 import yaml from 'js-yaml';
 import { parseConfigText } from '../lib/config/load.js';
 import { trainKind } from '../lib/stages/train/index.js';
+import { exploreKind } from '../lib/stages/explore/index.js';
 import { pacemakerContext } from '../lib/stages/train/plan.js';
 import { AL4, SI2 } from './support/pw-runs.js';
 import { clusterEnv } from './support/cluster.js';
@@ -33,11 +34,13 @@ describe('templates', function () {
     expect(spawnSync('bash', ['-n'], { input: out }).status, 'bash -n').to.equal(0);
   });
 
-  it('train.sbatch and pacemaker.yaml render as their golden files (hostile paths quoted; the input is YAML pacemaker reads)', () => {
+  it('train.sbatch, pacemaker.yaml and explore.sbatch render as their golden files (hostile paths quoted; the input is YAML pacemaker reads)', () => {
     const cfg = parseConfigText('name: g\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\ntrain: {cutoff: 5.5, functions_per_element: 12, test_fraction: 0.1}\n', 'autopipe.yaml').config;
     const script = loadTemplate('train.sbatch.hbs')({ ...CONTEXT, ...trainKind.scriptContext(cfg), tools_dir: "/opt/my venv's/bin" });
     const input = loadTemplate('pacemaker.yaml.hbs')(pacemakerContext(cfg, ['Al', 'Cu']));
-    for (const [name, text] of [['train.sbatch', script], ['pacemaker.yaml', input]] as const) {
+    const explore = loadTemplate('explore.sbatch.hbs')({ ...CONTEXT, ...exploreKind.scriptContext(cfg) });
+    expect(spawnSync('bash', ['-n'], { input: explore }).status, 'bash -n explore.sbatch').to.equal(0);
+    for (const [name, text] of [['train.sbatch', script], ['pacemaker.yaml', input], ['explore.sbatch', explore]] as const) {
       const golden = join(ROOT, 'test', 'golden', name);
       if (process.env.AUTOPIPE_UPDATE_GOLDEN === '1') writeFileSync(golden, text);
       expect(text, name).to.equal(readFileSync(golden, 'utf8'));

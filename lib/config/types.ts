@@ -62,12 +62,15 @@ export interface Config {
   embedding: { rcut: number; buffer: number; mask_radius: number | null; min_distance: number; energy_weight: number };
   selection: { column: string; lo: number; hi: number; max_candidates: number; types: string[] | null };
   explore: {
+    engine: 'ase';
+    python: string;
     command: string;
     structures: string | null;
     temperatures: number[];
     seeds: number;
     steps: number;
     timestep: number;
+    tdamp: number;
     dump_every: number;
     gamma_collect: number;
     gamma_stop: number;
@@ -90,5 +93,5 @@ export interface Config {
     seed: number;
     resources: Resources;
   };
-  iterations: { max: number; stop_when_no_candidates: boolean; stop_after: 'label' | 'train' | null };
+  iterations: { max: number; stop_when_no_candidates: boolean; stop_after: 'label' | 'train' | 'explore' | null };
 }

@@ -20,12 +20,15 @@ export type FailureClass =
   // train (pacemaker)
   | 'pacemaker_error'   // pacemaker (or pace_activeset, pace_yaml2yace) stopped with an error
   | 'no_potential'      // the job ended without writing the potential
-  | 'nonfinite_loss';   // the fit's loss or metrics are NaN or infinite
+  | 'nonfinite_loss'    // the fit's loss or metrics are NaN or infinite
+  // explore (molecular dynamics)
+  | 'explore_error'     // the MD engine stopped with an error
+  | 'zero_gamma';       // every extrapolation grade was exactly 0: a broken active set, or no γ computed
 
 export const FAILURE_CLASSES: readonly FailureClass[] = [
   'scf_not_converged', 'diagonalization', 'charge_wrong', 'walltime', 'out_of_memory',
   'node_failure', 'cancelled', 'input_error', 'pw_error', 'corrupt_output',
-  'pacemaker_error', 'no_potential', 'nonfinite_loss', 'unknown',
+  'pacemaker_error', 'no_potential', 'nonfinite_loss', 'explore_error', 'zero_gamma', 'unknown',
 ];
 
 export interface Failure { cls: FailureClass; message: string }

@@ -6,6 +6,7 @@
 import type { FetchedFiles } from '../../exec/executor.js';
 import type { Failure } from '../../state/failure-class.js';
 import type { Judged } from '../kind.js';
+import { lastErrorLine } from '../error-line.js';
 
 /** What a successful fit leaves, fetched in the poll's one download and kept in the work folder. */
 export const POTENTIAL_FILES = ['output_potential.yaml', 'output_potential.yace', 'output_potential.asi', 'metrics.json', 'log.txt', 'input.yaml'] as const;
@@ -13,18 +14,6 @@ export const POTENTIAL_FILES = ['output_potential.yaml', 'output_potential.yace'
 export interface SplitMetrics { structures: number; core_atoms: number; energy_rmse_per_atom: number | null; force_rmse_core: number | null }
 export interface FitMetrics { loss: number | null; seconds: number; finite: boolean; train: SplitMetrics; test?: SplitMetrics }
 export interface FitResult { metrics: FitMetrics; files: Map<string, Buffer> }
-
-const ERROR_LINE = /^(?:[A-Za-z_.]*(?:Error|Exception)\b.*|.*\b(?:ERROR|CRITICAL)\b.*|autopipe_train: .*)$/;
-
-/** The last line that reads as an error, from the end of stderr, then stdout and pacemaker's log. */
-export function lastErrorLine(...texts: Array<string | undefined>): string | undefined {
-  for (const t of texts) {
-    if (t === undefined) continue;
-    const lines = t.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-    for (let i = lines.length - 1; i >= 0; i--) if (ERROR_LINE.test(lines[i])) return lines[i].slice(0, 300);
-  }
-  return undefined;
-}
 
 function parseMetrics(text: string | undefined): FitMetrics | undefined {
   if (text === undefined) return undefined;

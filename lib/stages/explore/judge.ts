@@ -1,0 +1,49 @@
+/**
+ * A finished MD run from its outputs, pure: what it explored, or why it failed. A run whose every
+ * extrapolation grade was exactly 0 failed: that is a broken active set or an evaluator that
+ * computes no γ, never "nothing to learn".
+ */
+import type { FetchedFiles } from '../../exec/executor.js';
+import type { Judged } from '../kind.js';
+import { lastErrorLine } from '../error-line.js';
+
+/** What the engine writes (summary.json). */
+export interface RunSummary {
+  steps_run: number; frames_explored: number; frames_collected: number; max_gamma: number;
+  stopped_early: boolean; all_gamma_zero: boolean; last_good_step: number | null;
+}
+
+export interface RunResult { summary: RunSummary; files: Map<string, Buffer> }
+
+/** Files a finished run leaves for the select stage and the next iteration, kept in the work folder. */
+export const RUN_FILES = ['summary.json', 'frames.dump', 'last.extxyz'] as const;
+
+function summaryOf(text: string | undefined): RunSummary | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const s = JSON.parse(text) as RunSummary;
+    return typeof s.frames_explored === 'number' && typeof s.all_gamma_zero === 'boolean' ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function judgeExplore(files: FetchedFiles, exitcode: number): Judged {
+  const text = (n: string) => files.get(n)?.toString('utf8');
+  const err = lastErrorLine(text('explore.err'), text('explore.out'));
+  if (exitcode === 126 || exitcode === 127) {
+    return { ok: false, failure: { cls: 'explore_error', message: `the MD engine could not start (exit ${exitcode}: ${exitcode === 127 ? 'not found' : 'not executable'}); check explore.python${err === undefined ? '' : `: ${err}`}` } };
+  }
+  if (exitcode === 137) return { ok: false, failure: { cls: 'out_of_memory', message: `the run was killed (exit 137, SIGKILL: most often for memory)${err === undefined ? '' : `; last error: ${err}`}` } };
+  const summary = summaryOf(text('summary.json'));
+  if (exitcode !== 0 || summary === undefined) {
+    if (err !== undefined) return { ok: false, failure: { cls: 'explore_error', message: `exit ${exitcode}: ${err}` } };
+    return { ok: false, failure: { cls: 'unknown', message: `the run ended (exit ${exitcode}) without summary.json; see explore.out` } };
+  }
+  if (summary.all_gamma_zero) {
+    return { ok: false, failure: { cls: 'zero_gamma', message: `every extrapolation grade of ${summary.frames_explored} frame(s) was exactly 0: the active set is broken or the evaluator computes no γ` } };
+  }
+  if (summary.frames_collected > 0 && !files.has('frames.dump')) return { ok: false, failure: { cls: 'unknown', message: `the run collected ${summary.frames_collected} frame(s) but left no frames.dump` } };
+  const kept = new Map(RUN_FILES.flatMap((n) => { const b = files.get(n); return b === undefined ? [] : [[n, b] as const]; }));
+  return { ok: true, result: { summary, files: kept } satisfies RunResult };
+}

@@ -1,0 +1,103 @@
+/**
+ * The exploration stage: its plan and judge (pure), and label → train → explore through the loop
+ * on the local executor with real pw.x, pacemaker and the ase engine.
+ */
+import { expect } from 'chai';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseConfigText } from '../lib/config/load.js';
+import { makeAtoms } from '../lib/atoms/atoms.js';
+import { planExplore, runSeed, ENGINE } from '../lib/stages/explore/plan.js';
+import { judgeExplore } from '../lib/stages/explore/judge.js';
+import { elementsOf } from '../lib/stages/explore/index.js';
+import { readCursor } from '../lib/state/cursor.js';
+import { readDumpFrames } from '../lib/formats/lammps-dump.js';
+import { StageError } from '../lib/errors/errors.js';
+import { AL4, SI2 } from './support/pw-runs.js';
+import { trainedProject, trainingProject, autopipe } from './support/al-training.js';
+import { tmpDir } from './support/tools.js';
+
+const config = (extra = '') => parseConfigText(`name: ex\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\n${extra}`, 'autopipe.yaml').config;
+const potential = { dir: 'potentials/iter-002', yaml: Buffer.from('elements: [Al]\n'), asi: Buffer.from([0, 255, 1, 254]) };
+
+describe('exploration: the plan and the judge', () => {
+  it('one run per structure × temperature × seed, each with its start and settings; the potential staged once, bytes and all', () => {
+    const cfg = config('explore: {temperatures: [300, 900], seeds: 2, steps: 500, timestep: 0.002, tdamp: 0.05}\n');
+    const starts = [AL4, makeAtoms({ ...AL4, positions: AL4.positions.map((x) => x + 0.1) })].map((atoms, i) => ({ atoms, source: { file: 's.extxyz', frame: i + 1 } }));
+    const plan = planExplore({ starts, config: cfg, iteration: 2, stageDir: 'iter-002/explore', engine: 'print()\n', potential, elements: ['Al'] });
+    expect(plan.tasks).to.have.length(8);
+    expect(plan.tasks[5].about).to.equal(`s.extxyz frame 2 at 300 K, seed ${runSeed(2, 5)}`);
+    expect(plan.tasks[0].files.map((f) => f.path)).to.deep.equal(['iter-002/explore/t0000/a1/start.extxyz', 'iter-002/explore/t0000/a1/task.json']);
+    const settings = JSON.parse(plan.tasks[3].files[1].content as string);
+    expect(settings).to.deep.equal({ temperature: 900, seed: runSeed(2, 3), steps: 500, timestep: 2, dump_every: 20, gamma_collect: 5, gamma_stop: 25, types: ['Al'], friction: 0.02 });
+    expect(new Set(plan.tasks.map((t) => (t.spec as { seed: number }).seed)).size, 'every run its own seed').to.equal(8);
+    expect(plan.shared.map((f) => f.path)).to.deep.equal(['iter-002/explore/inputs/potential.yaml', 'iter-002/explore/inputs/potential.asi', `iter-002/explore/inputs/${ENGINE}`]);
+    expect(Buffer.from(plan.shared[1].content as Uint8Array).equals(potential.asi)).to.equal(true);
+    expect(plan.data).to.deep.equal({ potential: 'potentials/iter-002', runs: 8 });
+  });
+
+  it('the potential\'s elements come from its one-element species blocks, in its order', () => {
+    const yaml = Buffer.from('species:\n  - speciesblock: Al\n    ndensityi: 2\n  - speciesblock: Al Si\n  - speciesblock: Si\n  - speciesblock: Si Al\n');
+    expect(elementsOf(yaml)).to.deep.equal(['Al', 'Si']);
+    expect(() => elementsOf(Buffer.from('global: {}\n'))).to.throw(StageError, /no species blocks/);
+  });
+
+  it('a structure with an element the potential lacks, or none at all: a StageError saying so; one-atom cells are left out, with a note', () => {
+    const p = (starts: Parameters<typeof planExplore>[0]['starts']) => () => planExplore({ starts, config: config(), iteration: 0, stageDir: 'iter-000/explore', engine: '', potential, elements: ['Al'] });
+    expect(p([{ atoms: SI2, source: { file: 's.extxyz', frame: 1 } }])).to.throw(StageError, /hold Si, which the potential of potentials\/iter-002 does not/);
+    expect(p([])).to.throw(StageError, /no structure to start from/);
+    const one = makeAtoms({ numbers: [13], positions: [0, 0, 0], cell: [0, 2, 2, 2, 0, 2, 2, 2, 0], pbc: [true, true, true] });
+    expect(p([{ atoms: one, source: { file: 's.extxyz', frame: 1 } }])).to.throw(StageError, /no structure to start from \(1 of one atom each, which MD cannot move\)/);
+    const plan = p([{ atoms: one, source: { file: 's.extxyz', frame: 1 } }, { atoms: AL4, source: { file: 's.extxyz', frame: 2 } }])();
+    expect(plan.tasks.map((t) => t.about)).to.have.length(2); // frame 2 at the default 300 and 600 K
+    expect(plan.notes[1]).to.equal('left out of exploration: s.extxyz frame 1 (one atom: MD with the centre of mass fixed cannot move it)');
+  });
+
+  it('judges a run: done with its summary; γ all zero is zero_gamma; a traceback is explore_error with its line; 137 is memory', () => {
+    const summary = (extra: object) => Buffer.from(JSON.stringify({ steps_run: 100, frames_explored: 6, frames_collected: 2, max_gamma: 7.5, stopped_early: false, all_gamma_zero: false, last_good_step: 40, ...extra }));
+    const ok = judgeExplore(new Map([['summary.json', summary({})], ['frames.dump', Buffer.from('ITEM: TIMESTEP\n')], ['last.extxyz', Buffer.from('1\n\nAl 0 0 0\n')]]), 0);
+    expect(ok.ok).to.equal(true);
+    expect(judgeExplore(new Map([['summary.json', summary({ all_gamma_zero: true, frames_collected: 0 })]]), 0)).to.deep.equal({ ok: false, failure: { cls: 'zero_gamma', message: 'every extrapolation grade of 6 frame(s) was exactly 0: the active set is broken or the evaluator computes no γ' } });
+    const crash = judgeExplore(new Map([['explore.err', Buffer.from('Traceback (most recent call last):\n  File "x", line 1\nRuntimeError: neighbour list overflow\n')]]), 1);
+    expect(crash).to.deep.equal({ ok: false, failure: { cls: 'explore_error', message: 'exit 1: RuntimeError: neighbour list overflow' } });
+    expect(judgeExplore(new Map([['explore.err', Buffer.from('autopipe_explore: the structure has Cu, which the potential does not\n')]]), 1)).to.have.nested.property('failure.message', 'exit 1: autopipe_explore: the structure has Cu, which the potential does not');
+    expect(judgeExplore(new Map(), 137)).to.have.nested.property('failure.cls', 'out_of_memory');
+    expect(judgeExplore(new Map([['summary.json', summary({})]]), 0)).to.have.nested.property('failure.cls', 'unknown'); // collected, but no dump
+  });
+});
+
+describe('exploration through the loop (real pw.x, pacemaker and the ase engine, local executor)', function () {
+  this.timeout(900000);
+
+  it('label → train → explore: every run kept with its dump of collected frames; the loop stops with the reason', () => {
+    const dir = tmpDir();
+    const cells = [AL4, makeAtoms({ ...AL4, positions: AL4.positions.map((x, k) => x + 0.05 * Math.sin(k)) })];
+    trainingProject(dir, cells, [
+      'name: explore', 'iterations: {stop_after: explore}', 'executor: {kind: local, max_concurrent: 2, poll_interval: 0.5}',
+      'train: {max_iterations: 10, functions_per_element: 6, cutoff: 4.5, reference_energy: auto}',
+      'explore: {temperatures: [500, 900], steps: 200, dump_every: 10, gamma_collect: 1.5, gamma_stop: 50}',
+    ]);
+    mkdirSync(join(dir, '.autopipe'), { recursive: true });
+    copyFileSync(trainedProject().db, join(dir, '.autopipe', 'autopipe.db'));
+    const r = autopipe(['run'], dir);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/exploration of iteration 0: 4 run\(s\) of 200 steps \(2 structure\(s\) × 2 temperature\(s\) × 1 seed\(s\)\) with potentials\/iter-000/);
+    expect(r.stderr).to.match(/explored \d run\(s\) of iteration 0: \d+ frames, \d+ with γ ≥ 1.5 collected, largest γ [\d.]+/);
+    const c = readCursor(join(dir, '.autopipe', 'cursor.json'))!;
+    expect(c.stopped?.reason).to.equal('iteration 0 is through explore, and iterations.stop_after is explore');
+    const explore = c.stages.find((s) => s.kind === 'explore')!;
+    expect(explore.tasks.map((t) => t.attempts.at(-1)!.state)).to.deep.equal(['done', 'done', 'done', 'done']);
+    let collected = 0;
+    for (const t of explore.tasks) {
+      const kept = join(dir, '.autopipe', 'explore', 'iter-000', t.id);
+      const summary = JSON.parse(readFileSync(join(kept, 'summary.json'), 'utf8')) as { frames_collected: number; frames_explored: number };
+      expect(summary.frames_explored).to.be.greaterThan(0);
+      const frames = [...readDumpFrames([readFileSync(join(kept, 'frames.dump'))], { types: ['Al'], requiredColumns: summary.frames_collected > 0 ? ['f_pace_gamma'] : [] }, 'frames.dump')];
+      expect(frames).to.have.length(summary.frames_collected);
+      collected += frames.length;
+      if (existsSync(join(kept, 'last.extxyz'))) expect(readFileSync(join(kept, 'last.extxyz'), 'utf8')).to.match(/^4\n/);
+    }
+    expect(collected, 'a crude potential finds uncertain frames').to.be.greaterThan(0);
+    expect(autopipe(['status'], dir).stdout).to.match(/iteration 0, stage explore: 4 done/);
+  });
+});
