@@ -66,10 +66,8 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-const config = (n: number) => parseConfigText([
-  `name: bench${n}`, 'dft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}',
-  `train: {max_iterations: ${MAXITER}, functions_per_element: 10, cutoff: 5.0, reference_energy: auto}`, '',
-].join('\n'), 'autopipe.yaml').config;
+/** The bench project's autopipe.yaml: written into its folder and parsed for the in-process plan. */
+const projectYaml = (n: number) => `name: bench${n}\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\ntrain: {max_iterations: ${MAXITER}, functions_per_element: 10, cutoff: 5.0, reference_energy: auto}\n`;
 
 console.log(`training stage against pacemaker alone: EMT-labelled Al rows (half whole 4-atom cells, half 32-atom sub-cells with 8 core atoms), ${MAXITER} BFGS steps, 10 functions, TensorFlow backend, one thread`);
 console.log('rows  plan s  job s  pacemaker alone s  job-pacemaker s  helper s  export s  around/pacemaker');
@@ -77,14 +75,14 @@ for (const n of sizes) {
   const dir = join(out, `n${n}`);
   mkdirSync(dir, { recursive: true });
   // the project: its database from EMT labels, through autopipe's own `db add`
-  writeFileSync(join(dir, 'autopipe.yaml'), `name: bench${n}\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\ntrain: {max_iterations: ${MAXITER}, functions_per_element: 10, cutoff: 5.0, reference_energy: auto}\n`);
+  writeFileSync(join(dir, 'autopipe.yaml'), projectYaml(n));
   run(join(VENV, 'python'), ['-c', EMT_ROWS, String(n), join(dir, 'rows.extxyz')]);
   const db = join(dir, '.autopipe', 'autopipe.db');
   mkdirSync(dirname(db), { recursive: true });
   run(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), 'db', 'add', db, join(dir, 'rows.extxyz')]);
 
   // plan: what the poll does in-process when it enters the training stage
-  const cfg = config(n);
+  const cfg = parseConfigText(projectYaml(n), join(dir, 'autopipe.yaml')).config;
   const runRoot = join(dir, 'run');
   const t0 = process.hrtime.bigint();
   const database = openDatabaseFile(db);

@@ -17,6 +17,7 @@ TASK.json: {"temperature": K, "seed": int, "steps": int, "timestep": fs, "dump_e
             "gamma_collect": float, "gamma_stop": float, "types": ["Al", ...], "friction": 1/fs}
 """
 import json
+import os
 import sys
 
 import numpy as np
@@ -101,7 +102,6 @@ def run(task_file, start_file, potential, active_set):
             dyn.run(n)
             step += n
         summary["steps_run"] = step
-    import os
     os.replace("frames.dump.tmp", "frames.dump")
     if last_good is not None:
         write("last.extxyz.tmp", last_good, format="extxyz")

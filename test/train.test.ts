@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readCursor, type Cursor } from '../lib/state/cursor.js';
@@ -14,18 +14,16 @@ import { POTENTIAL_FILES } from '../lib/stages/train/judge.js';
 import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
 import { trainedProject, trainingProject, autopipe } from './support/al-training.js';
 import { clusterEnv, jobNamesRun } from './support/cluster.js';
-import { ROOT, tmpDir, python, need } from './support/tools.js';
+import { ROOT, tmpDir, python, need, pythonUnder, VENV_PYTHON } from './support/tools.js';
 import { rng } from './support/random.js';
 
-const VENV = '/opt/autopipe/venv/bin';
+/** pacemaker and its tools sit next to the venv's Python. */
+const VENV = dirname(VENV_PYTHON);
 /** The job script's thread settings: the same rows and input give the same potential. */
 const FIXED_THREADS = { OMP_NUM_THREADS: '1', TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1', TF_CPP_MIN_LOG_LEVEL: '2' };
 
 function venvPython(code: string, args: string[] = []): string {
-  need(`${VENV}/python`);
-  const r = spawnSync(`${VENV}/python`, ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`the venv's python failed (exit ${r.status}):\n${r.stderr}`.slice(0, 4000));
-  return r.stdout;
+  return pythonUnder(VENV_PYTHON, code, args);
 }
 
 /** pacemaker by hand in `dir` on `data` with `input`, as the training job runs it. */

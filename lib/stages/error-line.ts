@@ -1,7 +1,10 @@
 /**
- * The line that says why a job's program stopped, from the end of its outputs: what the kinds
- * whose programs are Python (pacemaker, the ase exploration engine) show as a failure's message.
+ * How a job's program stopped, for the kinds whose programs are Python (pacemaker, the ase
+ * exploration engine): the line that says why, from the end of its outputs, and the exit codes
+ * that mean the same for every program (it never started; it was SIGKILLed).
  */
+import type { Failure, FailureClass } from '../state/failure-class.js';
+
 const ERROR_LINE = /^(?:[A-Za-z_.]*(?:Error|Exception)\b.*|.*\b(?:ERROR|CRITICAL)\b.*|autopipe_(?:train|explore): .*)$/;
 
 /** The last line that reads as an error, from the end of the first text that has one (stderr first). */
@@ -11,5 +14,18 @@ export function lastErrorLine(...texts: Array<string | undefined>): string | und
     const lines = t.split('\n').map((l) => l.trim()).filter((l) => l !== '');
     for (let i = lines.length - 1; i >= 0; i--) if (ERROR_LINE.test(lines[i])) return lines[i].slice(0, 300);
   }
+  return undefined;
+}
+
+/**
+ * A job's exit that says the program never ran (126 not executable, 127 not found) or was
+ * SIGKILLed (137, most often for memory); undefined for any other exit. `program` names it
+ * ("the MD engine"), `settings` the configuration to check, `run` what was killed ("the fit").
+ */
+export function exitFailure(exitcode: number, err: string | undefined, p: { cls: FailureClass; program: string; settings: string; run: string }): Failure | undefined {
+  if (exitcode === 126 || exitcode === 127) {
+    return { cls: p.cls, message: `${p.program} could not start (exit ${exitcode}: ${exitcode === 127 ? 'not found' : 'not executable'}); check ${p.settings}${err === undefined ? '' : `: ${err}`}` };
+  }
+  if (exitcode === 137) return { cls: 'out_of_memory', message: `${p.run} was killed (exit 137, SIGKILL: most often for memory)${err === undefined ? '' : `; last error: ${err}`}` };
   return undefined;
 }

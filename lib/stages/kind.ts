@@ -16,8 +16,13 @@ export function attemptDir(stageDir: string, taskId: string, attempt: number): s
   return `${stageDir}/${taskId}/a${attempt}`;
 }
 
+/** An iteration's folder name, in the run root and in the work folder: iter-007. */
+export function iterationDir(iteration: number): string {
+  return `iter-${String(iteration).padStart(3, '0')}`;
+}
+
 export function stageDirOf(iteration: number, kind: StageKindName): string {
-  return `iter-${String(iteration).padStart(3, '0')}/${kind}`;
+  return `${iterationDir(iteration)}/${kind}`;
 }
 
 export function taskId(k: number): string {

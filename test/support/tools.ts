@@ -31,10 +31,15 @@ function check(r: SpawnSyncReturns<string>, what: string): string {
   return r.stdout;
 }
 
+/** Run a Python snippet under `interpreter`; `args` become sys.argv[1:]. Returns stdout. */
+export function pythonUnder(interpreter: string, code: string, args: string[] = []): string {
+  need(interpreter);
+  return check(spawnSync(interpreter, ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 }), `${interpreter} -c`);
+}
+
 /** Run a Python snippet under Debian's ASE; `args` become sys.argv[1:]. Returns stdout. */
 export function python(code: string, args: string[] = []): string {
-  need(PYTHON);
-  return check(spawnSync(PYTHON, ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 }), 'python3 (ASE)');
+  return pythonUnder(PYTHON, code, args);
 }
 
 export function pythonJson<T = unknown>(code: string, args: string[] = []): T {
@@ -56,10 +61,7 @@ function aseVersion(interpreter: string): string {
  */
 export const ASE_JUDGES = [PYTHON, VENV_PYTHON].map((interpreter) => ({
   label: `${interpreter === PYTHON ? "Debian's" : "the venv's"} ASE ${aseVersion(interpreter)} (${interpreter})`,
-  run: (code: string, args: string[] = []) => {
-    need(interpreter);
-    return check(spawnSync(interpreter, ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 }), `${interpreter} (ASE)`);
-  },
+  run: (code: string, args: string[] = []) => pythonUnder(interpreter, code, args),
 }));
 
 export interface CliResult { status: number; stdout: string; stderr: string }

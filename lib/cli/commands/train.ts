@@ -48,8 +48,9 @@ export function trainCommand(y: Argv, ctx: CliContext): Argv {
   (argv) => {
     const p = openProject(argv.dir);
     const target = resolve(argv.export);
-    if (existsSync(target) && statSync(target).isDirectory()) throw new FileAccessError(`${target} is a folder`, { hint: 'give the name of the file to write, e.g. data.pckl.gzip' });
-    if (existsSync(target) && !argv.force) throw new UsageError(`${target} exists`, { hint: 'give another name, or --force to replace it' });
+    const existing = statSync(target, { throwIfNoEntry: false });
+    if (existing?.isDirectory() === true) throw new FileAccessError(`${target} is a folder`, { hint: 'give the name of the file to write, e.g. data.pckl.gzip' });
+    if (existing !== undefined && !argv.force) throw new UsageError(`${target} exists`, { hint: 'give another name, or --force to replace it' });
     if (!existsSync(dirname(target))) throw new FileAccessError(`${dirname(target)}: no such folder`, { hint: 'create it first' });
     const db = openDatabaseFile(p.dbPath, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
     let set;

@@ -4,13 +4,13 @@ import type { Config } from '../../config/types.js';
 import type { PotentialRecord } from '../../state/cursor.js';
 import { readExtxyz } from '../../formats/extxyz.js';
 import { StageError } from '../../errors/errors.js';
-import type { Candidate, StageContext, StageKind } from '../kind.js';
+import { iterationDir, type Candidate, type StageContext, type StageKind } from '../kind.js';
 import { ENGINE, planExplore } from './plan.js';
 import { judgeExplore, type RunResult } from './judge.js';
 
 /** Where a run's kept files go in the work folder: explore/iter-000/t0003/. */
 export function runDir(iteration: number, task: string): string {
-  return `explore/iter-${String(iteration).padStart(3, '0')}/${task}`;
+  return `explore/${iterationDir(iteration)}/${task}`;
 }
 
 function potentialOf(ctx: StageContext): { record: PotentialRecord; yaml: Buffer; asi: Buffer } {

@@ -5,7 +5,7 @@
  */
 import type { FetchedFiles } from '../../exec/executor.js';
 import type { Judged } from '../kind.js';
-import { lastErrorLine } from '../error-line.js';
+import { exitFailure, lastErrorLine } from '../error-line.js';
 
 /** What the engine writes (summary.json). */
 export interface RunSummary {
@@ -31,10 +31,8 @@ function summaryOf(text: string | undefined): RunSummary | undefined {
 export function judgeExplore(files: FetchedFiles, exitcode: number): Judged {
   const text = (n: string) => files.get(n)?.toString('utf8');
   const err = lastErrorLine(text('explore.err'), text('explore.out'));
-  if (exitcode === 126 || exitcode === 127) {
-    return { ok: false, failure: { cls: 'explore_error', message: `the MD engine could not start (exit ${exitcode}: ${exitcode === 127 ? 'not found' : 'not executable'}); check explore.python${err === undefined ? '' : `: ${err}`}` } };
-  }
-  if (exitcode === 137) return { ok: false, failure: { cls: 'out_of_memory', message: `the run was killed (exit 137, SIGKILL: most often for memory)${err === undefined ? '' : `; last error: ${err}`}` } };
+  const stopped = exitFailure(exitcode, err, { cls: 'explore_error', program: 'the MD engine', settings: 'explore.python', run: 'the run' });
+  if (stopped !== undefined) return { ok: false, failure: stopped };
   const summary = summaryOf(text('summary.json'));
   if (exitcode !== 0 || summary === undefined) {
     if (err !== undefined) return { ok: false, failure: { cls: 'explore_error', message: `exit ${exitcode}: ${err}` } };

@@ -3,12 +3,12 @@ import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
 import type { PotentialRecord } from '../../state/cursor.js';
 import { StageError } from '../../errors/errors.js';
-import type { StageKind, StageContext } from '../kind.js';
+import { iterationDir, type StageKind, type StageContext } from '../kind.js';
 import { HELPER, inputYaml, planTrain } from './plan.js';
 import { judgeTrain, POTENTIAL_FILES, type FitResult } from './judge.js';
 
 export function potentialDir(iteration: number): string {
-  return `potentials/iter-${String(iteration).padStart(3, '0')}`;
+  return `potentials/${iterationDir(iteration)}`;
 }
 
 /** The potential a fit of `iteration` starts from: the last one kept, else train.initial_potential. */

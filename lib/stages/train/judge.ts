@@ -6,7 +6,7 @@
 import type { FetchedFiles } from '../../exec/executor.js';
 import type { Failure } from '../../state/failure-class.js';
 import type { Judged } from '../kind.js';
-import { lastErrorLine } from '../error-line.js';
+import { exitFailure, lastErrorLine } from '../error-line.js';
 
 /** What a successful fit leaves, fetched in the poll's one download and kept in the work folder. */
 export const POTENTIAL_FILES = ['output_potential.yaml', 'output_potential.yace', 'output_potential.asi', 'metrics.json', 'log.txt', 'input.yaml'] as const;
@@ -32,10 +32,8 @@ function failed(failure: Failure): Judged {
 export function judgeTrain(files: FetchedFiles, exitcode: number): Judged {
   const text = (n: string) => files.get(n)?.toString('utf8');
   const err = lastErrorLine(text('pacemaker.err'), text('pacemaker.out'), text('log.txt'));
-  if (exitcode === 126 || exitcode === 127) {
-    return failed({ cls: 'pacemaker_error', message: `a training command could not start (exit ${exitcode}: ${exitcode === 127 ? 'not found' : 'not executable'}); check train.command and train.python${err === undefined ? '' : `: ${err}`}` });
-  }
-  if (exitcode === 137) return failed({ cls: 'out_of_memory', message: `the fit was killed (exit 137, SIGKILL: most often for memory)${err === undefined ? '' : `; last error: ${err}`}` });
+  const stopped = exitFailure(exitcode, err, { cls: 'pacemaker_error', program: 'a training command', settings: 'train.command and train.python', run: 'the fit' });
+  if (stopped !== undefined) return failed(stopped);
   const metrics = parseMetrics(text('metrics.json'));
   if (exitcode !== 0 || metrics === undefined) {
     if (err !== undefined) return failed({ cls: 'pacemaker_error', message: `exit ${exitcode}: ${err}` });
