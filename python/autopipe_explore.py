@@ -67,7 +67,9 @@ def run(task_file, start_file, potential, active_set):
     calc.set_active_set(active_set)
     atoms.calc = calc
     rng = np.random.default_rng(task["seed"])
-    MaxwellBoltzmannDistribution(atoms, temperature_K=task["temperature"], rng=rng)
+    # a continued run goes on with the velocities its last good frame had
+    if not (task.get("keep_velocities") and np.any(atoms.get_momenta())):
+        MaxwellBoltzmannDistribution(atoms, temperature_K=task["temperature"], rng=rng)
     dyn = Langevin(atoms, task["timestep"] * units.fs, temperature_K=task["temperature"],
                    friction=task["friction"] / units.fs, rng=rng)
     summary = {"steps_run": 0, "frames_explored": 0, "frames_collected": 0, "max_gamma": 0.0,

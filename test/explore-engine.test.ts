@@ -13,6 +13,7 @@ import { writeExtxyz } from '../lib/formats/extxyz.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
 import { gradesOf, selectInFrame } from '../lib/select/select.js';
 import { trainedProject } from './support/al-training.js';
+import { judgeExplore } from '../lib/stages/explore/judge.js';
 import { ROOT, tmpDir, VENV_PYTHON, need } from './support/tools.js';
 
 const ENGINE = join(ROOT, 'python', 'autopipe_explore.py');
@@ -31,12 +32,12 @@ function startCell(): string {
   return writeExtxyz([makeAtoms({ numbers: new Array(26).fill(13), positions, cell: cell.map((v) => 3 * v), pbc: [true, true, true] })]);
 }
 
-function explore(dir: string, task: Record<string, unknown>): { status: number; stderr: string; summary?: Summary } {
+function explore(dir: string, task: Record<string, unknown>, asi?: string): { status: number; stderr: string; summary?: Summary } {
   need(VENV_PYTHON);
   const pot = trainedProject().potential;
   writeFileSync(join(dir, 'start.extxyz'), startCell());
   writeFileSync(join(dir, 'task.json'), JSON.stringify({ temperature: 700, seed: 5, steps: 300, timestep: 2, dump_every: 20, gamma_collect: 2, gamma_stop: 100, types: ['Al'], friction: 0.01, ...task }));
-  const r = spawnSync(VENV_PYTHON, ['-W', 'ignore', ENGINE, 'run', 'task.json', 'start.extxyz', join(pot, 'output_potential.yaml'), join(pot, 'output_potential.asi')], { cwd: dir, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  const r = spawnSync(VENV_PYTHON, ['-W', 'ignore', ENGINE, 'run', 'task.json', 'start.extxyz', join(pot, 'output_potential.yaml'), asi ?? join(pot, 'output_potential.asi')], { cwd: dir, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
   const file = join(dir, 'summary.json');
   return { status: r.status ?? -1, stderr: r.stderr, summary: existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Summary : undefined };
 }
@@ -90,5 +91,18 @@ print(json.dumps({"n": len(frames), "diff": out}))`, join(dir, 'frames.dump'), j
     expect(bad.status).to.not.equal(0);
     expect(bad.stderr).to.match(/autopipe_explore: the structure has Al, which the potential does not/);
     expect(existsSync(join(other, 'summary.json'))).to.equal(false);
+  });
+
+  it('an active set zeroed by hand gives γ 0 everywhere: the run says so, and the stage judges it zero_gamma (an error, never "nothing to learn")', () => {
+    const dir = tmpDir();
+    const zeroed = join(dir, 'zero.asi');
+    const z = spawnSync(VENV_PYTHON, ['-c', 'import sys, numpy as np\nd = np.load(sys.argv[1])\nnp.savez(open(sys.argv[2], "wb"), **{k: np.zeros_like(v) for k, v in d.items()})',
+      join(trainedProject().potential, 'output_potential.asi'), zeroed], { encoding: 'utf8' });
+    expect(z.status, z.stderr).to.equal(0);
+    const r = explore(dir, { steps: 60 }, zeroed);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.summary).to.deep.include({ all_gamma_zero: true, max_gamma: 0, frames_collected: 0, frames_explored: 4 });
+    const files = new Map(['summary.json', 'frames.dump'].map((n) => [n, readFileSync(join(dir, n))] as const));
+    expect(judgeExplore(files, 0)).to.have.nested.property('failure.cls', 'zero_gamma');
   });
 });

@@ -7,9 +7,10 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../lib/config/load.js';
 import { makeAtoms } from '../lib/atoms/atoms.js';
-import { planExplore, runSeed, ENGINE } from '../lib/stages/explore/plan.js';
+import { planExplore, runSeed } from '../lib/stages/explore/plan.js';
+import { ASE_SCRIPT } from '../lib/stages/explore/engines.js';
 import { judgeExplore } from '../lib/stages/explore/judge.js';
-import { elementsOf } from '../lib/stages/explore/index.js';
+import { elementsOf } from '../lib/stages/kept.js';
 import { readCursor } from '../lib/state/cursor.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
 import { StageError } from '../lib/errors/errors.js';
@@ -24,16 +25,17 @@ describe('exploration: the plan and the judge', () => {
   it('one run per structure × temperature × seed, each with its start and settings; the potential staged once, bytes and all', () => {
     const cfg = config('explore: {temperatures: [300, 900], seeds: 2, steps: 500, timestep: 0.002, tdamp: 0.05}\n');
     const starts = [AL4, makeAtoms({ ...AL4, positions: AL4.positions.map((x) => x + 0.1) })].map((atoms, i) => ({ atoms, source: { file: 's.extxyz', frame: i + 1 } }));
-    const plan = planExplore({ starts, config: cfg, iteration: 2, stageDir: 'iter-002/explore', engine: 'print()\n', potential, elements: ['Al'] });
+    const plan = planExplore({ starts, config: cfg, iteration: 2, stageDir: 'iter-002/explore', engine: { kind: 'ase', script: 'print()\n' }, potential, elements: ['Al'], continued: () => undefined });
     expect(plan.tasks).to.have.length(8);
     expect(plan.tasks[5].about).to.equal(`s.extxyz frame 2 at 300 K, seed ${runSeed(2, 5)}`);
     expect(plan.tasks[0].files.map((f) => f.path)).to.deep.equal(['iter-002/explore/t0000/a1/start.extxyz', 'iter-002/explore/t0000/a1/task.json']);
     const settings = JSON.parse(plan.tasks[3].files[1].content as string);
-    expect(settings).to.deep.equal({ temperature: 900, seed: runSeed(2, 3), steps: 500, timestep: 2, dump_every: 20, gamma_collect: 5, gamma_stop: 25, types: ['Al'], friction: 0.02 });
+    expect(settings).to.deep.equal({ temperature: 900, seed: runSeed(2, 3), steps: 500, timestep: 2, dump_every: 20, gamma_collect: 5, gamma_stop: 25, types: ['Al'], friction: 0.02, keep_velocities: false });
     expect(new Set(plan.tasks.map((t) => (t.spec as { seed: number }).seed)).size, 'every run its own seed').to.equal(8);
-    expect(plan.shared.map((f) => f.path)).to.deep.equal(['iter-002/explore/inputs/potential.yaml', 'iter-002/explore/inputs/potential.asi', `iter-002/explore/inputs/${ENGINE}`]);
+    expect(plan.shared.map((f) => f.path)).to.deep.equal(['iter-002/explore/inputs/potential.yaml', 'iter-002/explore/inputs/potential.asi', `iter-002/explore/inputs/${ASE_SCRIPT}`]);
     expect(Buffer.from(plan.shared[1].content as Uint8Array).equals(potential.asi)).to.equal(true);
-    expect(plan.data).to.deep.equal({ potential: 'potentials/iter-002', runs: 8 });
+    expect(plan.data.potential).to.equal('potentials/iter-002');
+    expect(plan.data.runs).to.include({ t0000: 's.extxyz#1@300K/0', t0005: 's.extxyz#2@300K/1' });
   });
 
   it('the potential\'s elements come from its one-element species blocks, in its order', () => {
@@ -43,7 +45,7 @@ describe('exploration: the plan and the judge', () => {
   });
 
   it('a structure with an element the potential lacks, or none at all: a StageError saying so; one-atom cells are left out, with a note', () => {
-    const p = (starts: Parameters<typeof planExplore>[0]['starts']) => () => planExplore({ starts, config: config(), iteration: 0, stageDir: 'iter-000/explore', engine: '', potential, elements: ['Al'] });
+    const p = (starts: Parameters<typeof planExplore>[0]['starts']) => () => planExplore({ starts, config: config(), iteration: 0, stageDir: 'iter-000/explore', engine: { kind: 'ase', script: '' }, potential, elements: ['Al'], continued: () => undefined });
     expect(p([{ atoms: SI2, source: { file: 's.extxyz', frame: 1 } }])).to.throw(StageError, /hold Si, which the potential of potentials\/iter-002 does not/);
     expect(p([])).to.throw(StageError, /no structure to start from/);
     const one = makeAtoms({ numbers: [13], positions: [0, 0, 0], cell: [0, 2, 2, 2, 0, 2, 2, 2, 0], pbc: [true, true, true] });

@@ -17,7 +17,7 @@ describe('autopipe init', function () {
   it('writes a valid, commented autopipe.yaml and the templates; a fresh project labels for real', () => {
     const dir = join(tmpDir(), 'proj');
     const structures = join(tmpDir(), 'in.extxyz');
-    copyFileSync(join(ROOT, 'examples', 'quickstart', 'structures.extxyz'), structures);
+    copyFileSync(join(ROOT, 'test', 'fixtures', 'three-structures.extxyz'), structures);
     const r = autopipe(['init', dir, '--structures', structures, '--partition', 'compute-1']);
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.match(/pseudopotentials \(pz\): Al=Al\.pz-vbc\.UPF Si=Si\.pz-vbc\.UPF/);

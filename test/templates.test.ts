@@ -34,13 +34,17 @@ describe('templates', function () {
     expect(spawnSync('bash', ['-n'], { input: out }).status, 'bash -n').to.equal(0);
   });
 
-  it('train.sbatch, pacemaker.yaml and explore.sbatch render as their golden files (hostile paths quoted; the input is YAML pacemaker reads)', () => {
+  it('train.sbatch, pacemaker.yaml and explore.sbatch (both engines) render as their golden files (hostile paths quoted; the input is YAML pacemaker reads)', () => {
     const cfg = parseConfigText('name: g\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\ntrain: {cutoff: 5.5, functions_per_element: 12, test_fraction: 0.1}\n', 'autopipe.yaml').config;
     const script = loadTemplate('train.sbatch.hbs')({ ...CONTEXT, ...trainKind.scriptContext(cfg), tools_dir: "/opt/my venv's/bin" });
     const input = loadTemplate('pacemaker.yaml.hbs')(pacemakerContext(cfg, ['Al', 'Cu']));
     const explore = loadTemplate('explore.sbatch.hbs')({ ...CONTEXT, ...exploreKind.scriptContext(cfg) });
     expect(spawnSync('bash', ['-n'], { input: explore }).status, 'bash -n explore.sbatch').to.equal(0);
-    for (const [name, text] of [['train.sbatch', script], ['pacemaker.yaml', input], ['explore.sbatch', explore]] as const) {
+    const lammpsCfg = parseConfigText('name: g\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\nexplore: {engine: lammps, command: srun lmp_mpi -k on}\n', 'autopipe.yaml').config;
+    const lammps = loadTemplate('explore.sbatch.hbs')({ ...CONTEXT, ...exploreKind.scriptContext(lammpsCfg) });
+    expect(spawnSync('bash', ['-n'], { input: lammps }).status, 'bash -n explore-lammps.sbatch').to.equal(0);
+    expect(lammps).to.include('srun lmp_mpi -k on -in explore.in -log explore.log > explore.out 2> explore.err').and.not.include('autopipe_explore.py" run');
+    for (const [name, text] of [['train.sbatch', script], ['pacemaker.yaml', input], ['explore.sbatch', explore], ['explore-lammps.sbatch', lammps]] as const) {
       const golden = join(ROOT, 'test', 'golden', name);
       if (process.env.AUTOPIPE_UPDATE_GOLDEN === '1') writeFileSync(golden, text);
       expect(text, name).to.equal(readFileSync(golden, 'utf8'));

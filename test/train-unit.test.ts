@@ -170,7 +170,7 @@ function cursorWith(...stages: StageRecord[]): Cursor {
 }
 
 describe('training: the transition table', () => {
-  const kinds = new Set(['label', 'train'] as const);
+  const kinds = new Map([['label', { runs: 'jobs' }], ['train', { runs: 'jobs' }]] as const);
 
   it('label → train at min_new_structures with stragglers (the labelling stage stays open), or when labelling settles', () => {
     const cfg = config('train: {min_new_structures: 2}\n');
@@ -185,7 +185,7 @@ describe('training: the transition table', () => {
   it('a fit that gave up stops the loop with its reason; a fit done stops where no explore stage exists, or at stop_after', () => {
     const gaveUp = transitions(cursorWith(stage('train', ['failed'], false, 'pacemaker_error')), config(), kinds);
     expect(gaveUp).to.deep.equal([{ kind: 'stop', reason: 'training of iteration 0 gave up: pacemaker_error is never retried; last error: it broke' }]);
-    expect(transitions(cursorWith(stage('train', ['done'])), config(), kinds)).to.deep.equal([{ kind: 'stop', reason: 'iteration 0 is trained; this autopipe has no explore stage yet, so the loop stops here' }]);
+    expect(transitions(cursorWith(stage('train', ['done'])), config(), kinds)).to.deep.equal([{ kind: 'stop', reason: 'iteration 0 is through train; this autopipe has no explore stage, so the loop stops here' }]);
     expect(transitions(cursorWith(stage('train', ['done'])), config('iterations: {stop_after: train}\n'), kinds)).to.deep.equal([{ kind: 'stop', reason: 'iteration 0 is through train, and iterations.stop_after is train' }]);
     expect(transitions(cursorWith(stage('label', ['failed', 'failed'], false, 'input_error')), config(), kinds)[0]).to.have.property('kind', 'stop');
   });

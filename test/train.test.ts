@@ -130,7 +130,7 @@ describe('training with real pacemaker on pw.x labels', function () {
     expect(venvPython('import sys, numpy as np; z = np.load(sys.argv[1]); print(sorted((k, z[k].shape[0] == z[k].shape[1]) for k in z))', [join(t.potential, 'output_potential.asi')]).trim()).to.equal("[('Al', True)]");
     expect(readFileSync(join(t.potential, 'output_potential.yace'), 'utf8')).to.match(/elements: \[Al\]/);
     const status = autopipe(['status'], t.dir);
-    expect(status.stdout).to.match(new RegExp(`iteration 0 potential potentials/iter-000: 20 rows \\(ids 1-20\\); train: energy \\d+\\.\\d meV/atom, force \\d+\\.\\d meV/Å on ${coreAtoms} core atoms; \\d+ s`));
+    expect(status.stdout).to.match(new RegExp(`iteration 0 train +potentials/iter-000: 20 rows \\(ids 1-20\\); train: energy \\d+\\.\\d meV/atom, force \\d+\\.\\d meV/Å on ${coreAtoms} core atoms; \\d+ s`));
     expect(c.stopped?.reason).to.equal('iteration 0 is through train, and iterations.stop_after is train');
     process.stderr.write(`      (label + fit of 20 Al structures: ${t.seconds.toFixed(0)} s, of which pacemaker ${m.seconds} s)\n`);
   });

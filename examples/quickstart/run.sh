@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The main job (README): label the example structures with real pw.x on this machine, through
-# autopipe's labelling stage on the local executor, into an ASE database, then fit an ACE
-# potential to them with the venv's real pacemaker (the training stage). Installs what is
-# missing first (as root).
+# The main job (README): the whole active-learning loop on the local executor with real programs,
+# two iterations of label (pw.x) → train (pacemaker) → explore (ASE MD with python-ace's γ) →
+# select (periodic sub-cells with force masks), into an ASE database. Installs what is missing
+# first (as root).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -18,9 +18,9 @@ autopipe() { node "$root/bin/autopipe.js" "$@"; }
 # A fresh copy of the example project, so the example folder itself stays clean.
 rm -rf "$out"
 mkdir -p "$out"
-cp "$here/autopipe.yaml" "$here/structures.extxyz" "$out/"
+cp "$here/autopipe.yaml" "$here/structures.extxyz" "$here/explore.extxyz" "$out/"
 autopipe config check "$out/autopipe.yaml" > /dev/null
-autopipe run -C "$out"                       # submit, then poll until the loop stops (labelled, then fitted)
+autopipe run -C "$out"                       # submit, then poll until the loop stops; prints a summary per iteration
 autopipe status -C "$out"
 autopipe db ls "$out/.autopipe/autopipe.db"
 echo "ASE reads the database:"

@@ -73,6 +73,11 @@ export function loopContext(p: Project, x: OpenExecutor, ctx: CliContext, opts: 
     executor: x.executor, registry: REGISTRY, config: p.config, now: ctx.now(),
     saveCursor: (c) => writeCursor(p.cursorPath, { ...c, updated_at: ctx.now() }),
     stageContext,
+    writeWork: (path, content) => {
+      const full = join(p.workdir, path);
+      makeDirs(dirname(full));
+      writeFileAtomic(full, content);
+    },
     sink: { db: openDb, keep: (path, content) => keep(p.workdir, path, content), config: p.config, now: ctx.now(), user: ctx.user },
     arrays: {
       project: p.config.name, runRoot: opts.runRoot ?? p.runRoot, now: ctx.now(), token: newToken,

@@ -1,7 +1,10 @@
 /** What `status` and `poll --json` show, from the cursor alone (pure). */
-import type { Cursor, StageRecord, StageSummary, PotentialRecord } from '../state/cursor.js';
+import type { Config } from '../config/types.js';
+import type { Cursor, JsonObject, StageRecord, StageSummary, PotentialRecord } from '../state/cursor.js';
+import { STAGE_KINDS } from '../state/cursor.js';
+import { selectionLine } from '../stages/select/index.js';
 import { showJob } from '../slurm/job-ref.js';
-import { countsOf, lastAttempt } from '../loop/tasks.js';
+import { coreSeconds, countsOf, lastAttempt } from '../loop/tasks.js';
 import { recoveryReport } from '../loop/report.js';
 
 function stageJson(s: StageRecord) {
@@ -55,4 +58,48 @@ export function statusJson(c: Cursor) {
     done: c.done.map(doneJson),
     potentials: c.potentials.map(potentialJson),
   };
+}
+
+/** Leaves of a JSON object as dotted paths: {train: {kappa: 0.3}} → train.kappa = 0.3. */
+function leaves(v: unknown, path: string, out: Map<string, string>): Map<string, string> {
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) leaves(x, path === '' ? k : `${path}.${k}`, out);
+  else out.set(path, JSON.stringify(v));
+  return out;
+}
+
+/** What changed in autopipe.yaml between two stages of one kind: `train.max_iterations: 30 → 50`. */
+export function configChanges(before: JsonObject, after: JsonObject): string[] {
+  const a = leaves(before, '', new Map());
+  const b = leaves(after, '', new Map());
+  return [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).sort().map((k) => `${k}: ${a.get(k) ?? '(unset)'} → ${b.get(k) ?? '(unset)'}`);
+}
+
+type AnyStage = Pick<StageRecord, 'kind' | 'iteration' | 'data' | 'config'> & { tasks?: unknown; counts?: Record<string, number>; core_s?: number };
+
+/** Per iteration, in order: what each of its stages did, in one line each (status, the end of `run`). */
+export function iterationLines(c: Cursor, config: Config): string[] {
+  const stages: AnyStage[] = [...c.done, ...c.stages].sort((x, y) => x.iteration - y.iteration || STAGE_KINDS.indexOf(x.kind) - STAGE_KINDS.indexOf(y.kind));
+  const out: string[] = [];
+  const lastConfig = new Map<string, JsonObject>();
+  for (const s of stages) {
+    const head = `iteration ${s.iteration} ${s.kind.padEnd(7)}`;
+    const counts = 'counts' in s && s.counts !== undefined ? s.counts : countsOf((s as StageRecord).tasks);
+    const hours = ((s as StageSummary).core_s ?? coreSeconds(s as StageRecord)) / 3600;
+    if (s.kind === 'label') out.push(`${head} ${counts.done} structure(s) labelled${counts.failed > 0 ? `, ${counts.failed} failed for good` : ''}; ${hours.toFixed(3)} core-hours`);
+    if (s.kind === 'train') {
+      const pot = c.potentials.find((p) => p.iteration === s.iteration);
+      out.push(`${head} ${pot === undefined ? 'no potential yet' : `${pot.dir}: ${potentialJson(pot).summary}`}`);
+    }
+    if (s.kind === 'explore') {
+      const r = Object.values((s.data.results ?? {}) as Record<string, { explored: number; collected: number; max_gamma: number; stopped_early: boolean }>);
+      out.push(`${head} ${r.length} run(s): ${r.reduce((n, x) => n + x.explored, 0)} frames explored, ${r.reduce((n, x) => n + x.collected, 0)} collected, largest γ ${Math.max(0, ...r.map((x) => x.max_gamma)).toFixed(2)}, ${r.filter((x) => x.stopped_early).length} stopped early at gamma_stop`);
+    }
+    if (s.kind === 'select') out.push(`${head} ${selectionLine(s.iteration, s.data, config).replace(/^iteration \d+: /, '')}`);
+    if (s.config !== undefined) {
+      const before = lastConfig.get(s.kind);
+      if (before !== undefined) for (const change of configChanges(before, s.config)) out.push(`${' '.repeat(head.length + 1)}planned with a changed autopipe.yaml: ${change}`);
+      lastConfig.set(s.kind, s.config);
+    }
+  }
+  return out;
 }

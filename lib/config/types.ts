@@ -62,7 +62,7 @@ export interface Config {
   embedding: { rcut: number; buffer: number; mask_radius: number | null; min_distance: number; energy_weight: number };
   selection: { column: string; lo: number; hi: number; max_candidates: number; types: string[] | null };
   explore: {
-    engine: 'ase';
+    engine: 'ase' | 'lammps';
     python: string;
     command: string;
     structures: string | null;
@@ -71,6 +71,7 @@ export interface Config {
     steps: number;
     timestep: number;
     tdamp: number;
+    continue: boolean;
     dump_every: number;
     gamma_collect: number;
     gamma_stop: number;
@@ -93,5 +94,5 @@ export interface Config {
     seed: number;
     resources: Resources;
   };
-  iterations: { max: number; stop_when_no_candidates: boolean; stop_after: 'label' | 'train' | 'explore' | null };
+  iterations: { max: number; stop_when_no_candidates: boolean; accurate_fraction: number | null; max_dft_core_hours: number | null; stop_after: 'label' | 'train' | 'explore' | 'select' | null };
 }

@@ -5,21 +5,36 @@
  * submits: a crash in between is resolved like any other intent.
  */
 import type { PlannedFile } from '../exec/executor.js';
-import type { StageKind, StageContext } from '../stages/kind.js';
+import type { Config } from '../config/types.js';
+import type { JobStageKind, LocalOutcome, LocalStageKind, StageContext, StageKind } from '../stages/kind.js';
 import { attemptDir, stageDirOf } from '../stages/kind.js';
-import type { StageRecord, StageSummary, TaskRecord } from '../state/cursor.js';
+import type { JsonObject, StageRecord, StageSummary, TaskRecord } from '../state/cursor.js';
 import { planArrays, type ArrayInputs } from './arrays.js';
-import { countsOf, phaseOf } from './tasks.js';
+import { coreSeconds, countsOf, phaseOf } from './tasks.js';
 import { recoveryReport } from './report.js';
 
 export type ArrayContext = Omit<ArrayInputs, 'stageDir' | 'renderScript'>;
 
 /** The kind's job script, rendered with its resources and its own context. */
-export function scriptRenderer(kind: StageKind, ctx: StageContext): ArrayInputs['renderScript'] {
+export function scriptRenderer(kind: JobStageKind, ctx: StageContext): ArrayInputs['renderScript'] {
   return (c) => ctx.render(kind.template, { ...kind.scriptContext(ctx.config), ...c });
 }
 
-export function planStage(kind: StageKind, iteration: number, ctx: StageContext, arrays: ArrayContext): { stage: StageRecord; files: PlannedFile[]; notes: string[] } {
+/** The sections of autopipe.yaml a kind plans with, as the cursor records them. */
+export function configOf(kind: StageKind, config: Config): JsonObject {
+  return JSON.parse(JSON.stringify(Object.fromEntries(kind.configSections.map((k) => [k, config[k]])))) as JsonObject;
+}
+
+/** A stage that runs no job, run now: its record (settled: it has no task) and the files it keeps. */
+export function runLocalStage(kind: LocalStageKind, ctx: StageContext): { stage: StageRecord; notes: string[]; keep: LocalOutcome['keep'] } {
+  const out = kind.run(ctx);
+  return {
+    stage: { kind: kind.kind, iteration: ctx.iteration, planned_at: ctx.now, tasks: [], submissions: [], data: out.data, followed: false, config: configOf(kind, ctx.config) },
+    notes: out.notes, keep: out.keep,
+  };
+}
+
+export function planStage(kind: JobStageKind, iteration: number, ctx: StageContext, arrays: ArrayContext): { stage: StageRecord; files: PlannedFile[]; notes: string[] } {
   const stageDir = stageDirOf(iteration, kind.kind);
   const plan = kind.plan({ ...ctx, iteration }, stageDir);
   const laid = planArrays([{ tasks: plan.tasks.map((t) => ({ id: t.id, dir: attemptDir(stageDir, t.id, 1) })), resources: kind.resources(ctx.config) }], {
@@ -33,7 +48,7 @@ export function planStage(kind: StageKind, iteration: number, ctx: StageContext,
     };
   });
   return {
-    stage: { kind: kind.kind, iteration, planned_at: arrays.now, tasks, submissions: laid.submissions, data: plan.data, followed: false },
+    stage: { kind: kind.kind, iteration, planned_at: arrays.now, tasks, submissions: laid.submissions, data: plan.data, followed: false, config: configOf(kind, ctx.config) },
     files: [...plan.shared, ...plan.tasks.flatMap((t) => t.files), ...laid.files],
     notes: plan.notes,
   };
@@ -44,7 +59,9 @@ export function summarize(s: StageRecord, now: number): StageSummary {
   const report = recoveryReport(s.tasks);
   return {
     kind: s.kind, iteration: s.iteration, planned_at: s.planned_at, settled_at: now, tasks: s.tasks.length, counts: countsOf(s.tasks),
-    outcome: s.tasks.some((t) => phaseOf(t) === 'done') ? 'complete' : 'gave_up',
+    // a stage that ran no job (select) has no task and is complete
+    outcome: s.tasks.length === 0 || s.tasks.some((t) => phaseOf(t) === 'done') ? 'complete' : 'gave_up',
     failures: JSON.parse(JSON.stringify(report.failures)), gave_up: JSON.parse(JSON.stringify(report.gave_up)), data: s.data,
+    core_s: coreSeconds(s), ...(s.config === undefined ? {} : { config: s.config }),
   };
 }

@@ -5,16 +5,16 @@
  * → the next stage → save → submit. Merging is idempotent and an intent is resolved by job name
  * before any new sbatch, so the next pass repeats what this one did not finish, once.
  */
-import type { Executor, FetchedFiles } from '../exec/executor.js';
+import type { Executor, FetchedFiles, Sentinels } from '../exec/executor.js';
 import type { Config } from '../config/types.js';
 import type { AttemptRecord, Cursor, StageRecord } from '../state/cursor.js';
-import type { Finished, MergeSink, Registry, StageContext, StageKind } from '../stages/kind.js';
+import type { Finished, JobStageKind, MergeSink, Registry, StageContext, StageKind } from '../stages/kind.js';
 import { StageError } from '../errors/errors.js';
 import { explainVanished, fromQueue, queueEntryOf, type Vanished } from './observe.js';
 import { planRetries } from './retries.js';
 import { submitIntents } from './submit.js';
 import { transitions } from './transition.js';
-import { planStage, scriptRenderer, summarize, type ArrayContext } from './enter.js';
+import { configOf, planStage, runLocalStage, scriptRenderer, summarize, type ArrayContext } from './enter.js';
 import { lastAttempt, phaseOf, replaceLastAttempt, stageSettled } from './tasks.js';
 
 export interface PassContext {
@@ -27,6 +27,8 @@ export interface PassContext {
   /** What planning a stage or a retry may read. */
   stageContext: (c: Cursor) => StageContext;
   sink: MergeSink;
+  /** Write a file of the work folder atomically, replacing it (what a local stage leaves for the next one). */
+  writeWork: (path: string, content: string) => void;
   /** MaxArraySize is asked only when something is planned. */
   arrays: Omit<ArrayContext, 'maxArraySize'> & { maxArraySize: () => Promise<number> };
 }
@@ -39,15 +41,25 @@ function kindOf(ctx: PassContext, s: StageRecord): StageKind {
   return k;
 }
 
+/** The kind of a stage that runs jobs; a local stage (select) has no task to poll. */
+function jobKindOf(ctx: PassContext, s: StageRecord): JobStageKind | undefined {
+  const k = kindOf(ctx, s);
+  return k.runs === 'jobs' ? k : undefined;
+}
+
+function jobStages(ctx: PassContext, c: Cursor): Array<{ s: StageRecord; kind: JobStageKind }> {
+  return c.stages.flatMap((s) => { const kind = jobKindOf(ctx, s); return kind === undefined ? [] : [{ s, kind }]; });
+}
+
 /** Attempts without their exitcode, from SLURM (queue, then accounts); keyed by attempt folder. */
 async function observe(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<string, number | undefined>, started: ReadonlyMap<string, Vanished['sentinels']>): Promise<Map<string, AttemptRecord>> {
   const updated = new Map<string, AttemptRecord>();
   const vanished: Vanished[] = [];
-  const open = c.stages.flatMap((s) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ s, t, a: lastAttempt(t) })));
+  const open = jobStages(ctx, c).flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ kind, t, a: lastAttempt(t) })));
   const jobOf = new Map(c.stages.flatMap((s) => s.submissions.map((x) => [x.token, x.job] as const)));
   const jobs = [...new Map(open.flatMap(({ a }) => { const j = jobOf.get(a.submission ?? ''); return j == null ? [] : [[JSON.stringify(j), j] as const]; })).values()];
   const queue = await ctx.executor.queue(jobs);
-  for (const { s, a } of open) {
+  for (const { kind, a } of open) {
     const job = jobOf.get(a.submission ?? '') ?? null;
     if (exitcodes.get(a.dir) !== undefined || job === null) continue;
     const sent = started.get(a.dir) ?? {};
@@ -55,7 +67,6 @@ async function observe(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<strin
     const next: AttemptRecord = { ...a, ...fromQueue(e, job, a.array_index, sent.started !== undefined) };
     // a task's own id shows once it runs (a pending range shows the array's): sacct -c needs it
     if (e !== undefined && e.state !== 'pending' && e.taskIds?.length === 1 && a.array_index !== null) next.slurm_id = e.jobId;
-    const kind = kindOf(ctx, s);
     if (e === undefined) vanished.push({ task: a.dir, job, attempt: next, sentinels: sent, timeLimit: a.resources?.time ?? kind.resources(ctx.config).time, progressFile: kind.progressFile });
     if (next.state !== a.state || next.slurm_id !== a.slurm_id) updated.set(a.dir, next);
   }
@@ -67,8 +78,7 @@ async function observe(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<strin
 function judgeAndMerge(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<string, number | undefined>, fetched: ReadonlyMap<string, FetchedFiles>, updated: Map<string, AttemptRecord>, changes: string[]): { cursor: Cursor; merged: number } {
   let cursor = c;
   let merged = 0;
-  for (const s of c.stages) {
-    const kind = kindOf(ctx, s);
+  for (const { s, kind } of jobStages(ctx, c)) {
     const done: Finished[] = [];
     for (const t of s.tasks) {
       const a = lastAttempt(t);
@@ -91,15 +101,22 @@ function judgeAndMerge(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<strin
   return { cursor, merged };
 }
 
-function applyUpdates(c: Cursor, updated: ReadonlyMap<string, AttemptRecord>, changes: string[]): Cursor {
+/** Seconds an attempt ran, from its sentinels: started → the last change of its progress file. */
+function ranSeconds(s: Sentinels | undefined): number | undefined {
+  return s?.started === undefined || s.output === undefined ? undefined : Math.max(0, s.output - s.started);
+}
+
+function applyUpdates(c: Cursor, updated: ReadonlyMap<string, AttemptRecord>, sentinels: ReadonlyMap<string, Sentinels>, changes: string[]): Cursor {
   return {
     ...c,
     stages: c.stages.map((s) => ({
       ...s,
       tasks: s.tasks.map((t) => {
         const a = lastAttempt(t);
-        const next = updated.get(a.dir);
+        let next = updated.get(a.dir);
         if (next === undefined) return t;
+        const ran = ranSeconds(sentinels.get(a.dir));
+        if ((next.state === 'done' || next.state === 'failed') && ran !== undefined) next = { ...next, ran_s: ran };
         if (next.state !== a.state) changes.push(`${s.kind} ${t.id}: ${a.state} → ${next.state}${next.error_class === null ? '' : ` (${next.error_class}: ${next.message})`}`);
         return replaceLastAttempt(t, next);
       }),
@@ -117,7 +134,8 @@ async function retries(ctx: PassContext, c: Cursor, fetched: ReadonlyMap<string,
       stages.push(s);
       continue;
     }
-    const kind = kindOf(ctx, s);
+    const kind = jobKindOf(ctx, s);
+    if (kind === undefined) throw new StageError(`a ${s.kind} stage has tasks to retry, but runs no jobs`);
     const plan = planRetries(s, kind, fetched, { ...sc, iteration: s.iteration }, { ...ctx.arrays, maxArraySize, renderScript: scriptRenderer(kind, sc) });
     if (plan.files.length > 0) await ctx.executor.stage(plan.files, plan.copies);
     changes.push(...plan.changes);
@@ -126,10 +144,25 @@ async function retries(ctx: PassContext, c: Cursor, fetched: ReadonlyMap<string,
   return { ...c, stages };
 }
 
-/** The next stages: entered (staged, then saved with their intents), settled ones closed, or the loop stopped. */
-async function advance(ctx: PassContext, c: Cursor, changes: string[]): Promise<Cursor> {
+/** Enter one stage: plan it (or run it, when it runs no job), stage its files; the caller saves the cursor. */
+async function enter(ctx: PassContext, cursor: Cursor, kind: StageKind, iteration: number): Promise<{ stage: StageRecord; notes: string[] }> {
+  const sc = { ...ctx.stageContext(cursor), iteration };
+  if (kind.runs === 'local') {
+    const out = runLocalStage(kind, sc);
+    // written before the cursor that records the stage; a pass killed in between runs it again and replaces them
+    for (const f of out.keep) ctx.writeWork(f.path, f.content);
+    return out;
+  }
+  const planned = planStage(kind, iteration, sc, { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
+  await ctx.executor.stage(planned.files);
+  return { stage: planned.stage, notes: [`entered ${kind.kind} of iteration ${iteration} (${planned.stage.tasks.length} task${planned.stage.tasks.length === 1 ? '' : 's'})`, ...planned.notes] };
+}
+
+/** One round of transitions: stages entered (staged, then saved with their intents), settled ones closed, or the loop stopped. */
+async function advanceOnce(ctx: PassContext, c: Cursor, changes: string[]): Promise<{ cursor: Cursor; entered: boolean }> {
   let cursor = c;
-  const actions = transitions(cursor, ctx.config, new Set(ctx.registry.keys()));
+  let entered = false;
+  const actions = transitions(cursor, ctx.config, ctx.registry);
   const closing = new Set<number>();
   for (const a of actions) {
     if (a.kind === 'close') closing.add(a.index);
@@ -140,25 +173,42 @@ async function advance(ctx: PassContext, c: Cursor, changes: string[]): Promise<
     if (a.kind === 'enter') {
       const kind = ctx.registry.get(a.stage);
       if (kind === undefined) continue;
-      let planned;
+      let next;
       try {
-        planned = planStage(kind, a.iteration, ctx.stageContext(cursor), { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
+        next = await enter(ctx, cursor, kind, a.iteration);
       } catch (err) {
         if (!(err instanceof StageError)) throw err;
         cursor = { ...cursor, stopped: { reason: `${a.stage} of iteration ${a.iteration} cannot start: ${err.message}`, at: ctx.now } };
         changes.push(`the loop stops: ${cursor.stopped?.reason ?? ''}${err.hint === undefined ? '' : ` (${err.hint})`}`);
         continue;
       }
-      await ctx.executor.stage(planned.files);
-      changes.push(`entered ${a.stage} of iteration ${a.iteration} (${planned.stage.tasks.length} task${planned.stage.tasks.length === 1 ? '' : 's'})`, ...planned.notes);
+      changes.push(...next.notes);
+      entered = true;
       cursor = {
         ...cursor, iteration: Math.max(cursor.iteration, a.iteration),
-        stages: [...cursor.stages.map((s, i) => (i === a.after ? { ...s, followed: true } : s)), planned.stage],
+        stages: [...cursor.stages.map((s, i) => (i === a.after ? { ...s, followed: true } : s)), next.stage],
       };
     }
   }
   if (closing.size > 0) {
     cursor = { ...cursor, stages: cursor.stages.filter((_, i) => !closing.has(i)), done: [...cursor.done, ...cursor.stages.filter((_, i) => closing.has(i)).map((s) => summarize(s, ctx.now))] };
+  }
+  return { cursor, entered };
+}
+
+/**
+ * Transitions until none is due: a stage that runs no job (select) settles as it is entered,
+ * so the stage after it is entered in the same pass. Each round is saved: its intents are on
+ * disk before anything is submitted. Bounded: a round enters at least one stage, and the
+ * stages of one iteration are four.
+ */
+async function advance(ctx: PassContext, c: Cursor, changes: string[]): Promise<Cursor> {
+  let cursor = c;
+  for (let round = 0; round < 8; round++) {
+    const r = await advanceOnce(ctx, cursor, changes);
+    cursor = r.cursor;
+    if (!r.entered) break;
+    ctx.saveCursor(cursor);
   }
   return cursor;
 }
@@ -166,7 +216,7 @@ async function advance(ctx: PassContext, c: Cursor, changes: string[]): Promise<
 export async function pollPass(ctx: PassContext, cursor: Cursor): Promise<PassResult> {
   const changes: string[] = [];
   let c = await submitIntents(ctx, cursor, changes);
-  const attempts = c.stages.flatMap((s) => { const k = kindOf(ctx, s); return s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ dir: lastAttempt(t).dir, progress: k.progressFile })); });
+  const attempts = jobStages(ctx, c).flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ dir: lastAttempt(t).dir, progress: kind.progressFile })));
   const sentinels = await ctx.executor.sentinels(attempts);
   const exitcodes = new Map([...sentinels].map(([d, s]) => [d, s.exitcode]));
   const updated = await observe(ctx, c, exitcodes, sentinels);
@@ -175,11 +225,11 @@ export async function pollPass(ctx: PassContext, cursor: Cursor): Promise<PassRe
   const deciding = c.stages.flatMap((s) => s.tasks.filter((t) => phaseOf(t) === 'deciding').map((t) => lastAttempt(t).dir));
   const failedNow = [...updated.values()].filter((a) => a.state === 'failed').map((a) => a.dir);
   const finished = [...exitcodes].filter(([, e]) => e !== undefined).map(([d]) => d);
-  const names = [...new Set(c.stages.flatMap((s) => kindOf(ctx, s).outputs))];
+  const names = [...new Set(jobStages(ctx, c).flatMap(({ kind }) => kind.outputs))];
   const fetched = await ctx.executor.fetch([...new Set([...finished, ...deciding, ...failedNow])], names);
 
   const merge = judgeAndMerge(ctx, c, exitcodes, fetched, updated, changes);
-  c = applyUpdates({ ...merge.cursor, updated_at: ctx.now }, updated, changes);
+  c = applyUpdates({ ...merge.cursor, updated_at: ctx.now }, updated, sentinels, changes);
   c = await retries(ctx, c, fetched, changes);
   ctx.saveCursor(c);
   c = await advance(ctx, c, changes);
@@ -191,7 +241,7 @@ export async function pollPass(ctx: PassContext, cursor: Cursor): Promise<PassRe
 /** Enter the first stage (label of iteration 0) of a fresh cursor; the caller stages nothing else. */
 export async function enterFirstStage(ctx: PassContext, cursor: Cursor, changes: string[]): Promise<Cursor> {
   const kind = ctx.registry.get('label');
-  if (kind === undefined) throw new StageError('this autopipe has no label stage');
+  if (kind === undefined || kind.runs !== 'jobs') throw new StageError('this autopipe has no label stage');
   const planned = planStage(kind, 0, ctx.stageContext(cursor), { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
   await ctx.executor.stage(planned.files); // one transfer
   const c: Cursor = { ...cursor, stages: [planned.stage] };

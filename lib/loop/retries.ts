@@ -19,7 +19,7 @@ import type { Config } from '../config/types.js';
 import type { FetchedFiles, PlannedCopy, PlannedFile } from '../exec/executor.js';
 import type { AttemptRecord, Parameters, ResourceChange, StageRecord, TaskRecord } from '../state/cursor.js';
 import type { FailureClass } from '../state/failure-class.js';
-import type { StageContext, StageKind } from '../stages/kind.js';
+import type { StageContext, JobStageKind } from '../stages/kind.js';
 import { stageDirOf } from '../stages/kind.js';
 import { formatMemory, formatTimeLimit, parseMemory, parseTimeLimit } from '../slurm/limits.js';
 import { planArrays, type ArrayGroup, type ArrayInputs } from './arrays.js';
@@ -42,7 +42,7 @@ const REPEATED: Partial<Record<FailureClass, 'node_failure' | 'cancelled' | 'unk
   corrupt_output: 'unknown',
 };
 
-export function nextStep(task: TaskRecord, kind: StageKind, config: Config): Step {
+export function nextStep(task: TaskRecord, kind: JobStageKind, config: Config): Step {
   const last = lastAttempt(task);
   const cls: FailureClass = last.error_class ?? 'unknown';
   const r = config.recovery;
@@ -93,7 +93,7 @@ function groupKey(parameters: Parameters, resources: ResourceChange): string {
 }
 
 /** Every task of the stage whose last attempt failed and is undecided: its next attempt, or giving up. */
-export function planRetries(stage: StageRecord, kind: StageKind, fetched: ReadonlyMap<string, FetchedFiles>, ctx: StageContext, arrays: Omit<ArrayInputs, 'stageDir' | 'renderScript'> & Pick<ArrayInputs, 'renderScript'>): RetryPlan {
+export function planRetries(stage: StageRecord, kind: JobStageKind, fetched: ReadonlyMap<string, FetchedFiles>, ctx: StageContext, arrays: Omit<ArrayInputs, 'stageDir' | 'renderScript'> & Pick<ArrayInputs, 'renderScript'>): RetryPlan {
   const files: PlannedFile[] = [];
   const copies: PlannedCopy[] = [];
   const changes: string[] = [];

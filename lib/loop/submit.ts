@@ -28,6 +28,7 @@ export interface SubmitContext {
 async function resolve(ctx: SubmitContext, stage: StageRecord, s: SubmissionRecord): Promise<{ job: JobRef; how: 'found' | 'ran' | 'submitted' }> {
   const kind = ctx.registry.get(stage.kind);
   if (kind === undefined) throw new StageError(`the cursor has an open ${stage.kind} stage, which this autopipe does not have`, { hint: 'use the autopipe version that started it' });
+  if (kind.runs !== 'jobs') throw new StageError(`the cursor has a submission in a ${stage.kind} stage, which runs no jobs`);
   const found = await ctx.executor.findSubmitted(s.job_name);
   if (found !== undefined) return { job: found, how: 'found' };
   if (ctx.executor.kind === 'slurm') {

@@ -50,3 +50,14 @@ export function countsOf(tasks: readonly TaskRecord[]): Record<AttemptState, num
 export function stageSettled(s: StageRecord): boolean {
   return s.tasks.every(isSettled);
 }
+
+/** Cores an attempt held: SLURM's ntasks × cpus_per_task of its submission. */
+function coresOf(s: StageRecord, a: AttemptRecord): number {
+  const r = s.submissions.find((x) => x.token === a.submission)?.resources;
+  return r === undefined ? 1 : r.ntasks * r.cpus_per_task;
+}
+
+/** Core-seconds the stage's attempts ran (wall time from the sentinels × cores), failed ones included. */
+export function coreSeconds(s: StageRecord): number {
+  return s.tasks.reduce((sum, t) => sum + t.attempts.reduce((n, a) => n + (a.ran_s ?? 0) * coresOf(s, a), 0), 0);
+}

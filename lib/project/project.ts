@@ -16,11 +16,16 @@ export interface Project {
   runRoot: string;
 }
 
-export function openProject(dirArg: string | undefined): Project {
+/** `said`: warnings already shown (a long-running `run` reopens the project every pass and says each once). */
+export function openProject(dirArg: string | undefined, said?: Set<string>): Project {
   const dir = resolve(dirArg ?? '.');
   const configFile = join(dir, 'autopipe.yaml');
   const { config, warnings } = loadConfigFile(configFile);
-  for (const w of warnings) logger.warn(`${configFile}: ${w}`);
+  for (const w of warnings) {
+    if (said?.has(w) === true) continue;
+    said?.add(w);
+    logger.warn(`${configFile}: ${w}`);
+  }
   const at = (p: string) => (isAbsolute(p) ? p : join(dir, p));
   const workdir = at(config.workdir);
   return {

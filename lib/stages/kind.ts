@@ -86,8 +86,31 @@ export interface MergeSink {
   user: string | null;
 }
 
-export interface StageKind {
+/** What every kind declares, whether it runs jobs or not. */
+interface KindBase {
   readonly kind: StageKindName;
+  /** The sections of autopipe.yaml its planning reads: recorded with each stage it plans, so status can show what changed. */
+  readonly configSections: readonly (keyof Config)[];
+  /** Pure: why this settled stage ends the loop (explore: converged; select: nothing to label), or undefined. */
+  stopReason?(stage: StageRecord, config: Config): string | undefined;
+}
+
+/** What a kind that runs no job yields when it is entered: the stage is settled at once. */
+export interface LocalOutcome {
+  data: JsonObject;
+  notes: string[];
+  /** Files for the work folder (the next stage reads them), written atomically before the cursor records the stage. */
+  keep: Array<{ path: string; content: string }>;
+}
+
+/** A kind that runs no job (select): entering it runs it here, in the poll. */
+export interface LocalStageKind extends KindBase {
+  readonly runs: 'local';
+  run(ctx: StageContext): LocalOutcome;
+}
+
+export interface JobStageKind extends KindBase {
+  readonly runs: 'jobs';
   /** Its job script, e.g. 'label.sbatch.hbs'. */
   readonly template: string;
   /** The file whose growth shows a running task is alive ('pw.out', 'pacemaker.out'). */
@@ -116,5 +139,7 @@ export interface StageKind {
   /** The kind's own remedy for a class (label: pw.x's mixing ladder); undefined: the generic rules. */
   escalate?(task: TaskRecord, config: Config): KindStep | undefined;
 }
+
+export type StageKind = JobStageKind | LocalStageKind;
 
 export type Registry = ReadonlyMap<StageKindName, StageKind>;

@@ -45,6 +45,8 @@ export interface AttemptRecord {
   restart_from?: string | null;
   /** What autopipe did about this attempt's failure (a retry, or why it gave up). */
   action?: string | null;
+  /** Seconds it ran: from its started sentinel to the last change of its progress file. */
+  ran_s?: number;
 }
 
 export interface ResourceChange { time?: string; mem?: string }
@@ -77,6 +79,8 @@ export interface StageRecord {
   data: JsonObject;
   /** The next stage was entered from this one; it stays open until its stragglers settle. */
   followed: boolean;
+  /** The sections of autopipe.yaml it was planned with (the kind's configSections). */
+  config?: JsonObject;
 }
 
 export interface StageSummary {
@@ -90,6 +94,9 @@ export interface StageSummary {
   failures: JsonObject;
   gave_up: JsonObject[];
   data: JsonObject;
+  /** Core-seconds its attempts ran. */
+  core_s?: number;
+  config?: JsonObject;
 }
 
 export interface PotentialRecord {

@@ -42,6 +42,7 @@ export function passContext(t: TestLoop): PassContext {
       readFile: (path) => t.kept?.get(path),
       initialStructures: () => t.candidates,
     }),
+    writeWork: (path, content) => t.kept?.set(path, Buffer.from(content, 'utf8')),
     sink: { db: t.db, keep: (path, content) => t.kept?.set(path, content), config: t.config, now: t.now, user: 'test' },
     arrays: { project: t.config.name, runRoot: t.runRoot, now: t.now, token: t.token, maxArraySize: async () => t.maxArraySize },
   };

@@ -16,7 +16,7 @@ import { UsageError } from '../../errors/errors.js';
 import { logger } from '../../log/logger.js';
 import { out, printJson } from '../output.js';
 import { reportLines } from '../../loop/report.js';
-import { statusJson } from '../status.js';
+import { iterationLines, statusJson } from '../status.js';
 import { loopContext } from '../loop-context.js';
 import type { CliContext } from '../context.js';
 
@@ -46,7 +46,7 @@ async function dryRun(p: Project, ctx: CliContext): Promise<void> {
   const dir = join(p.workdir, 'dry-run');
   await withLoop(p, ctx, async (l) => {
     const kind = REGISTRY.get('label');
-    if (kind === undefined) throw new UsageError('this autopipe has no label stage');
+    if (kind === undefined || kind.runs !== 'jobs') throw new UsageError('this autopipe has no label stage');
     const c = emptyCursor(p.config.name, ctx.now());
     const planned = planStage(kind, 0, l.pass.stageContext(c), { ...l.pass.arrays, runRoot: dir, maxArraySize: await l.pass.arrays.maxArraySize() });
     stageFilesLocally(dir, planned.files);
@@ -87,8 +87,7 @@ const dirOption = { alias: 'C', type: 'string', describe: 'the project folder (w
 
 function printStatus(p: Project, c: Cursor): void {
   const s = statusJson(c);
-  for (const d of s.done) out(`iteration ${d.iteration} ${d.kind.padEnd(6)} ${d.outcome}: ${d.summary}\n`);
-  for (const pot of s.potentials) out(`iteration ${pot.iteration} potential ${pot.dir}: ${pot.summary}\n`);
+  for (const line of iterationLines(c, p.config)) out(`${line}\n`);
   for (const st of s.stages) {
     out(`iteration ${st.iteration}, stage ${st.kind}${st.followed ? ' (stragglers; the next stage has started)' : ''}: ${Object.entries(st.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
     for (const line of reportLines(st.report, whereOf(p))) out(`${line}\n`);
@@ -125,16 +124,20 @@ export function loopCommands(y: Argv, ctx: CliContext): Argv {
       })
     .command('run', 'submit, then poll every few seconds until the loop stops', (a) => a.option('dir', dirOption),
       async (argv) => {
-        const p = openProject(argv.dir);
-        if (!existsSync(p.cursorPath)) await withLock(p, ctx, () => submit(p, ctx));
+        const said = new Set<string>();
+        const first = openProject(argv.dir, said);
+        if (!existsSync(first.cursorPath)) await withLock(first, ctx, () => submit(first, ctx));
         for (;;) {
+          // autopipe.yaml is read again for every pass, as cron's polls do: an edit applies from the next stage planned
+          const p = openProject(argv.dir, said);
           const r = await withLock(p, ctx, () => poll(p, ctx));
           for (const line of r.changes) logger.info(line);
           if (r.finished) {
-            for (const s of r.cursor.stages) {
+            for (const s of r.cursor.stages.filter((x) => x.tasks.length > 0)) {
               const n = countsOf(s.tasks);
               logger.info(`stage complete: ${n.done} done, ${n.failed} failed (${s.kind} of iteration ${s.iteration})`);
             }
+            for (const line of iterationLines(r.cursor, p.config)) logger.info(line);
             logger.info(`the loop stopped: ${r.cursor.stopped?.reason ?? '-'}; database ${p.dbPath}`);
             return;
           }

@@ -1,36 +1,15 @@
 /** The exploration stage: MD runs with the iteration's potential, as job arrays (engine ase). */
 import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
-import type { PotentialRecord } from '../../state/cursor.js';
+import type { JsonObject, StageRecord, TaskRecord } from '../../state/cursor.js';
 import { readExtxyz } from '../../formats/extxyz.js';
 import { StageError } from '../../errors/errors.js';
-import { iterationDir, type Candidate, type StageContext, type StageKind } from '../kind.js';
-import { ENGINE, planExplore } from './plan.js';
+import type { Candidate, StageContext, JobStageKind } from '../kind.js';
+import { elementsOf, keptPotential, runDir } from '../kept.js';
+import { planExplore, type Continued } from './plan.js';
+import { ASE_SCRIPT, RUN_INPUTS, type Engine } from './engines.js';
 import { judgeExplore, type RunResult } from './judge.js';
-
-/** Where a run's kept files go in the work folder: explore/iter-000/t0003/. */
-export function runDir(iteration: number, task: string): string {
-  return `explore/${iterationDir(iteration)}/${task}`;
-}
-
-function potentialOf(ctx: StageContext): { record: PotentialRecord; yaml: Buffer; asi: Buffer } {
-  const record = ctx.cursor.potentials.find((p) => p.iteration === ctx.iteration);
-  if (record === undefined) throw new StageError(`iteration ${ctx.iteration} has no potential to explore with`, { hint: 'its training stage must finish first' });
-  const read = (name: string) => {
-    const path = posix.join(record.dir, name);
-    const b = ctx.readFile(path, 'work');
-    if (b === undefined) throw new StageError(`the potential's ${path} is missing from the work folder`, { hint: 'restore it from the training job\'s folder' });
-    return b;
-  };
-  return { record, yaml: read('output_potential.yaml'), asi: read('output_potential.asi') };
-}
-
-/** The elements of a pacemaker potential, in its order: its one-element species blocks (`- speciesblock: Al`). */
-export function elementsOf(yaml: Buffer): string[] {
-  const out = [...yaml.toString('utf8').matchAll(/^\s*-\s*speciesblock:\s*([A-Z][a-z]?)\s*$/gm)].map((m) => m[1]);
-  if (out.length === 0) throw new StageError('the potential\'s yaml has no species blocks', { hint: 'is it a pacemaker potential (output_potential.yaml)?' });
-  return out;
-}
+import { judgeLammps } from './judge-lammps.js';
 
 /** explore.structures, else the initial structures. */
 function startsOf(ctx: StageContext): Candidate[] {
@@ -41,29 +20,85 @@ function startsOf(ctx: StageContext): Candidate[] {
   return readExtxyz(b.toString('utf8'), file).map((atoms, k) => ({ atoms, source: { file, frame: k + 1 } }));
 }
 
-export const exploreKind: StageKind = {
+/**
+ * explore.continue: each run of iteration k starts from the last good frame of the run of k − 1
+ * with the same start, temperature and replica (its velocities too), when there is one.
+ */
+function continuedFrom(ctx: StageContext): Continued {
+  const none: Continued = () => undefined;
+  if (!ctx.config.explore.continue || ctx.iteration === 0) return none;
+  const prev = [...ctx.cursor.stages, ...ctx.cursor.done].find((s) => s.kind === 'explore' && s.iteration === ctx.iteration - 1);
+  const runs = (prev?.data.runs ?? {}) as Record<string, string>;
+  const byKey = new Map(Object.entries(runs).map(([id, key]) => [key, id]));
+  return (key) => {
+    const id = byKey.get(key);
+    if (id === undefined) return undefined;
+    const file = `${runDir(ctx.iteration - 1, id)}/last.extxyz`;
+    const b = ctx.readFile(file, 'work');
+    return b === undefined ? undefined : { atoms: readExtxyz(b.toString('utf8'), file)[0], from: file };
+  };
+}
+
+function engineOf(ctx: StageContext): Engine {
+  return ctx.config.explore.engine === 'lammps'
+    ? { kind: 'lammps', render: (c) => ctx.render('explore.lammps.hbs', c) }
+    : { kind: 'ase', script: ctx.asset(ASE_SCRIPT) };
+}
+
+function engineOfTask(t: TaskRecord): Engine['kind'] {
+  return t.spec.engine === 'lammps' ? 'lammps' : 'ase';
+}
+
+/** What the cursor keeps of a finished run: enough for the stop rules and the iteration's summary. */
+interface RunRecord extends JsonObject { explored: number; collected: number; max_gamma: number; stopped_early: boolean; steps_run: number }
+
+function resultsOf(s: StageRecord): Record<string, RunRecord> {
+  return (s.data.results ?? {}) as Record<string, RunRecord>;
+}
+
+/** The convergence rules of iterations.*, on a settled exploration (pure). */
+export function convergedReason(s: StageRecord, config: Config): string | undefined {
+  const results = Object.values(resultsOf(s));
+  if (results.length === 0) return undefined;
+  const explored = results.reduce((n, r) => n + r.explored, 0);
+  const collected = results.reduce((n, r) => n + r.collected, 0);
+  const allRan = results.length === s.tasks.length && results.every((r) => !r.stopped_early);
+  const g = config.explore.gamma_collect;
+  if (config.iterations.stop_when_no_candidates && allRan && collected === 0) {
+    return `converged: every exploration run of iteration ${s.iteration} (${results.length}) ran its full length with no frame at γ ≥ ${g} (iterations.stop_when_no_candidates)`;
+  }
+  const f = config.iterations.accurate_fraction;
+  if (f !== null && explored > 0 && (explored - collected) / explored >= f) {
+    return `converged: ${explored - collected} of ${explored} explored frames of iteration ${s.iteration} (${(100 * (explored - collected) / explored).toFixed(1)}%) stayed below γ ${g}, at least iterations.accurate_fraction (${f})`;
+  }
+  return undefined;
+}
+
+export const exploreKind: JobStageKind = {
   kind: 'explore',
+  runs: 'jobs',
+  configSections: ['explore'],
   template: 'explore.sbatch.hbs',
   progressFile: 'explore.out',
   // the run's inputs too: a retry starts from them
-  outputs: ['explore.out', 'explore.err', 'summary.json', 'frames.dump', 'last.extxyz', 'start.extxyz', 'task.json'],
+  outputs: ['explore.out', 'explore.err', 'explore.log', 'summary.json', 'frames.dump', 'last.extxyz', 'good.dump', ...RUN_INPUTS.lammps],
   resourcesField: 'explore.resources',
   resources: (config: Config) => config.explore.resources,
-  scriptContext: (config: Config) => ({ python: config.explore.python }),
+  scriptContext: (config: Config) => ({ python: config.explore.python, lmp: config.explore.command, lammps: config.explore.engine === 'lammps' }),
   plan(ctx, stageDir) {
-    const pot = potentialOf(ctx);
+    const pot = keptPotential(ctx, ctx.iteration);
     return planExplore({
-      starts: startsOf(ctx), config: ctx.config, iteration: ctx.iteration, stageDir, engine: ctx.asset(ENGINE),
+      starts: startsOf(ctx), continued: continuedFrom(ctx), config: ctx.config, iteration: ctx.iteration, stageDir, engine: engineOf(ctx),
       potential: { dir: pot.record.dir, yaml: pot.yaml, asi: pot.asi }, elements: elementsOf(pot.yaml),
     });
   },
   retryFiles(task, failed, dir) {
-    const start = failed.get('start.extxyz');
-    const settings = failed.get('task.json');
-    if (start === undefined || settings === undefined) return `${task.attempts.at(-1)?.dir ?? task.id} has no start.extxyz and task.json to retry from`;
-    return [{ path: posix.join(dir, 'start.extxyz'), content: start.toString('utf8') }, { path: posix.join(dir, 'task.json'), content: settings.toString('utf8') }];
+    const names = RUN_INPUTS[engineOfTask(task)];
+    const missing = names.filter((n) => !failed.has(n));
+    if (missing.length > 0) return `${task.attempts.at(-1)?.dir ?? task.id} has no ${missing.join(', ')} to retry from`;
+    return names.map((n) => ({ path: posix.join(dir, n), content: (failed.get(n) as Buffer).toString('utf8') }));
   },
-  judge: (files, exitcode) => judgeExplore(files, exitcode),
+  judge: (files, exitcode, task) => (engineOfTask(task) === 'lammps' ? judgeLammps(files, exitcode) : judgeExplore(files, exitcode)),
   merge(done, sink, stage) {
     if (done.length === 0) return [];
     let explored = 0;
@@ -78,6 +113,15 @@ export const exploreKind: StageKind = {
     }
     return [`explored ${done.length} run(s) of iteration ${stage.iteration}: ${explored} frames, ${collected} with γ ≥ ${sink.config.explore.gamma_collect} collected, largest γ ${top.toFixed(2)}`];
   },
+  record(cursor, stage, done) {
+    const results = { ...resultsOf(stage) };
+    for (const d of done) {
+      const r = (d.result as RunResult).summary;
+      results[d.task.id] = { explored: r.frames_explored, collected: r.frames_collected, max_gamma: r.max_gamma, stopped_early: r.stopped_early, steps_run: r.steps_run };
+    }
+    return { ...cursor, stages: cursor.stages.map((s) => (s.kind === stage.kind && s.iteration === stage.iteration ? { ...s, data: { ...s.data, results } } : s)) };
+  },
+  stopReason: convergedReason,
   neverRetried: {
     explore_error: 'the MD engine stopped with an error; the same start, seed and potential fail the same way (see its last error line)',
     zero_gamma: 'a broken active set stays broken: retrain, or check python-ace',

@@ -38,6 +38,11 @@ export function judgeExplore(files: FetchedFiles, exitcode: number): Judged {
     if (err !== undefined) return { ok: false, failure: { cls: 'explore_error', message: `exit ${exitcode}: ${err}` } };
     return { ok: false, failure: { cls: 'unknown', message: `the run ended (exit ${exitcode}) without summary.json; see explore.out` } };
   }
+  return judgeSummary(summary, files);
+}
+
+/** A run's summary and files, judged alike for both engines: γ all zero is an error; what was collected must be there. */
+export function judgeSummary(summary: RunSummary, files: FetchedFiles): Judged {
   if (summary.all_gamma_zero) {
     return { ok: false, failure: { cls: 'zero_gamma', message: `every extrapolation grade of ${summary.frames_explored} frame(s) was exactly 0: the active set is broken or the evaluator computes no γ` } };
   }

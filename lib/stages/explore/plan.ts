@@ -6,25 +6,26 @@
  */
 import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
-import type { PlannedFile } from '../../exec/executor.js';
-import { natoms, symbolsOf } from '../../atoms/atoms.js';
-import { writeExtxyz } from '../../formats/extxyz.js';
+import { natoms, symbolsOf, type Atoms } from '../../atoms/atoms.js';
+import { runFiles, sharedFiles, type Engine } from './engines.js';
 import { StageError } from '../../errors/errors.js';
 import { attemptDir, taskId, type Candidate, type PlannedTask, type StagePlan } from '../kind.js';
 
-export const ENGINE = 'autopipe_explore.py';
 
 /** One run's settings, as the engine reads them (its units: K, fs, 1/fs). */
 export interface RunSettings {
   temperature: number; seed: number; steps: number; timestep: number; dump_every: number;
   gamma_collect: number; gamma_stop: number; types: string[]; friction: number;
+  /** Start from the structure's own velocities (a continued run) instead of drawing them. */
+  keep_velocities: boolean;
 }
 
-export function runSettings(config: Config, temperature: number, seed: number, types: readonly string[]): RunSettings {
+export function runSettings(config: Config, temperature: number, seed: number, types: readonly string[], keepVelocities = false): RunSettings {
   const e = config.explore;
   return {
     temperature, seed, steps: e.steps, timestep: e.timestep * 1000, dump_every: e.dump_every,
     gamma_collect: e.gamma_collect, gamma_stop: e.gamma_stop, types: [...types], friction: 1 / (e.tdamp * 1000),
+    keep_velocities: keepVelocities,
   };
 }
 
@@ -36,12 +37,22 @@ export function runSeed(iteration: number, task: number): number {
   return 1 + ((iteration * 1_000_003 + task * 7919) % 2_147_483_000);
 }
 
+/** A run's key (start, temperature, replica) → the last good frame of the previous iteration's run with that key. */
+export type Continued = (key: string) => { atoms: Atoms; from: string } | undefined;
+
+/** What a run is, across iterations: where it started, at what temperature, which replica. */
+export function runKey(source: Candidate['source'], temperature: number, replica: number): string {
+  return `${source.file}#${source.frame}@${temperature}K/${replica}`;
+}
+
 export interface ExploreInputs {
   starts: readonly Candidate[];
+  /** explore.continue: where each run goes on from. */
+  continued: Continued;
   config: Config;
   iteration: number;
   stageDir: string;
-  engine: string;
+  engine: Engine;
   /** The iteration's potential: where it is kept, its B-basis yaml and its active set. */
   potential: { dir: string; yaml: Buffer; asi: Buffer };
   /** The potential's elements, in the order of its yaml. */
@@ -59,12 +70,10 @@ export function planExplore(p: ExploreInputs): StagePlan {
     throw new StageError(`${where}: the starting structures hold ${foreign.join(', ')}, which the potential of ${p.potential.dir} does not`, { hint: 'explore structures of the elements trained (train.elements), or add them' });
   }
   const inputs = posix.join(p.stageDir, 'inputs');
-  const shared: PlannedFile[] = [
-    { path: posix.join(inputs, 'potential.yaml'), content: p.potential.yaml },
-    { path: posix.join(inputs, 'potential.asi'), content: p.potential.asi },
-    { path: posix.join(inputs, ENGINE), content: p.engine },
-  ];
+  const shared = sharedFiles(p.engine, inputs, p.potential);
   const tasks: PlannedTask[] = [];
+  const runs: Record<string, string> = {};
+  let continuedRuns = 0;
   for (const start of starts) {
     for (const temperature of p.config.explore.temperatures) {
       for (let s = 0; s < p.config.explore.seeds; s++) {
@@ -72,13 +81,15 @@ export function planExplore(p: ExploreInputs): StagePlan {
         const id = taskId(k);
         const dir = attemptDir(p.stageDir, id, 1);
         const seed = runSeed(p.iteration, k);
+        const key = runKey(start.source, temperature, s);
+        const from = p.continued(key);
+        runs[id] = key;
+        if (from !== undefined) continuedRuns++;
         tasks.push({
-          id, about: `${start.source.file} frame ${start.source.frame} at ${temperature} K, seed ${seed}`,
-          spec: { source: { ...start.source }, temperature, seed },
-          files: [
-            { path: posix.join(dir, 'start.extxyz'), content: writeExtxyz([start.atoms]) },
-            { path: posix.join(dir, 'task.json'), content: JSON.stringify(runSettings(p.config, temperature, seed, p.elements)) + '\n' },
-          ],
+          id, about: `${start.source.file} frame ${start.source.frame} at ${temperature} K, seed ${seed}${from === undefined ? '' : `, from ${from.from}`}`,
+          spec: { source: { ...start.source }, temperature, seed, continued_from: from?.from ?? null, engine: p.engine.kind },
+          // the lammps engine draws new velocities: its data file has none
+          files: runFiles(p.engine, dir, from?.atoms ?? start.atoms, runSettings(p.config, temperature, seed, p.elements, from !== undefined && p.engine.kind === 'ase'), p.config.explore.tdamp),
         });
       }
     }
@@ -88,8 +99,9 @@ export function planExplore(p: ExploreInputs): StagePlan {
     tasks, shared,
     notes: [
       `exploration of iteration ${p.iteration}: ${tasks.length} run(s) of ${e.steps} steps (${starts.length} structure(s) × ${e.temperatures.length} temperature(s) × ${e.seeds} seed(s)) with ${p.potential.dir}`,
+      ...(continuedRuns > 0 ? [`${continuedRuns} of them go on from the last good frame of iteration ${p.iteration - 1}'s run (explore.continue)`] : []),
       ...(tooSmall.length > 0 ? [`left out of exploration: ${tooSmall.map((c) => `${c.source.file} frame ${c.source.frame}`).join(', ')} (one atom: MD with the centre of mass fixed cannot move it)`] : []),
     ],
-    data: { potential: p.potential.dir, runs: tasks.length },
+    data: { potential: p.potential.dir, runs },
   };
 }

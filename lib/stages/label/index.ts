@@ -1,13 +1,30 @@
 /** The labelling stage: one pw.x task per structure, as job arrays, retried up pw.x's ladder. */
 import type { Config } from '../../config/types.js';
 import { readExtxyz } from '../../formats/extxyz.js';
-import type { StageKind } from '../kind.js';
+import { StageError } from '../../errors/errors.js';
+import type { Candidate, JobStageKind, StageContext } from '../kind.js';
+import { selectedFile } from '../kept.js';
 import { attemptFiles, planLabelTasks } from './plan.js';
 import { judgeLabel, mergeLabel } from './merge.js';
 import { carried, escalateLabel } from './escalate.js';
 
-export const labelKind: StageKind = {
+/** Iteration 0 labels the user's structures; iteration k + 1 what the select stage of k chose. */
+function structuresToLabel(ctx: StageContext): Candidate[] {
+  if (ctx.iteration === 0) return ctx.initialStructures();
+  const file = selectedFile(ctx.iteration - 1);
+  const b = ctx.readFile(file, 'work');
+  if (b === undefined) throw new StageError(`iteration ${ctx.iteration - 1}'s selection (${file}) is missing from the work folder`, { hint: 'it is written when the select stage is entered; restore it from a backup of the work folder' });
+  // each sub-cell says where it was cut (source: the kept dump, frame, centre_id)
+  return readExtxyz(b.toString('utf8'), file).map((atoms, k) => ({
+    atoms,
+    source: { file: typeof atoms.info.source === 'string' ? atoms.info.source : file, frame: typeof atoms.info.frame === 'number' ? atoms.info.frame : k + 1 },
+  }));
+}
+
+export const labelKind: JobStageKind = {
   kind: 'label',
+  runs: 'jobs',
+  configSections: ['dft', 'recovery'],
   template: 'label.sbatch.hbs',
   progressFile: 'pw.out',
   // the structure too: a retry starts from it (pw.x's output does not carry the mask)
@@ -16,8 +33,7 @@ export const labelKind: StageKind = {
   resources: (config: Config) => config.dft.resources,
   scriptContext: (config: Config) => ({ dft_command: config.dft.command }),
   plan(ctx, stageDir) {
-    // iteration 0 labels the user's structures; later ones come from selection (issue 11)
-    const tasks = planLabelTasks(ctx.initialStructures(), ctx.config, stageDir, ctx.configFile);
+    const tasks = planLabelTasks(structuresToLabel(ctx), ctx.config, stageDir, ctx.configFile);
     return { tasks, shared: [], data: {}, notes: [] };
   },
   retryFiles(task, failed, dir, parameters, ctx) {

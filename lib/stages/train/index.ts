@@ -3,13 +3,11 @@ import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
 import type { PotentialRecord } from '../../state/cursor.js';
 import { StageError } from '../../errors/errors.js';
-import { iterationDir, type StageKind, type StageContext } from '../kind.js';
+import type { JobStageKind, StageContext } from '../kind.js';
+import { potentialDir } from '../kept.js';
 import { HELPER, inputYaml, planTrain } from './plan.js';
 import { judgeTrain, POTENTIAL_FILES, type FitResult } from './judge.js';
 
-export function potentialDir(iteration: number): string {
-  return `potentials/${iterationDir(iteration)}`;
-}
 
 /** The potential a fit of `iteration` starts from: the last one kept, else train.initial_potential. */
 function previousPotential(ctx: StageContext): { yaml: string; from: string } | null {
@@ -33,8 +31,10 @@ function toolsDir(command: string): string | null {
   return /^\/\S+$/.test(command) ? posix.dirname(command) : null;
 }
 
-export const trainKind: StageKind = {
+export const trainKind: JobStageKind = {
   kind: 'train',
+  runs: 'jobs',
+  configSections: ['train', 'embedding'],
   template: 'train.sbatch.hbs',
   progressFile: 'pacemaker.out',
   outputs: ['pacemaker.out', 'pacemaker.err', ...POTENTIAL_FILES],

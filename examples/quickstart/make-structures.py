@@ -1,0 +1,21 @@
+"""How the quickstart's structures were made (ASE; run once, the files are kept in the repository).
+
+structures.extxyz  iteration 0's labels: a 2×2×2 fcc Al cell (32 sites) with a vacancy, rattled,
+                   at three lattice constants and two rattles (6 cells of 31 atoms)
+explore.extxyz     where the MD starts: a 3×3×3 cell (108 sites) with a vacancy, 107 atoms, large
+                   enough that the sub-cells cut from it are smaller than the cell
+"""
+from ase.build import bulk
+from ase.io import write
+
+def vacancy_cell(a, repeat, rattle, seed):
+    atoms = bulk("Al", "fcc", a=a, cubic=True).repeat(repeat)
+    del atoms[0]
+    atoms.rattle(stdev=rattle, seed=seed)
+    atoms.info["name"] = f"al_vacancy_a{a}_r{rattle}"
+    return atoms
+
+labels = [vacancy_cell(a, (2, 2, 2), r, seed) for seed, (a, r) in enumerate(
+    [(a, r) for a in (3.98, 4.04, 4.10) for r in (0.05, 0.12)])]
+write("structures.extxyz", labels, format="extxyz")
+write("explore.extxyz", [vacancy_cell(4.04, (3, 3, 3), 0.05, 100)], format="extxyz")

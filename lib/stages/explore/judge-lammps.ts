@@ -1,0 +1,72 @@
+/**
+ * A finished run of the lammps engine, pure: LAMMPS leaves its check lines ("autopipe: check
+ * STEP GRADE", templates/explore.lammps.hbs), frames.dump with the grade as v_pace_gamma and
+ * good.dump (its last good frame); from them come the same files the ase engine writes:
+ * summary.json, frames.dump with f_pace_gamma, last.extxyz.
+ */
+import type { FetchedFiles } from '../../exec/executor.js';
+import { readDumpFrames } from '../../formats/lammps-dump.js';
+import { writeExtxyz } from '../../formats/extxyz.js';
+import { makeAtoms } from '../../atoms/atoms.js';
+import { AutopipeError } from '../../errors/errors.js';
+import type { Judged } from '../kind.js';
+import { exitFailure, lastErrorLine } from '../error-line.js';
+import { judgeSummary, type RunSummary } from './judge.js';
+
+interface Check { step: number; gamma: number }
+
+function checksOf(...texts: Array<string | undefined>): Check[] {
+  for (const t of texts) {
+    const found = [...(t ?? '').matchAll(/^autopipe: check (\d+) (\S+)\s*$/gm)].map((m) => ({ step: Number(m[1]), gamma: Number(m[2]) }));
+    if (found.length > 0) return found;
+  }
+  return [];
+}
+
+/** pacemaker's name for the grade: write_dump can only name it after the atom variable. */
+export function renameGradeColumn(dump: string): string {
+  return dump.replace(/^(ITEM: ATOMS .*?)\bv_pace_gamma\b/gm, '$1f_pace_gamma');
+}
+
+export function judgeLammps(files: FetchedFiles, exitcode: number): Judged {
+  const text = (n: string) => files.get(n)?.toString('utf8');
+  const out = text('explore.out');
+  const err = lastErrorLine(text('explore.err'), out, text('explore.log'));
+  const stopped = exitFailure(exitcode, err, { cls: 'explore_error', program: 'LAMMPS', settings: 'explore.command', run: 'the run' });
+  if (stopped !== undefined) return { ok: false, failure: stopped };
+  if (exitcode !== 0) {
+    if (err === undefined) return { ok: false, failure: { cls: 'unknown', message: `LAMMPS ended with exit ${exitcode} and no error line; see explore.out` } };
+    const noPace = /Unrecognized (?:pair|fix|compute) style '?pace/.test(err) ? ' (this LAMMPS has no ML-PACE package: build it with ML-PACE, or set explore.engine: ase)' : '';
+    return { ok: false, failure: { cls: 'explore_error', message: `exit ${exitcode}: ${err}${noPace}` } };
+  }
+  const checks = checksOf(out, text('explore.log'));
+  if (checks.length === 0) return { ok: false, failure: { cls: 'unknown', message: 'LAMMPS printed no "autopipe: check" line: is explore.in made from templates/explore.lammps.hbs?' } };
+  const bad = checks.find((c) => !Number.isFinite(c.gamma));
+  if (bad !== undefined) return { ok: false, failure: { cls: 'explore_error', message: `a non-finite extrapolation grade at step ${bad.step}` } };
+  let task: { gamma_collect: number; types: string[] };
+  try {
+    task = JSON.parse(text('task.json') ?? '') as typeof task;
+  } catch {
+    return { ok: false, failure: { cls: 'unknown', message: 'the run folder has no readable task.json' } };
+  }
+  const good = checks.filter((c) => c.gamma < task.gamma_collect);
+  const summary: RunSummary = {
+    steps_run: checks[checks.length - 1].step, frames_explored: checks.length, frames_collected: checks.length - good.length,
+    max_gamma: Math.max(...checks.map((c) => c.gamma)), stopped_early: /^autopipe: gamma_stop reached/m.test(out ?? text('explore.log') ?? ''),
+    all_gamma_zero: checks.every((c) => c.gamma === 0), last_good_step: good.at(-1)?.step ?? null,
+  };
+  const made = new Map<string, Buffer>([['summary.json', Buffer.from(JSON.stringify(summary, null, 1) + '\n')]]);
+  const frames = text('frames.dump');
+  if (frames !== undefined) made.set('frames.dump', Buffer.from(renameGradeColumn(frames)));
+  const last = files.get('good.dump');
+  if (last !== undefined && summary.last_good_step !== null) {
+    try {
+      const f = [...readDumpFrames([last], { types: task.types }, 'good.dump')].at(-1);
+      if (f !== undefined) made.set('last.extxyz', Buffer.from(writeExtxyz([makeAtoms({ numbers: f.numbers, positions: f.positions, cell: f.cell, pbc: f.pbc, info: { timestep: summary.last_good_step } })])));
+    } catch (e) {
+      if (!(e instanceof AutopipeError)) throw e;
+      return { ok: false, failure: { cls: 'unknown', message: `good.dump cannot be read: ${e.message}` } };
+    }
+  }
+  return judgeSummary(summary, made);
+}

@@ -1,0 +1,45 @@
+/**
+ * What the kinds keep in the work folder for each other, and where: a fit's potential, an
+ * exploration run's dump and last frame, a selection's structures. One place for the layout,
+ * so that no kind imports another.
+ *   potentials/iter-000/output_potential.yaml (.asi, .yace)
+ *   explore/iter-000/t0003/summary.json, frames.dump, last.extxyz
+ *   select/iter-000/selected.extxyz
+ */
+import { posix } from 'node:path';
+import type { PotentialRecord } from '../state/cursor.js';
+import { StageError } from '../errors/errors.js';
+import { iterationDir, type StageContext } from './kind.js';
+
+export function potentialDir(iteration: number): string {
+  return `potentials/${iterationDir(iteration)}`;
+}
+
+export function runDir(iteration: number, task: string): string {
+  return `explore/${iterationDir(iteration)}/${task}`;
+}
+
+/** Where a select stage keeps the structures it chose for the next iteration's labelling. */
+export function selectedFile(iteration: number): string {
+  return `select/${iterationDir(iteration)}/selected.extxyz`;
+}
+
+/** The elements of a pacemaker potential, in its order: its one-element species blocks (`- speciesblock: Al`). */
+export function elementsOf(yaml: Buffer): string[] {
+  const out = [...yaml.toString('utf8').matchAll(/^\s*-\s*speciesblock:\s*([A-Z][a-z]?)\s*$/gm)].map((m) => m[1]);
+  if (out.length === 0) throw new StageError('the potential\'s yaml has no species blocks', { hint: 'is it a pacemaker potential (output_potential.yaml)?' });
+  return out;
+}
+
+/** The potential fitted in `iteration`, with its B-basis yaml and active set, from the work folder. */
+export function keptPotential(ctx: StageContext, iteration: number): { record: PotentialRecord; yaml: Buffer; asi: Buffer } {
+  const record = ctx.cursor.potentials.find((p) => p.iteration === iteration);
+  if (record === undefined) throw new StageError(`iteration ${iteration} has no potential`, { hint: 'its training stage must finish first' });
+  const read = (name: string) => {
+    const path = posix.join(record.dir, name);
+    const b = ctx.readFile(path, 'work');
+    if (b === undefined) throw new StageError(`the potential's ${path} is missing from the work folder`, { hint: 'restore it from the training job\'s folder' });
+    return b;
+  };
+  return { record, yaml: read('output_potential.yaml'), asi: read('output_potential.asi') };
+}

@@ -1,0 +1,90 @@
+/**
+ * The select stage: no job. Entering it reads the dumps the iteration's exploration runs kept
+ * (only the collected frames travelled back), picks atoms with γ in [selection.lo, .hi),
+ * suppresses neighbours, keeps the best selection.max_candidates and cuts each one's periodic
+ * sub-cell with its force mask (lib/select, lib/embed). The sub-cells are kept in
+ * select/iter-KKK/selected.extxyz, which the next iteration's labelling stage reads.
+ */
+import type { Config } from '../../config/types.js';
+import type { JsonObject, StageRecord, StageSummary } from '../../state/cursor.js';
+import { readDumpFrames } from '../../formats/lammps-dump.js';
+import { writeExtxyz } from '../../formats/extxyz.js';
+import { BestCandidates } from '../../select/select.js';
+import { AutopipeError, StageError } from '../../errors/errors.js';
+import type { LocalOutcome, LocalStageKind, StageContext } from '../kind.js';
+import { elementsOf, keptPotential, runDir, selectedFile } from '../kept.js';
+
+/** What an exploration stage's data holds of its runs (explore/index.ts writes it). */
+interface ExploreRuns { results?: Record<string, { explored: number; collected: number }> }
+
+function exploration(ctx: StageContext): StageRecord | StageSummary {
+  const s = [...ctx.cursor.stages, ...ctx.cursor.done].find((x) => x.kind === 'explore' && x.iteration === ctx.iteration);
+  if (s === undefined) throw new StageError(`iteration ${ctx.iteration} has no exploration to select from`);
+  return s;
+}
+
+function selectionOf(ctx: StageContext): LocalOutcome {
+  const { selection: sel, embedding: e } = ctx.config;
+  const results = Object.entries((exploration(ctx).data as ExploreRuns).results ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const types = sel.types ?? elementsOf(keptPotential(ctx, ctx.iteration).yaml);
+  const best = new BestCandidates(sel.column, sel.lo, sel.hi, sel.max_candidates, { rcut: e.rcut, buffer: e.buffer, maskRadius: e.mask_radius ?? undefined, minDistance: e.min_distance });
+  let gammaTop = 0;
+  for (const [id, r] of results) {
+    if (r.collected === 0) continue;
+    const file = `${runDir(ctx.iteration, id)}/frames.dump`;
+    const dump = ctx.readFile(file, 'work');
+    if (dump === undefined) throw new StageError(`${file} is missing from the work folder (the run collected ${r.collected} frame(s))`, { hint: 'restore it from the run\'s attempt folder' });
+    let k = 0;
+    for (const frame of readDumpFrames([dump], { types, requiredColumns: [sel.column] }, file)) {
+      k++;
+      const g = frame.arrays[sel.column]?.values as Float64Array | undefined;
+      if (g !== undefined) for (const x of g) if (x > gammaTop) gammaTop = x;
+      best.offer(frame, { file, frame: k, timestep: typeof frame.info.timestep === 'number' ? frame.info.timestep : undefined });
+    }
+  }
+  const { selected, summary } = best.result();
+  const explored = results.reduce((n, [, r]) => n + r.explored, 0);
+  const collected = results.reduce((n, [, r]) => n + r.collected, 0);
+  const data: JsonObject = {
+    frames_explored: explored, frames_collected: collected, largest_gamma: gammaTop,
+    frames_read: summary.frames_read, frames_dropped: summary.frames_dropped,
+    candidates: summary.candidates_in_range, after_suppression: summary.centres_after_suppression, selected: summary.selected,
+    subcells: summary.selected - summary.parents_labelled_whole, parents_whole: summary.parents_labelled_whole,
+    atoms_per_subcell: summary.atoms_per_subcell === null ? null : { ...summary.atoms_per_subcell },
+    rejected_at_seam: summary.rejected_at_seam, atoms_removed_at_seams: summary.atoms_removed_at_seams,
+    rejections: summary.rejections.slice(0, 20), file: selectedFile(ctx.iteration),
+  };
+  return { data, notes: [selectionLine(ctx.iteration, data, ctx.config), ...summary.warnings], keep: [{ path: selectedFile(ctx.iteration), content: writeExtxyz(selected.map((s) => s.atoms)) }] };
+}
+
+/** One line of what an iteration's selection did (the poll's output, status). */
+export function selectionLine(iteration: number, d: JsonObject, config: Config): string {
+  const a = d.atoms_per_subcell as { min: number; mean: number; max: number } | null;
+  const n = (k: string) => Number(d[k] ?? 0);
+  return `iteration ${iteration}: ${n('frames_explored')} frames explored, ${n('frames_collected')} collected (γ ≥ ${config.explore.gamma_collect}), ` +
+    `${n('candidates')} candidate atoms in [${config.selection.lo}, ${config.selection.hi}) (${n('frames_dropped')} frames dropped at γ ≥ ${config.selection.hi}), ${n('after_suppression')} after suppression, ` +
+    `${n('selected')} selected: ${n('subcells')} sub-cells${a === null ? '' : ` of ${a.min}–${a.max} atoms (mean ${a.mean.toFixed(0)})`}` +
+    `${n('parents_whole') > 0 ? `, ${n('parents_whole')} whole parents` : ''}, ${n('rejected_at_seam')} rejected at the seam`;
+}
+
+export const selectKind: LocalStageKind = {
+  kind: 'select',
+  runs: 'local',
+  configSections: ['selection', 'embedding'],
+  run(ctx) {
+    try {
+      return selectionOf(ctx);
+    } catch (err) {
+      // a dump that cannot be read, a cube too large: the loop stops with the reason
+      if (err instanceof AutopipeError && !(err instanceof StageError)) throw new StageError(err.message, { hint: err.hint, cause: err });
+      throw err;
+    }
+  },
+  stopReason(s, config) {
+    if (Number(s.data.selected ?? 0) > 0) return undefined;
+    const why = Number(s.data.frames_collected ?? 0) === 0
+      ? `no frame reached γ ${config.explore.gamma_collect}`
+      : `of ${String(s.data.frames_collected)} collected frames, ${String(s.data.frames_dropped)} had an atom at γ ≥ ${config.selection.hi} (dropped as broken) and the rest no atom with γ in [${config.selection.lo}, ${config.selection.hi})${Number(s.data.rejected_at_seam ?? 0) > 0 ? `, or their sub-cells were rejected at the seam (${String(s.data.rejected_at_seam)})` : ''}`;
+    return `no candidates to label after iteration ${s.iteration}: ${why}`;
+  },
+};

@@ -1,0 +1,169 @@
+/**
+ * The whole loop on the real components: the quickstart project (examples/quickstart: six
+ * rattled 31-atom Al cells, a 107-atom cell to explore) through two iterations of label (pw.x)
+ * → train (pacemaker) → explore (ASE + python-ace) → select, on the local executor, on SLURM
+ * over SSH, and on SLURM with its polls SIGKILLed at random instants. ASE (Debian's) reads the
+ * database; sacct says how often each job ran.
+ */
+import { expect } from 'chai';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readCursor, type Cursor } from '../lib/state/cursor.js';
+import { stageSettled } from '../lib/loop/tasks.js';
+import { autopipe } from './support/al-training.js';
+import { clusterEnv, jobNamesRun } from './support/cluster.js';
+import { ROOT, tmpDir, pythonJson } from './support/tools.js';
+import { rng } from './support/random.js';
+
+const QUICKSTART = join(ROOT, 'examples', 'quickstart');
+
+/** A copy of the quickstart with its own name and executor. */
+function quickstartProject(dir: string, name: string, executor: string[]): void {
+  for (const f of ['structures.extxyz', 'explore.extxyz']) copyFileSync(join(QUICKSTART, f), join(dir, f));
+  const text = readFileSync(join(QUICKSTART, 'autopipe.yaml'), 'utf8');
+  const changed = text.replace(/^name: quickstart$/m, `name: ${name}`).replace(/^executor:\n(?: {2}.*\n)+/m, `executor:\n${executor.map((l) => `  ${l}\n`).join('')}`);
+  expect(changed).to.not.equal(text);
+  writeFileSync(join(dir, 'autopipe.yaml'), changed);
+}
+
+interface Row { id: number; iteration: number; natoms: number; embedded: boolean; n_core: number; mask: number[] | null; source: string }
+
+function rows(db: string): Row[] {
+  return pythonJson(`
+import sys, json, ase.db
+out = []
+for r in ase.db.connect(sys.argv[1]).select():
+    m = r.data.get('force_mask')
+    out.append(dict(id=r.id, iteration=r.iteration, natoms=r.natoms, embedded=bool(r.embedded), n_core=r.n_core,
+                    mask=None if m is None else [float(x) for x in m], source=r.data.get('source')))
+print(json.dumps(out))`, [db]) as Row[];
+}
+
+const cursorOf = (dir: string): Cursor => readCursor(join(dir, '.autopipe', 'cursor.json'))!;
+
+/** What every run of the quickstart ends with, however it got there. */
+function expectTwoIterations(dir: string): void {
+  const c = cursorOf(dir);
+  expect(c.stopped?.reason).to.match(/^iterations\.max \(2\) reached/);
+  expect(c.done.map((d) => `${d.kind}${d.iteration}`)).to.deep.equal(['label0', 'train0', 'explore0', 'select0', 'label1', 'train1', 'explore1']);
+  expect(c.stages.map((s) => `${s.kind}${s.iteration}`), 'the stage the loop stopped at stays open').to.deep.equal(['select1']);
+  expect(c.done.every((d) => d.outcome === 'complete')).to.equal(true);
+  expect(c.potentials.map((p) => [p.iteration, p.dir, p.warm_start_from])).to.deep.equal([
+    [0, 'potentials/iter-000', null], [1, 'potentials/iter-001', 'potentials/iter-000/output_potential.yaml'],
+  ]);
+  const select0 = c.done.find((d) => d.kind === 'select' && d.iteration === 0)!;
+  const r = rows(join(dir, '.autopipe', 'autopipe.db'));
+  // iteration 0: the six whole cells, every force counted; iteration 1: the sub-cells selection cut, with their masks
+  expect(r.filter((x) => x.iteration === 0).map((x) => [x.natoms, x.embedded, x.mask])).to.deep.equal(new Array(6).fill([31, false, null]));
+  const embedded = r.filter((x) => x.iteration === 1);
+  expect(embedded).to.have.length(Number(select0.data.selected));
+  expect(embedded.length).to.be.within(1, 4);
+  for (const x of embedded) {
+    expect(x.embedded).to.equal(true);
+    expect(x.mask).to.have.length(x.natoms);
+    expect(x.mask!.filter((m) => m === 1)).to.have.length(x.n_core);
+    expect(x.mask!.filter((m) => m !== 0 && m !== 1)).to.deep.equal([]);
+    expect(x.n_core).to.be.within(1, x.natoms - 1);
+    expect(x.source).to.match(/^explore\/iter-000\/t0000\/frames\.dump#\d+$/);
+  }
+  expect(c.potentials[1].rows).to.equal(6 + embedded.length);
+  // iteration 1's run went on from iteration 0's last good frame, when it had one
+  const explore1 = c.done.find((d) => d.kind === 'explore' && d.iteration === 1)!;
+  expect(explore1.data.runs).to.deep.equal({ t0000: 'explore.extxyz#1@900K/0' });
+  // each stage recorded the configuration it was planned with
+  expect((c.done[1].config as { train: { max_iterations: number } }).train.max_iterations).to.equal(40);
+  expect(Object.keys(c.done[3].config ?? {})).to.deep.equal(['selection', 'embedding']);
+  expect(c.done.filter((d) => d.kind === 'label').every((d) => (d.core_s ?? 0) > 0), 'labelling counts its core-seconds').to.equal(true);
+}
+
+describe('the whole loop, two iterations (real pw.x, pacemaker, ASE engine)', function () {
+  this.timeout(1200000);
+
+  it('local executor: autopipe run takes the quickstart through label → train → explore → select twice; sub-cells with masks in the database; a summary per iteration', () => {
+    const dir = tmpDir();
+    quickstartProject(dir, 'loop-local', ['kind: local', 'max_concurrent: 2', 'poll_interval: 0.5']);
+    const t0 = Date.now();
+    const r = autopipe(['run'], dir);
+    expect(r.status, r.stderr).to.equal(0);
+    expectTwoIterations(dir);
+    expect(r.stderr).to.match(/iteration 0 select {2}41 frames explored, \d+ collected \(γ ≥ 1\.5\), \d+ candidate atoms in \[1\.5, 50\)/)
+      .and.match(/iteration 1 train {3}potentials\/iter-001: \d+ rows/).and.match(/1 of them go on from the last good frame of iteration 0's run \(explore\.continue\)/);
+    const c = cursorOf(dir);
+    expect(c.done.find((d) => d.kind === 'explore' && d.iteration === 1)!.data).to.have.nested.property('results.t0000.explored', 41);
+    const status = autopipe(['status'], dir);
+    expect(status.stdout).to.match(/^iteration 0 label {3}6 structure\(s\) labelled; [\d.]+ core-hours$/m).and.match(/^stopped: iterations\.max \(2\) reached/m);
+    console.log(`      (the local whole loop took ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  });
+
+  it('SLURM over SSH (127.0.0.1): the same two iterations from cron-like polls, with a constant number of round trips per poll', async () => {
+    const c = clusterEnv();
+    const dir = tmpDir();
+    const remote = join(tmpDir(), "remote it's $(touch pwned)");
+    quickstartProject(dir, `loop-ssh-${randomBytes(3).toString('hex')}`, [
+      'kind: slurm', `remote_root: ${JSON.stringify(remote)}`, 'host: 127.0.0.1', `port: ${c.AUTOPIPE_SSH_PORT}`, `user: ${c.AUTOPIPE_SSH_USER}`,
+      `identity: ${JSON.stringify(c.AUTOPIPE_SSH_KEY)}`, `known_hosts: ${JSON.stringify(c.AUTOPIPE_SSH_KNOWN_HOSTS)}`,
+    ]);
+    const env = { ...process.env };
+    delete env.SLURM_CONF; // everything goes through the SSH server
+    expect(autopipe(['submit'], dir, env).status).to.equal(0);
+    const trips = new Set<number>();
+    for (let k = 0; k < 400; k++) {
+      const r = autopipe(['poll', '--json'], dir, env);
+      expect(r.status, r.stderr).to.equal(0);
+      const j = JSON.parse(r.stdout) as { finished: boolean; ssh_round_trips: number };
+      trips.add(j.ssh_round_trips);
+      if (j.finished) break;
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    expectTwoIterations(dir);
+    expect(existsSync(join(remote, 'iter-001', 'label')), 'the jobs ran under the remote root').to.equal(true);
+    expect(existsSync(join(dir, 'pwned')) || existsSync('pwned')).to.equal(false);
+    // how many round trips a poll takes depends on what it does, never on how many tasks there are
+    expect(Math.max(...trips), `round trips per poll: ${[...trips].join(', ')}`).to.be.at.most(12);
+  });
+
+  it('SLURM, every poll SIGKILLed at a random instant across the whole loop: every job ran once, every task merged once, the same end as an unkilled run', async () => {
+    const env = { ...process.env, ...clusterEnv() };
+    const dir = tmpDir();
+    const name = `loop-kill-${randomBytes(3).toString('hex')}`;
+    quickstartProject(dir, name, ['kind: slurm']);
+    expect(autopipe(['submit'], dir, env).status).to.equal(0);
+    const draw = rng(20261202);
+    let pollMs = 1500;
+    const outcomes = { killed: 0, finished: 0, stages: new Set<string>() };
+    for (let k = 0; k < 600; k++) {
+      const t0 = Date.now();
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), 'poll', '-C', dir], { env, stdio: 'ignore' });
+      const exited = new Promise<string | null>((res) => child.once('exit', (_code, signal) => res(signal)));
+      // most polls are killed somewhere inside their own duration; one in five runs to its end
+      const timer = draw() < 0.8 ? setTimeout(() => child.kill('SIGKILL'), Math.floor(draw() * 1.2 * pollMs)) : undefined;
+      const signal = await exited;
+      clearTimeout(timer);
+      if (signal === 'SIGKILL') outcomes.killed++;
+      else { outcomes.finished++; pollMs = 0.8 * pollMs + 0.2 * (Date.now() - t0); }
+      const c = readCursor(join(dir, '.autopipe', 'cursor.json'));
+      for (const s of c?.stages ?? []) outcomes.stages.add(`${s.kind}${s.iteration}`);
+      if (c?.stopped != null && c.stages.every(stageSettled)) break;
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    expectTwoIterations(dir);
+    expect(outcomes.killed, JSON.stringify({ ...outcomes, stages: [...outcomes.stages] })).to.be.greaterThan(30);
+    expect([...outcomes.stages].sort(), 'kills fell in every stage').to.include.members(['label0', 'train0', 'explore0', 'label1', 'train1', 'explore1']);
+    // every job name SLURM ran is one submission of ours (its manifest on disk), run once per task
+    const run = join(dir, '.autopipe', 'run');
+    const manifests = new Map<string, number>();
+    let trainJobs = 0;
+    for (const it of readdirSync(run).filter((f) => f.startsWith('iter-'))) {
+      for (const kind of readdirSync(join(run, it))) {
+        for (const f of readdirSync(join(run, it, kind)).filter((x) => x.endsWith('.manifest'))) {
+          manifests.set(`${name}-${f.replace('.manifest', '')}`, readFileSync(join(run, it, kind, f), 'utf8').trim().split('\n').length);
+          if (kind === 'train') trainJobs++;
+        }
+      }
+    }
+    expect(Object.fromEntries(jobNamesRun(name, env))).to.deep.equal(Object.fromEntries(manifests));
+    expect(trainJobs, 'one training job per iteration').to.equal(2);
+  });
+});
