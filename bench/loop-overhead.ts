@@ -95,7 +95,7 @@ const cluster: Record<string, string> = existsSync('/tmp/autopipe-cluster/env')
   ? Object.fromEntries([...readFileSync('/tmp/autopipe-cluster/env', 'utf8').matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]])) : {};
 const [start] = readExtxyz(readFileSync(join(ROOT, 'examples', 'quickstart', 'structures.extxyz'), 'utf8'), 'structures.extxyz');
 
-function project(n: number, executor: string): { dir: string; env: NodeJS.ProcessEnv } {
+function project(n: number, executor: string): { dir: string; env: NodeJS.ProcessEnv; runRoot: string } {
   const dir = join(out, `${executor}-${n}`);
   mkdirSync(dir);
   // n distinct structures (a labelling task and an exploration run each)
@@ -109,20 +109,37 @@ function project(n: number, executor: string): { dir: string; env: NodeJS.Proces
     .replace(/^ {2}max_candidates: 4 .*$/m, `  max_candidates: ${n}`)
     .replace(/^executor:\n(?: {2}.*\n)+/m, ssh
       ? `executor:\n  kind: slurm\n  array_throttle: null\n  host: 127.0.0.1\n  port: ${cluster.AUTOPIPE_SSH_PORT}\n  user: ${cluster.AUTOPIPE_SSH_USER}\n  identity: ${cluster.AUTOPIPE_SSH_KEY}\n  known_hosts: ${cluster.AUTOPIPE_SSH_KNOWN_HOSTS}\n  remote_root: ${join(dir, 'remote')}\n`
-      : 'executor:\n  kind: local\n  max_concurrent: 32\n')
-    .replace(/^train:.*$/m, `train:\n  command: ${join(canned, 'pacemaker')}\n  python: sh ${join(canned, 'train-python.sh')}`)
+      : `executor:\n  kind: local\n  max_concurrent: ${n}\n`)
+    // the fit waits for the whole labelling stage: one poll per stage, as a cron poll after the jobs would
+    .replace(/^train:.*$/m, `train:\n  min_new_structures: ${n}\n  command: ${join(canned, 'pacemaker')}\n  python: sh ${join(canned, 'train-python.sh')}`)
     .replace(/^explore:.*$/m, `explore:\n  python: sh ${join(canned, 'explore.sh')}`);
   writeFileSync(join(dir, 'autopipe.yaml'), yaml);
   const env = { ...process.env };
   if (ssh) delete env.SLURM_CONF; // everything through SSH
-  return { dir, env };
+  return { dir, env, runRoot: ssh ? join(dir, 'remote') : join(dir, '.autopipe', 'run') };
+}
+
+/**
+ * Until the jobs of the open attempts are through (the run root is on this machine in both
+ * cases), so that polls are about one per stage. SLURM runs every task it was given: wait for
+ * every exitcode. The local executor starts tasks in a poll (all of them: max_concurrent is n):
+ * wait for every task that started.
+ */
+async function jobsFinished(dir: string, runRoot: string, local: boolean): Promise<void> {
+  const open = cursorOf(dir).stages.flatMap((s) => s.tasks.map((t) => t.attempts[t.attempts.length - 1])).filter((a) => a.state !== 'done' && a.state !== 'failed');
+  const through = (d: string) => existsSync(join(runRoot, d, 'exitcode')) || (local && !existsSync(join(runRoot, d, 'started')));
+  await new Promise((res) => setTimeout(res, local ? 1000 : 0)); // local: the tasks a poll started are running
+  for (let k = 0; k < 1200 && !open.every((a) => through(a.dir)); k++) await new Promise((res) => setTimeout(res, 250));
+  await new Promise((res) => setTimeout(res, 300)); // and SLURM has let go of them
 }
 
 interface Figures { executor: string; n: number; seconds: number; polls: number; slowest: number; trips: number[]; rows: number; selected: number }
 
 async function iteration(n: number, executor: string): Promise<Figures> {
-  const { dir, env } = project(n, executor);
+  const { dir, env, runRoot } = project(n, executor);
+  const local = executor === 'local';
   let seconds = autopipe(['submit'], dir, env).seconds;
+  await jobsFinished(dir, runRoot, local);
   const trips: number[] = [];
   let polls = 0;
   let slowest = 0;
@@ -134,7 +151,7 @@ async function iteration(n: number, executor: string): Promise<Figures> {
     const j = JSON.parse(r.stdout) as { finished: boolean; ssh_round_trips?: number | null };
     if (typeof j.ssh_round_trips === 'number') trips.push(j.ssh_round_trips);
     if (j.finished) break;
-    await new Promise((res) => setTimeout(res, 1000));
+    await jobsFinished(dir, runRoot, local);
   }
   const c = cursorOf(dir);
   if (!(c.stopped?.reason.startsWith('iterations.max') && c.stages.every(stageSettled))) throw new Error(`${dir}: the iteration did not end at iterations.max: ${c.stopped?.reason}`);
@@ -146,7 +163,9 @@ async function iteration(n: number, executor: string): Promise<Figures> {
 const figures: Figures[] = [];
 for (const executor of executors) for (const n of sizes) {
   console.log(`${executor}, ${n} tasks per stage …`);
-  figures.push(await iteration(n, executor));
+  const f = await iteration(n, executor);
+  figures.push(f);
+  console.log(`  ${f.seconds.toFixed(1)} s in ${f.polls} polls, round trips ${f.trips.join(' ')}`);
 }
 
 console.log('\n| executor | tasks per stage | autopipe per iteration | polls | slowest poll | SSH round trips per poll | rows merged | sub-cells selected | jobs (anchor) | autopipe / jobs |');

@@ -102,4 +102,21 @@ describe('exploration through the loop (real pw.x, pacemaker and the ase engine,
     expect(collected, 'a crude potential finds uncertain frames').to.be.greaterThan(0);
     expect(autopipe(['status'], dir).stdout).to.match(/iteration 0, stage explore: 4 done/);
   });
+
+  it('converged (iterations.stop_when_no_candidates): every run of its full length, nothing at gamma_collect: the loop stops there, saying so', () => {
+    const dir = tmpDir();
+    trainingProject(dir, [AL4, makeAtoms({ ...AL4, positions: AL4.positions.map((x, k) => x + 0.04 * Math.cos(k)) })], [
+      'name: converged', 'executor: {kind: local, max_concurrent: 2, poll_interval: 0.5}',
+      'train: {max_iterations: 10, functions_per_element: 6, cutoff: 4.5, reference_energy: auto}',
+      'explore: {temperatures: [300], steps: 100, dump_every: 10, gamma_collect: 1000, gamma_stop: 2000}',
+    ]);
+    mkdirSync(join(dir, '.autopipe'), { recursive: true });
+    copyFileSync(trainedProject().db, join(dir, '.autopipe', 'autopipe.db'));
+    const r = autopipe(['run'], dir);
+    expect(r.status, r.stderr).to.equal(0);
+    const c = readCursor(join(dir, '.autopipe', 'cursor.json'))!;
+    expect(c.stopped?.reason).to.equal('converged: every exploration run of iteration 0 (2) ran its full length with no frame at γ ≥ 1000 (iterations.stop_when_no_candidates)');
+    expect(c.stages.map((s) => s.kind), 'no selection: the loop stopped at the exploration').to.deep.equal(['explore']);
+    expect(autopipe(['status'], dir).stdout).to.match(/^iteration 0 explore 2 run\(s\): 22 frames explored, 0 collected/m);
+  });
 });

@@ -227,10 +227,10 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
       t0006: { exitcode: 2, pwOut: readFileSync(alFail, 'utf8') },
     };
     const c = await campaign(cfg, [AL4, AL4, AL4, AL4, AL4, AL4, SI2], (dir) => (dir.endsWith('/a1') ? byTask[dir.split('/')[2]] : { exitcode: 0, pwOut: readFileSync(al, 'utf8') }));
-    // the first pass submits the three initial arrays (MaxArraySize 3; a save after each), finds
+    // the first pass submits the three initial arrays (MaxArraySize 3; one save for the batch), finds
     // every failure, stages the retries and dies before the cursor recording them is saved
     let died = false;
-    await c.poll({ dieAtSave: 4 }).catch(() => { died = true; });
+    await c.poll({ dieAtSave: 2 }).catch(() => { died = true; });
     expect(died).to.equal(true);
     expect(c.x.submitted).to.have.length(3);
     const r = await c.poll(); // the next cron run, from the cursor saved last

@@ -223,7 +223,7 @@ async function transitionRig(cfg: Config, outcome: ConstructorParameters<typeof 
     if (die === 'after-sbatch') {
       x.submit = async (r) => {
         const job = await submit(r);
-        if (r.jobName === rig.saved.stages.find((s) => s.kind === 'train')?.submissions[0]?.job_name) throw new Error('killed after sbatch');
+        if (r.some((q) => q.jobName === rig.saved.stages.find((s) => s.kind === 'train')?.submissions[0]?.job_name)) throw new Error('killed after sbatch');
         return job;
       };
     }

@@ -26,6 +26,8 @@ export interface SubmitRequest {
   resourcesField: string;
 }
 
+export interface SubmitResult { jobs: JobRef[]; refused?: Error }
+
 export interface Sentinels {
   started?: number;
   exitcode?: number;
@@ -42,10 +44,13 @@ export interface Executor {
    * folders there (a restart's charge density); a copy whose source is missing is skipped.
    */
   stage(files: readonly PlannedFile[], copies?: readonly PlannedCopy[]): Promise<void>;
-  /** The job id of a submission that may already have gone in (an intent without an id). */
-  findSubmitted(jobName: string): Promise<JobRef | undefined>;
-  /** Submit one array or job. */
-  submit(request: SubmitRequest): Promise<JobRef>;
+  /** The job ids of submissions that may already have gone in (intents without an id), in one query; a name not found is left out. */
+  findSubmitted(jobNames: readonly string[]): Promise<Map<string, JobRef>>;
+  /**
+   * Submit arrays or jobs in order, in one round trip; it stops at the first one refused.
+   * `jobs[i]` is the job of `requests[i]` for every one that went in.
+   */
+  submit(requests: readonly SubmitRequest[]): Promise<SubmitResult>;
   /** One status query for all the given jobs (a forgotten job is skipped). */
   queue(jobs: readonly JobRef[]): Promise<QueueEntry[]>;
   /** The sentinels of attempt folders (relative to the run root), in one pass; `progress` names each folder's progress file. */

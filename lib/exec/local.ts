@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest } from './executor.js';
+import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest, SubmitResult } from './executor.js';
 import { stageLocally } from './stage-local.js';
 import type { JobRef } from '../slurm/job-ref.js';
 import { localSentinels, localFetch, readSentinels, readPid } from './local-fs.js';
@@ -32,18 +32,20 @@ export class LocalExecutor implements Executor {
     return join(this.runRoot, `${script.slice(0, -'.sbatch'.length)}.${ext}`);
   }
 
-  async findSubmitted(jobName: string): Promise<JobRef | undefined> {
-    void jobName; // the marker is written with the submission itself (see submit)
-    return undefined;
+  async findSubmitted(jobNames: readonly string[]): Promise<Map<string, JobRef>> {
+    void jobNames; // the marker is written with the submission itself (see submit)
+    return new Map();
   }
 
-  async submit(s: SubmitRequest): Promise<JobRef> {
+  async submit(requests: readonly SubmitRequest[]): Promise<SubmitResult> {
     // the manifest has the tasks; concurrency is global (executor.max_concurrent)
-    const marker = this.sibling(s.script, 'submitted');
-    if (!existsSync(marker)) {
-      writeFileAtomic(marker, JSON.stringify({ script: s.script, chdir: s.chdir, jobName: s.jobName, cpus: s.resources.cpus_per_task } satisfies Marker));
+    for (const s of requests) {
+      const marker = this.sibling(s.script, 'submitted');
+      if (!existsSync(marker)) {
+        writeFileAtomic(marker, JSON.stringify({ script: s.script, chdir: s.chdir, jobName: s.jobName, cpus: s.resources.cpus_per_task } satisfies Marker));
+      }
     }
-    return { kind: 'local', script: s.script };
+    return { jobs: requests.map((s) => ({ kind: 'local', script: s.script })) };
   }
 
   /** Schedules, then reports waiting and running tasks the way squeue would. */

@@ -4,7 +4,8 @@
  * from the filesystem.
  */
 import { join } from 'node:path';
-import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest } from './executor.js';
+import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest, SubmitResult } from './executor.js';
+import { shellJoin } from '../shell/quote.js';
 import { localSentinels, localFetch } from './local-fs.js';
 import type { Runner } from '../shell/runner.js';
 import { stageLocally } from './stage-local.js';
@@ -24,28 +25,41 @@ export class SlurmLocalExecutor implements Executor {
     stageLocally(this.runRoot, files, copies);
   }
 
-  async findSubmitted(jobName: string): Promise<JobRef | undefined> {
-    const r = await this.runner.run(['squeue', '--noheader', '--states=all', `--name=${jobName}`, '--format=%F']);
+  async findSubmitted(jobNames: readonly string[]): Promise<Map<string, JobRef>> {
+    const out = new Map<string, JobRef>();
+    if (jobNames.length === 0) return out;
+    const r = await this.runner.run(['squeue', '--noheader', '--states=all', `--name=${jobNames.join(',')}`, '--format=%j %F']);
     if (r.status !== 0) throw new SlurmError(`squeue failed: ${r.stderr.trim() || `exit ${r.status}`}`, { hint: 'is SLURM reachable from here (SLURM_CONF, munge)?' });
-    const id = r.stdout.split('\n').map((l) => l.trim()).find((l) => /^\d+$/.test(l));
-    return id === undefined ? undefined : { kind: 'slurm', id };
+    for (const line of r.stdout.split('\n')) {
+      const [name, id] = line.trim().split(/\s+/);
+      if (name !== undefined && id !== undefined && /^\d+$/.test(id) && jobNames.includes(name) && !out.has(name)) out.set(name, { kind: 'slurm', id });
+    }
+    return out;
   }
 
-  async submit(s: SubmitRequest): Promise<JobRef> {
-    const { jobName } = s;
-    const argv = submitCommandLine({
-      script: join(this.runRoot, s.script), jobName, chdir: join(this.runRoot, s.chdir), array: s.array, output: '/dev/null',
+  /** One shell for every sbatch (one SSH round trip): each prints its job id; the first refusal ends it. */
+  async submit(requests: readonly SubmitRequest[]): Promise<SubmitResult> {
+    if (requests.length === 0) return { jobs: [] };
+    const lines = requests.map((s) => `${shellJoin(submitCommandLine({
+      script: join(this.runRoot, s.script), jobName: s.jobName, chdir: join(this.runRoot, s.chdir), array: s.array, output: '/dev/null',
       partition: s.resources.partition, account: s.resources.account,
-    });
-    const r = await this.runner.run(argv);
-    const id = r.status === 0 ? parseJobId(r.stdout) : undefined;
-    if (id === undefined) {
-      const e = parseSubmitError(r.stderr);
-      throw new SlurmError(`sbatch refused ${jobName}: ${e.message}`, {
-        hint: e.kind === 'invalid_partition' ? `check ${s.resourcesField}.partition in autopipe.yaml` : e.kind === 'invalid_array' ? 'set executor.max_array_size to what the cluster allows' : 'see the message above; nothing was submitted',
-      });
+    }))} || exit 1`);
+    const r = await this.runner.run(['sh', '-c', lines.join('\n')]);
+    const ids = r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => parseJobId(l));
+    const jobs: JobRef[] = [];
+    for (const id of ids) {
+      if (id === undefined) break;
+      jobs.push({ kind: 'slurm', id });
     }
-    return { kind: 'slurm', id };
+    if (jobs.length === requests.length) return { jobs };
+    const s = requests[jobs.length];
+    const e = parseSubmitError(r.stderr);
+    return {
+      jobs,
+      refused: new SlurmError(`sbatch refused ${s.jobName}: ${e.message}`, {
+        hint: e.kind === 'invalid_partition' ? `check ${s.resourcesField}.partition in autopipe.yaml` : e.kind === 'invalid_array' ? 'set executor.max_array_size to what the cluster allows' : 'see the message above; what went in before it is recorded',
+      }),
+    };
   }
 
   async queue(jobs: readonly JobRef[]): Promise<QueueEntry[]> {

@@ -4,6 +4,7 @@
  * the user accepts new ones (then recorded, hashed), changed or revoked keys always. Commands
  * travel as one string built by the quoting helper. Round trips are counted.
  */
+import { logger } from '../log/logger.js';
 import type { NodeSSH } from 'node-ssh';
 import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -74,6 +75,7 @@ export class SshRunner implements Runner {
   async run(argv: readonly string[], opts: { cwd?: string; input?: string } = {}): Promise<RunResult> {
     const command = (opts.cwd === undefined ? '' : `cd ${shellQuote(opts.cwd)} && `) + shellJoin(argv);
     this.roundTrips++;
+    logger.debug(`ssh round trip ${this.roundTrips}: ${argv.slice(0, 3).join(' ').replace(/\s+/g, ' ').slice(0, 100)}`);
     try {
       const r = await this.ssh.execCommand(command, { stdin: opts.input, noTrim: true });
       if (r.code === null && r.signal === null) throw new Error(`no exit status for ${argv[0]}: the connection closed`);

@@ -6,7 +6,7 @@
  * no exitcode. The live tests (recovery-live.test.ts) do the same on the real cluster.
  */
 import { posix } from 'node:path';
-import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest } from '../../lib/exec/executor.js';
+import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest, SubmitResult } from '../../lib/exec/executor.js';
 import type { JobRef } from '../../lib/slurm/job-ref.js';
 import type { QueueEntry } from '../../lib/slurm/commands.js';
 import { slurmState } from '../../lib/slurm/states.js';
@@ -39,12 +39,15 @@ export class FakeExecutor implements Executor {
     this.copies.push(...copies);
   }
 
-  async findSubmitted(jobName: string): Promise<JobRef | undefined> {
-    const id = this.submitted.find((s) => s.jobName === jobName)?.jobId;
-    return id === undefined ? undefined : { kind: 'slurm', id };
+  async findSubmitted(jobNames: readonly string[]): Promise<Map<string, JobRef>> {
+    return new Map(this.submitted.filter((s) => jobNames.includes(s.jobName)).map((s) => [s.jobName, { kind: 'slurm', id: s.jobId } as const]));
   }
 
-  async submit(r: SubmitRequest): Promise<JobRef> {
+  async submit(requests: readonly SubmitRequest[]): Promise<SubmitResult> {
+    return { jobs: requests.map((r) => this.submitOne(r)) };
+  }
+
+  private submitOne(r: SubmitRequest): JobRef {
     const { jobName, script, array, chdir } = r;
     const jobId = String(this.nextId++);
     const manifest = this.files.get(script.replace(/\.sbatch$/, '.manifest'));

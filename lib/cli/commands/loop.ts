@@ -88,7 +88,7 @@ const dirOption = { alias: 'C', type: 'string', describe: 'the project folder (w
 function printStatus(p: Project, c: Cursor): void {
   const s = statusJson(c);
   for (const line of iterationLines(c, p.config)) out(`${line}\n`);
-  for (const st of s.stages) {
+  for (const st of s.stages.filter((x) => x.tasks.length > 0)) { // a select stage runs no job: its line is above
     out(`iteration ${st.iteration}, stage ${st.kind}${st.followed ? ' (stragglers; the next stage has started)' : ''}: ${Object.entries(st.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
     for (const line of reportLines(st.report, whereOf(p))) out(`${line}\n`);
     out('tasks:\n');

@@ -12,7 +12,14 @@ import type { PlannedFile } from '../../exec/executor.js';
 import { writeExtxyz } from '../../formats/extxyz.js';
 import { writeLammpsData } from '../../formats/lammps-data.js';
 import { ATOMIC_MASSES, atomicNumber } from '../../atoms/elements.js';
-import type { RunSettings } from './plan.js';
+
+/** One run's settings, as the engine reads them (its units: K, fs, 1/fs). */
+export interface RunSettings {
+  temperature: number; seed: number; steps: number; timestep: number; dump_every: number;
+  gamma_collect: number; gamma_stop: number; types: string[]; friction: number;
+  /** Start from the structure's own velocities (a continued run) instead of drawing them. */
+  keep_velocities: boolean;
+}
 
 export type Engine = { kind: 'ase'; script: string } | { kind: 'lammps'; render: (context: object) => string };
 

@@ -7,18 +7,10 @@
 import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
 import { natoms, symbolsOf, type Atoms } from '../../atoms/atoms.js';
-import { runFiles, sharedFiles, type Engine } from './engines.js';
+import { runFiles, sharedFiles, type Engine, type RunSettings } from './engines.js';
 import { StageError } from '../../errors/errors.js';
 import { attemptDir, taskId, type Candidate, type PlannedTask, type StagePlan } from '../kind.js';
 
-
-/** One run's settings, as the engine reads them (its units: K, fs, 1/fs). */
-export interface RunSettings {
-  temperature: number; seed: number; steps: number; timestep: number; dump_every: number;
-  gamma_collect: number; gamma_stop: number; types: string[]; friction: number;
-  /** Start from the structure's own velocities (a continued run) instead of drawing them. */
-  keep_velocities: boolean;
-}
 
 export function runSettings(config: Config, temperature: number, seed: number, types: readonly string[], keepVelocities = false): RunSettings {
   const e = config.explore;
