@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseConfigText } from '../lib/config/load.js';
 import { makeAtoms } from '../lib/atoms/atoms.js';
 import { planExplore, runSeed } from '../lib/stages/explore/plan.js';
+import { readExtxyz } from '../lib/formats/extxyz.js';
 import { ASE_SCRIPT } from '../lib/stages/explore/engines.js';
 import { judgeExplore } from '../lib/stages/explore/judge.js';
 import { elementsOf } from '../lib/stages/kept.js';
@@ -35,6 +36,16 @@ describe('exploration: the plan and the judge', () => {
     expect(plan.shared.map((f) => f.path)).to.deep.equal(['iter-002/explore/inputs/potential.yaml', 'iter-002/explore/inputs/potential.asi', `iter-002/explore/inputs/${ASE_SCRIPT}`]);
     expect(Buffer.from(plan.shared[1].content as Uint8Array).equals(potential.asi)).to.equal(true);
     expect(plan.data.potential).to.equal('potentials/iter-002');
+    // explore.continue: the run with the same start, temperature and replica goes on from its last good frame, velocities and all
+    const moved = makeAtoms({ ...AL4, positions: AL4.positions.map((x) => x + 0.3), arrays: { momenta: { kind: 'float', width: 3, values: Float64Array.from(AL4.positions, (_, k) => 0.01 * k) } } });
+    const on = planExplore({ starts, config: cfg, iteration: 3, stageDir: 'iter-003/explore', engine: { kind: 'ase', script: '' }, potential, elements: ['Al'],
+      continued: (key) => (key === 's.extxyz#1@900K/1' ? { atoms: moved, from: 'explore/iter-002/t0003/last.extxyz' } : undefined) });
+    expect(on.tasks.map((t) => t.spec.continued_from)).to.deep.equal([null, null, null, 'explore/iter-002/t0003/last.extxyz', null, null, null, null]);
+    const [resumed] = readExtxyz(on.tasks[3].files[0].content as string, 'start.extxyz');
+    expect(Array.from(resumed.positions)).to.deep.equal(Array.from(moved.positions));
+    expect(Array.from(resumed.arrays.momenta!.values as Float64Array)).to.deep.equal(Array.from(moved.arrays.momenta!.values as Float64Array));
+    expect(JSON.parse(on.tasks[3].files[1].content as string).keep_velocities).to.equal(true);
+    expect(on.notes).to.include("1 of them go on from the last good frame of iteration 2's run (explore.continue)");
     expect(plan.data.runs).to.include({ t0000: 's.extxyz#1@300K/0', t0005: 's.extxyz#2@300K/1' });
   });
 

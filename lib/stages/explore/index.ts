@@ -35,7 +35,8 @@ function continuedFrom(ctx: StageContext): Continued {
     if (id === undefined) return undefined;
     const file = `${runDir(ctx.iteration - 1, id)}/last.extxyz`;
     const b = ctx.readFile(file, 'work');
-    return b === undefined ? undefined : { atoms: readExtxyz(b.toString('utf8'), file)[0], from: file };
+    const atoms = b === undefined ? undefined : readExtxyz(b.toString('utf8'), file)[0];
+    return atoms === undefined ? undefined : { atoms, from: file };
   };
 }
 
