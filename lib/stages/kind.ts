@@ -1,8 +1,10 @@
 /**
  * What a kind of stage (label, train, explore, select) brings to the one stage machine of
- * lib/loop, which never imports a kind: it is handed a registry of these. A kind plans its
- * tasks, writes the files of an attempt, judges a finished attempt's outputs (pure), merges
- * what succeeded (its only I/O) and may add retry rules of its own.
+ * lib/loop, which never imports a kind: it is handed a registry of these. A kind that runs
+ * jobs plans its tasks, writes the files of an attempt, judges a finished attempt's outputs
+ * (pure), merges what succeeded (its only I/O) and may add retry rules of its own. A kind that
+ * runs no job (select) runs when it is entered and is settled at once. Either may say why a
+ * settled stage of it ends the loop.
  */
 import type { Config, Resources } from '../config/types.js';
 import type { PlannedFile, PlannedCopy, FetchedFiles } from '../exec/executor.js';
