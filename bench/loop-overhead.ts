@@ -81,7 +81,7 @@ const standIn = (name: string, body: string) => {
 };
 // pw.x: the real output with the energy shifted by a number of the task folder (a row each)
 standIn('pw.sh', `n=$(pwd | cksum | cut -d' ' -f1)
-awk -v n="$n" '/^!    total energy/ { printf "!    total energy              = %.8f Ry\\n", $5 - (n % 100000) * 1e-8; next } { print }' ${JSON.stringify(join(canned, 'pw.out'))}`);
+awk -v n="$n" '/^!    total energy/ { printf "!    total energy              = %.8f Ry\\n", $5 - (n % 10000000) * 1e-8; next } { print }' ${JSON.stringify(join(canned, 'pw.out'))}`);
 // pacemaker and its tools, and the training helper (dataframe: nothing; metrics: the real ones)
 standIn('pacemaker', `cp ${JSON.stringify(join(canned, 'output_potential.yaml'))} ${JSON.stringify(join(canned, 'log.txt'))} .`);
 standIn('pace_activeset', `cp ${JSON.stringify(join(canned, 'output_potential.asi'))} .`);
