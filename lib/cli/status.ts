@@ -3,6 +3,7 @@ import type { Config } from '../config/types.js';
 import type { Cursor, JsonObject, StageRecord, StageSummary, PotentialRecord } from '../state/cursor.js';
 import { STAGE_KINDS } from '../state/cursor.js';
 import { selectionLine } from '../stages/select/index.js';
+import { runResultsOf, runTotals } from '../stages/kept.js';
 import { showJob } from '../slurm/job-ref.js';
 import { coreSeconds, countsOf, lastAttempt } from '../loop/tasks.js';
 import { recoveryReport } from '../loop/report.js';
@@ -74,25 +75,26 @@ export function configChanges(before: JsonObject, after: JsonObject): string[] {
   return [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).sort().map((k) => `${k}: ${a.get(k) ?? '(unset)'} → ${b.get(k) ?? '(unset)'}`);
 }
 
-type AnyStage = Pick<StageRecord, 'kind' | 'iteration' | 'data' | 'config'> & { tasks?: unknown; counts?: Record<string, number>; core_s?: number };
 
 /** Per iteration, in order: what each of its stages did, in one line each (status, the end of `run`). */
 export function iterationLines(c: Cursor, config: Config): string[] {
-  const stages: AnyStage[] = [...c.done, ...c.stages].sort((x, y) => x.iteration - y.iteration || STAGE_KINDS.indexOf(x.kind) - STAGE_KINDS.indexOf(y.kind));
+  const stages: Array<StageRecord | StageSummary> = [...c.done, ...c.stages].sort((x, y) => x.iteration - y.iteration || STAGE_KINDS.indexOf(x.kind) - STAGE_KINDS.indexOf(y.kind));
   const out: string[] = [];
   const lastConfig = new Map<string, JsonObject>();
   for (const s of stages) {
     const head = `iteration ${s.iteration} ${s.kind.padEnd(7)}`;
-    const counts = 'counts' in s && s.counts !== undefined ? s.counts : countsOf((s as StageRecord).tasks);
-    const hours = ((s as StageSummary).core_s ?? coreSeconds(s as StageRecord)) / 3600;
+    // an open stage has its tasks; a done one their summary (core_s is missing from summaries written before it existed)
+    const counts = Array.isArray(s.tasks) ? countsOf(s.tasks) : (s as StageSummary).counts;
+    const hours = (Array.isArray(s.tasks) ? coreSeconds(s as StageRecord) : (s as StageSummary).core_s ?? 0) / 3600;
     if (s.kind === 'label') out.push(`${head} ${counts.done} structure(s) labelled${counts.failed > 0 ? `, ${counts.failed} failed for good` : ''}; ${hours.toFixed(3)} core-hours`);
     if (s.kind === 'train') {
       const pot = c.potentials.find((p) => p.iteration === s.iteration);
       out.push(`${head} ${pot === undefined ? 'no potential yet' : `${pot.dir}: ${potentialJson(pot).summary}`}`);
     }
     if (s.kind === 'explore') {
-      const r = Object.values((s.data.results ?? {}) as Record<string, { explored: number; collected: number; max_gamma: number; stopped_early: boolean }>);
-      out.push(`${head} ${r.length} run(s): ${r.reduce((n, x) => n + x.explored, 0)} frames explored, ${r.reduce((n, x) => n + x.collected, 0)} collected, largest γ ${Math.max(0, ...r.map((x) => x.max_gamma)).toFixed(2)}, ${r.filter((x) => x.stopped_early).length} stopped early at gamma_stop`);
+      const r = Object.values(runResultsOf(s.data));
+      const t = runTotals(r);
+      out.push(`${head} ${r.length} run(s): ${t.explored} frames explored, ${t.collected} collected, largest γ ${t.maxGamma.toFixed(2)}, ${r.filter((x) => x.stopped_early).length} stopped early at gamma_stop`);
     }
     if (s.kind === 'select') out.push(`${head} ${selectionLine(s.iteration, s.data, config).replace(/^iteration \d+: /, '')}`);
     if (s.config !== undefined) {

@@ -5,9 +5,11 @@
  *   potentials/iter-000/output_potential.yaml (.asi, .yace)
  *   explore/iter-000/t0003/summary.json, frames.dump, last.extxyz
  *   select/iter-000/selected.extxyz
+ * and what an exploration stage's data says of its runs (results), which the stop rules, the
+ * select stage and status read.
  */
 import { posix } from 'node:path';
-import type { PotentialRecord } from '../state/cursor.js';
+import type { Cursor, JsonObject, PotentialRecord, StageKindName, StageRecord, StageSummary } from '../state/cursor.js';
 import { StageError } from '../errors/errors.js';
 import { iterationDir, type StageContext } from './kind.js';
 
@@ -42,4 +44,21 @@ export function keptPotential(ctx: StageContext, iteration: number): { record: P
     return b;
   };
   return { record, yaml: read('output_potential.yaml'), asi: read('output_potential.asi') };
+}
+
+/** A stage of the cursor, open or done. */
+export function stageOf(c: Cursor, kind: StageKindName, iteration: number): StageRecord | StageSummary | undefined {
+  return [...c.stages, ...c.done].find((s) => s.kind === kind && s.iteration === iteration);
+}
+
+/** What an exploration stage's data keeps of each finished run (data.results, by task id). */
+export interface RunRecord extends JsonObject { explored: number; collected: number; max_gamma: number; stopped_early: boolean; steps_run: number }
+
+export function runResultsOf(data: JsonObject): Record<string, RunRecord> {
+  return (data.results ?? {}) as Record<string, RunRecord>;
+}
+
+/** Frames explored and collected, and the largest grade, over runs. */
+export function runTotals(runs: readonly RunRecord[]): { explored: number; collected: number; maxGamma: number } {
+  return runs.reduce((t, r) => ({ explored: t.explored + r.explored, collected: t.collected + r.collected, maxGamma: Math.max(t.maxGamma, r.max_gamma) }), { explored: 0, collected: 0, maxGamma: 0 });
 }

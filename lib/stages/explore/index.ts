@@ -1,11 +1,11 @@
 /** The exploration stage: MD runs with the iteration's potential, as job arrays (engine ase). */
 import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
-import type { JsonObject, StageRecord, TaskRecord } from '../../state/cursor.js';
+import type { StageRecord, TaskRecord } from '../../state/cursor.js';
 import { readExtxyz } from '../../formats/extxyz.js';
 import { StageError } from '../../errors/errors.js';
 import type { Candidate, StageContext, JobStageKind } from '../kind.js';
-import { elementsOf, keptPotential, runDir } from '../kept.js';
+import { elementsOf, keptPotential, runDir, runResultsOf, runTotals, stageOf } from '../kept.js';
 import { planExplore, type Continued } from './plan.js';
 import { ASE_SCRIPT, RUN_INPUTS, type Engine } from './engines.js';
 import { judgeExplore, type RunResult } from './judge.js';
@@ -27,7 +27,7 @@ function startsOf(ctx: StageContext): Candidate[] {
 function continuedFrom(ctx: StageContext): Continued {
   const none: Continued = () => undefined;
   if (!ctx.config.explore.continue || ctx.iteration === 0) return none;
-  const prev = [...ctx.cursor.stages, ...ctx.cursor.done].find((s) => s.kind === 'explore' && s.iteration === ctx.iteration - 1);
+  const prev = stageOf(ctx.cursor, 'explore', ctx.iteration - 1);
   const runs = (prev?.data.runs ?? {}) as Record<string, string>;
   const byKey = new Map(Object.entries(runs).map(([id, key]) => [key, id]));
   return (key) => {
@@ -50,19 +50,11 @@ function engineOfTask(t: TaskRecord): Engine['kind'] {
   return t.spec.engine === 'lammps' ? 'lammps' : 'ase';
 }
 
-/** What the cursor keeps of a finished run: enough for the stop rules and the iteration's summary. */
-interface RunRecord extends JsonObject { explored: number; collected: number; max_gamma: number; stopped_early: boolean; steps_run: number }
-
-function resultsOf(s: StageRecord): Record<string, RunRecord> {
-  return (s.data.results ?? {}) as Record<string, RunRecord>;
-}
-
 /** The convergence rules of iterations.*, on a settled exploration (pure). */
 export function convergedReason(s: StageRecord, config: Config): string | undefined {
-  const results = Object.values(resultsOf(s));
+  const results = Object.values(runResultsOf(s.data));
   if (results.length === 0) return undefined;
-  const explored = results.reduce((n, r) => n + r.explored, 0);
-  const collected = results.reduce((n, r) => n + r.collected, 0);
+  const { explored, collected } = runTotals(results);
   const allRan = results.length === s.tasks.length && results.every((r) => !r.stopped_early);
   const g = config.explore.gamma_collect;
   if (config.iterations.stop_when_no_candidates && allRan && collected === 0) {
@@ -115,7 +107,7 @@ export const exploreKind: JobStageKind = {
     return [`explored ${done.length} run(s) of iteration ${stage.iteration}: ${explored} frames, ${collected} with γ ≥ ${sink.config.explore.gamma_collect} collected, largest γ ${top.toFixed(2)}`];
   },
   record(cursor, stage, done) {
-    const results = { ...resultsOf(stage) };
+    const results = { ...runResultsOf(stage.data) };
     for (const d of done) {
       const r = (d.result as RunResult).summary;
       results[d.task.id] = { explored: r.frames_explored, collected: r.frames_collected, max_gamma: r.max_gamma, stopped_early: r.stopped_early, steps_run: r.steps_run };

@@ -6,29 +6,21 @@
  * select/iter-KKK/selected.extxyz, which the next iteration's labelling stage reads.
  */
 import type { Config } from '../../config/types.js';
-import type { JsonObject, StageRecord, StageSummary } from '../../state/cursor.js';
+import type { JsonObject } from '../../state/cursor.js';
 import { readDumpFrames } from '../../formats/lammps-dump.js';
 import { writeExtxyz } from '../../formats/extxyz.js';
 import { BestCandidates } from '../../select/select.js';
 import { AutopipeError, StageError } from '../../errors/errors.js';
 import type { LocalOutcome, LocalStageKind, StageContext } from '../kind.js';
-import { elementsOf, keptPotential, runDir, selectedFile } from '../kept.js';
-
-/** What an exploration stage's data holds of its runs (explore/index.ts writes it). */
-interface ExploreRuns { results?: Record<string, { explored: number; collected: number }> }
-
-function exploration(ctx: StageContext): StageRecord | StageSummary {
-  const s = [...ctx.cursor.stages, ...ctx.cursor.done].find((x) => x.kind === 'explore' && x.iteration === ctx.iteration);
-  if (s === undefined) throw new StageError(`iteration ${ctx.iteration} has no exploration to select from`);
-  return s;
-}
+import { elementsOf, keptPotential, runDir, runResultsOf, runTotals, selectedFile, stageOf } from '../kept.js';
 
 function selectionOf(ctx: StageContext): LocalOutcome {
   const { selection: sel, embedding: e } = ctx.config;
-  const results = Object.entries((exploration(ctx).data as ExploreRuns).results ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const exploration = stageOf(ctx.cursor, 'explore', ctx.iteration);
+  if (exploration === undefined) throw new StageError(`iteration ${ctx.iteration} has no exploration to select from`);
+  const results = Object.entries(runResultsOf(exploration.data)).sort(([a], [b]) => a.localeCompare(b));
   const types = sel.types ?? elementsOf(keptPotential(ctx, ctx.iteration).yaml);
   const best = new BestCandidates(sel.column, sel.lo, sel.hi, sel.max_candidates, { rcut: e.rcut, buffer: e.buffer, maskRadius: e.mask_radius ?? undefined, minDistance: e.min_distance });
-  let gammaTop = 0;
   for (const [id, r] of results) {
     if (r.collected === 0) continue;
     const file = `${runDir(ctx.iteration, id)}/frames.dump`;
@@ -37,16 +29,14 @@ function selectionOf(ctx: StageContext): LocalOutcome {
     let k = 0;
     for (const frame of readDumpFrames([dump], { types, requiredColumns: [sel.column] }, file)) {
       k++;
-      const g = frame.arrays[sel.column]?.values as Float64Array | undefined;
-      if (g !== undefined) for (const x of g) if (x > gammaTop) gammaTop = x;
       best.offer(frame, { file, frame: k, timestep: typeof frame.info.timestep === 'number' ? frame.info.timestep : undefined });
     }
   }
   const { selected, summary } = best.result();
-  const explored = results.reduce((n, [, r]) => n + r.explored, 0);
-  const collected = results.reduce((n, [, r]) => n + r.collected, 0);
+  // the runs' own summaries: what they explored, not only the frames that came back
+  const { explored, collected, maxGamma } = runTotals(results.map(([, r]) => r));
   const data: JsonObject = {
-    frames_explored: explored, frames_collected: collected, largest_gamma: gammaTop,
+    frames_explored: explored, frames_collected: collected, largest_gamma: maxGamma,
     frames_read: summary.frames_read, frames_dropped: summary.frames_dropped,
     candidates: summary.candidates_in_range, after_suppression: summary.centres_after_suppression, selected: summary.selected,
     subcells: summary.selected - summary.parents_labelled_whole, parents_whole: summary.parents_labelled_whole,
