@@ -11,7 +11,8 @@
           iteration's run continues from);
         - a largest gamma at or above gamma_stop ends the run early.
       summary.json says what happened: steps run, frames explored and collected, the largest
-      gamma, whether it stopped early, and whether every grade was exactly 0 (a broken active set).
+      gamma, whether it stopped early, whether every grade was exactly 0 (a broken active set),
+      and each explored frame's largest grade (frame_gammas, for the report).
 
 TASK.json: {"temperature": K, "seed": int, "steps": int, "timestep": fs, "dump_every": int,
             "gamma_collect": float, "gamma_stop": float, "types": ["Al", ...], "friction": 1/fs}
@@ -73,7 +74,8 @@ def run(task_file, start_file, potential, active_set):
     dyn = Langevin(atoms, task["timestep"] * units.fs, temperature_K=task["temperature"],
                    friction=task["friction"] / units.fs, rng=rng)
     summary = {"steps_run": 0, "frames_explored": 0, "frames_collected": 0, "max_gamma": 0.0,
-               "stopped_early": False, "all_gamma_zero": True, "last_good_step": None}
+               "stopped_early": False, "all_gamma_zero": True, "last_good_step": None,
+               "frame_gammas": []}
     last_good = None
     with open("frames.dump.tmp", "w") as dump:
         step = 0
@@ -85,6 +87,7 @@ def run(task_file, start_file, potential, active_set):
             top = float(np.max(gamma))
             summary["frames_explored"] += 1
             summary["max_gamma"] = max(summary["max_gamma"], top)
+            summary["frame_gammas"].append(float(f"{top:.5g}"))  # the report's γ distribution
             summary["all_gamma_zero"] = summary["all_gamma_zero"] and bool(np.all(gamma == 0))
             if not np.all(np.isfinite(gamma)):
                 sys.exit(f"autopipe_explore: a non-finite extrapolation grade at step {step}")

@@ -11,7 +11,8 @@ import { transitions, dftSpent } from '../lib/loop/transition.js';
 import { REGISTRY } from '../lib/stages/registry.js';
 import { selectKind } from '../lib/stages/select/index.js';
 import { runLocalStage, summarize } from '../lib/loop/enter.js';
-import { configChanges, iterationLines } from '../lib/cli/status.js';
+import { iterationLines } from '../lib/cli/status.js';
+import { configChanges } from '../lib/config/changes.js';
 import type { StageContext } from '../lib/stages/kind.js';
 import { readExtxyz } from '../lib/formats/extxyz.js';
 

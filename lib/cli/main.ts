@@ -46,6 +46,7 @@ const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Re
   { names: ['embed', 'select'], load: async () => (await import('./commands/embed.js')).embedCommands },
   { names: ['submit', 'poll', 'status', 'run'], load: async () => (await import('./commands/loop.js')).loopCommands },
   { names: ['train'], load: async () => (await import('./commands/train.js')).trainCommand },
+  { names: ['report'], load: async () => (await import('./commands/report.js')).reportCommand },
   { names: ['init'], load: async () => (await import('./commands/init.js')).initCommand },
 ];
 

@@ -1,12 +1,14 @@
 /** What `status` and `poll --json` show, from the cursor alone (pure). */
 import type { Config } from '../config/types.js';
 import type { Cursor, JsonObject, StageRecord, StageSummary, PotentialRecord } from '../state/cursor.js';
-import { STAGE_KINDS } from '../state/cursor.js';
 import { selectionLine } from '../stages/select/index.js';
 import { runResultsOf, runTotals } from '../stages/kept.js';
 import { showJob } from '../slurm/job-ref.js';
 import { coreSeconds, countsOf, lastAttempt } from '../loop/tasks.js';
 import { recoveryReport } from '../loop/report.js';
+import { campaignOf, stagesInOrder } from '../report/campaign.js';
+import { configChanges } from '../config/changes.js';
+import type { LabelledCell } from '../db/ase-db.js';
 
 function stageJson(s: StageRecord) {
   const jobOf = new Map(s.submissions.map((x) => [x.token, x.job]));
@@ -43,7 +45,8 @@ function potentialJson(p: PotentialRecord) {
   return { ...p, summary: `${p.rows} rows (ids ${p.row_ids.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')})${split('train', m.train)}${split('test', m.test)}; ${p.duration_s ?? '-'} s${p.warm_start_from === null ? '' : `, warm start from ${p.warm_start_from}`}` };
 }
 
-export function statusJson(c: Cursor) {
+/** `cells`: the database's labelled cells (none when there is no database yet). */
+export function statusJson(c: Cursor, cells: readonly LabelledCell[] = []) {
   const stages = c.stages.map(stageJson);
   // the newest open stage, as the flat fields of earlier versions (scripts read them)
   const current = stages.at(-1);
@@ -58,27 +61,14 @@ export function statusJson(c: Cursor) {
     stages,
     done: c.done.map(doneJson),
     potentials: c.potentials.map(potentialJson),
+    // per iteration, the numbers of the report's table
+    iterations: campaignOf(c, cells).iterations,
   };
 }
 
-/** Leaves of a JSON object as dotted paths: {train: {kappa: 0.3}} → train.kappa = 0.3. */
-function leaves(v: unknown, path: string, out: Map<string, string>): Map<string, string> {
-  if (v !== null && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) leaves(x, path === '' ? k : `${path}.${k}`, out);
-  else out.set(path, JSON.stringify(v));
-  return out;
-}
-
-/** What changed in autopipe.yaml between two stages of one kind: `train.max_iterations: 30 → 50`. */
-export function configChanges(before: JsonObject, after: JsonObject): string[] {
-  const a = leaves(before, '', new Map());
-  const b = leaves(after, '', new Map());
-  return [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).sort().map((k) => `${k}: ${a.get(k) ?? '(unset)'} → ${b.get(k) ?? '(unset)'}`);
-}
-
-
 /** Per iteration, in order: what each of its stages did, in one line each (status, the end of `run`). */
 export function iterationLines(c: Cursor, config: Config): string[] {
-  const stages: Array<StageRecord | StageSummary> = [...c.done, ...c.stages].sort((x, y) => x.iteration - y.iteration || STAGE_KINDS.indexOf(x.kind) - STAGE_KINDS.indexOf(y.kind));
+  const stages = stagesInOrder(c);
   const out: string[] = [];
   const lastConfig = new Map<string, JsonObject>();
   for (const s of stages) {

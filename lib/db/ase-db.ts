@@ -16,6 +16,12 @@ import type { DataObject } from './ase-data.js';
 export type { AseRow } from './row.js';
 export { rowAtomsWithData } from './row.js';
 
+/** A labelled structure as autopipe's keys describe it (what `status` and the report count). */
+export interface LabelledCell { id: number; natoms: number; iteration: number | null; embedded: boolean | null; parent_natoms: number | null }
+
+const LABELLED_SQL = "SELECT id, natoms, json_extract(key_value_pairs, '$.iteration') AS iteration, json_extract(key_value_pairs, '$.embedded') AS embedded, " +
+  "json_extract(key_value_pairs, '$.parent_natoms') AS parent_natoms FROM systems WHERE json_valid(key_value_pairs) ORDER BY id";
+
 export interface WriteOptions {
   kvp?: Kvp;
   data?: DataObject;
@@ -139,6 +145,15 @@ export class AseDatabase {
     } finally {
       it.return?.(); // a consumer that stops early must not leave the connection busy
     }
+  }
+
+  /** Every row's size and autopipe's keys, read in SQLite without decoding the rows' arrays. */
+  labelledCells(): LabelledCell[] {
+    const num = (v: unknown) => (typeof v === 'number' || typeof v === 'bigint' ? Number(v) : null);
+    return this.guard(() => this.statement(LABELLED_SQL).all() as Array<Record<string, unknown>>).map((r) => ({
+      id: Number(r.id), natoms: Number(r.natoms), iteration: num(r.iteration),
+      embedded: r.embedded === null || r.embedded === undefined ? null : Number(r.embedded) !== 0, parent_natoms: num(r.parent_natoms),
+    }));
   }
 
   get(id: number): AseRow | undefined {

@@ -166,6 +166,8 @@ export function embedAtom(frame: Atoms, centre: number, p: EmbedParams, index: P
     centre_id: idOf(centre),
     ...(source.gamma === undefined ? {} : { gamma: source.gamma }),
     rcut: p.rcut, buffer: p.buffer, mask_radius: mask, min_distance: p.minDistance,
+    // what embedding saved: the report sets each sub-cell's size against its parent's
+    parent_natoms: parentAtoms,
   };
   const n = expected < 4 * parentAtoms ? members.length : Math.round(expected);
   if (n >= parentAtoms) {

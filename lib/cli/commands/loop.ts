@@ -1,7 +1,7 @@
 /** `autopipe submit | poll | status | run`: the loop's stages, driven from a workstation or cron. */
 import type { Argv } from 'yargs';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { openProject, type Project } from '../../project/project.js';
 import { openExecutor, type OpenExecutor } from '../../exec/factory.js';
 import { stageFilesLocally } from '../../exec/stage-local.js';
@@ -13,11 +13,16 @@ import { submitIntents } from '../../loop/submit.js';
 import { countsOf } from '../../loop/tasks.js';
 import { REGISTRY } from '../../stages/registry.js';
 import { UsageError } from '../../errors/errors.js';
-import { logger } from '../../log/logger.js';
+import { logger, onEachMessage } from '../../log/logger.js';
+import { ProgressLine, progressOf } from '../progress.js';
 import { out, printJson } from '../output.js';
 import { reportLines } from '../../loop/report.js';
 import { iterationLines, statusJson } from '../status.js';
 import { loopContext } from '../loop-context.js';
+import { labelledCellsOf } from '../cells.js';
+import { whereOf } from '../where.js';
+import { campaignOf, campaignTable } from '../../report/campaign.js';
+import type { LabelledCell } from '../../db/ase-db.js';
 import type { CliContext } from '../context.js';
 
 async function withLock<T>(p: Project, ctx: CliContext, fn: () => Promise<T>): Promise<T> {
@@ -77,16 +82,12 @@ async function poll(p: Project, ctx: CliContext) {
   return withLoop(p, ctx, async (l, x) => ({ ...(await pollPass(l.pass, cursor)), roundTrips: x.roundTrips() }));
 }
 
-/** Where an attempt folder is, for a person to look: host:path over SSH. */
-function whereOf(p: Project): (dir: string) => string {
-  const host = p.config.executor.host;
-  return (dir) => (host === null ? join(p.runRoot, dir) : `${host}:${posix.join(p.runRoot, dir)}`);
-}
-
 const dirOption = { alias: 'C', type: 'string', describe: 'the project folder (with autopipe.yaml); default: here' } as const;
 
-function printStatus(p: Project, c: Cursor): void {
-  const s = statusJson(c);
+function printStatus(p: Project, c: Cursor, cells: readonly LabelledCell[]): void {
+  const s = statusJson(c, cells);
+  for (const line of campaignTable(campaignOf(c, cells))) out(`${line}\n`);
+  out('\n');
   for (const line of iterationLines(c, p.config)) out(`${line}\n`);
   for (const st of s.stages.filter((x) => x.tasks.length > 0)) { // a select stage runs no job: its line is above
     out(`iteration ${st.iteration}, stage ${st.kind}${st.followed ? ' (stragglers; the next stage has started)' : ''}: ${Object.entries(st.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
@@ -119,29 +120,49 @@ export function loopCommands(y: Argv, ctx: CliContext): Argv {
         const p = openProject(argv.dir);
         const c = readCursor(p.cursorPath);
         if (c === undefined) throw new UsageError(`no cursor in ${p.workdir}: nothing submitted yet`, { hint: 'run autopipe submit' });
-        if (argv.json) printJson(statusJson(c));
-        else printStatus(p, c);
+        const cells = labelledCellsOf(p, ctx);
+        if (argv.json) printJson(statusJson(c, cells));
+        else printStatus(p, c, cells);
       })
     .command('run', 'submit, then poll every few seconds until the loop stops', (a) => a.option('dir', dirOption),
       async (argv) => {
         const said = new Set<string>();
         const first = openProject(argv.dir, said);
-        if (!existsSync(first.cursorPath)) await withLock(first, ctx, () => submit(first, ctx));
-        for (;;) {
-          // autopipe.yaml is read again for every pass, as cron's polls do: an edit applies from the next stage planned
-          const p = openProject(argv.dir, said);
-          const r = await withLock(p, ctx, () => poll(p, ctx));
-          for (const line of r.changes) logger.info(line);
-          if (r.finished) {
-            for (const s of r.cursor.stages.filter((x) => x.tasks.length > 0)) {
-              const n = countsOf(s.tasks);
-              logger.info(`stage complete: ${n.done} done, ${n.failed} failed (${s.kind} of iteration ${s.iteration})`);
+        const started = ctx.now();
+        // the terminal's line is taken off before any message and drawn again after the pass
+        const progress = new ProgressLine(process.stderr);
+        onEachMessage(() => progress.clear());
+        try {
+          if (!existsSync(first.cursorPath)) await withLock(first, ctx, () => submit(first, ctx));
+          for (;;) {
+            // autopipe.yaml is read again for every pass, as cron's polls do: an edit applies from the next stage planned
+            const p = openProject(argv.dir, said);
+            const r = await withLock(p, ctx, () => poll(p, ctx));
+            for (const line of r.changes) logger.info(line);
+            if (r.finished) {
+              for (const s of r.cursor.stages.filter((x) => x.tasks.length > 0)) {
+                const n = countsOf(s.tasks);
+                logger.info(`stage complete: ${n.done} done, ${n.failed} failed (${s.kind} of iteration ${s.iteration})`);
+              }
+              for (const line of iterationLines(r.cursor, p.config)) logger.info(line);
+              logger.info(`the loop stopped: ${r.cursor.stopped?.reason ?? '-'}; database ${p.dbPath}`);
+              return;
             }
-            for (const line of iterationLines(r.cursor, p.config)) logger.info(line);
-            logger.info(`the loop stopped: ${r.cursor.stopped?.reason ?? '-'}; database ${p.dbPath}`);
-            return;
+            progress.update(progressOf(r.cursor), ctx.now() - started);
+            await sleepTicking(p.config.executor.poll_interval, ctx.now, () => progress.tick(ctx.now() - started));
           }
-          await new Promise((res) => setTimeout(res, 1000 * p.config.executor.poll_interval));
+        } finally {
+          progress.clear();
+          onEachMessage(undefined);
         }
       });
+}
+
+/** Sleep, calling tick once a second (the terminal's clock). */
+async function sleepTicking(seconds: number, now: () => number, tick: () => void): Promise<void> {
+  const end = now() + seconds;
+  for (let left = seconds; left > 0; left = end - now()) {
+    await new Promise((res) => setTimeout(res, 1000 * Math.min(1, left)));
+    tick();
+  }
 }

@@ -54,6 +54,7 @@ export function judgeLammps(files: FetchedFiles, exitcode: number): Judged {
     steps_run: checks[checks.length - 1].step, frames_explored: checks.length, frames_collected: checks.length - good.length,
     max_gamma: Math.max(...checks.map((c) => c.gamma)), stopped_early: /^autopipe: gamma_stop reached/m.test(out ?? text('explore.log') ?? ''),
     all_gamma_zero: checks.every((c) => c.gamma === 0), last_good_step: good.at(-1)?.step ?? null,
+    frame_gammas: checks.map((c) => c.gamma),
   };
   const made = new Map<string, Buffer>([['summary.json', Buffer.from(JSON.stringify(summary, null, 1) + '\n')]]);
   const frames = text('frames.dump');

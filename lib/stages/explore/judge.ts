@@ -11,6 +11,8 @@ import { exitFailure, lastErrorLine } from '../error-line.js';
 export interface RunSummary {
   steps_run: number; frames_explored: number; frames_collected: number; max_gamma: number;
   stopped_early: boolean; all_gamma_zero: boolean; last_good_step: number | null;
+  /** Each explored frame's largest grade, in order (the report's distribution; absent before it was written). */
+  frame_gammas?: number[];
 }
 
 export interface RunResult { summary: RunSummary; files: Map<string, Buffer> }

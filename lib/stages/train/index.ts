@@ -6,7 +6,7 @@ import { StageError } from '../../errors/errors.js';
 import type { JobStageKind, StageContext } from '../kind.js';
 import { potentialDir } from '../kept.js';
 import { HELPER, inputYaml, planTrain } from './plan.js';
-import { judgeTrain, POTENTIAL_FILES, type FitResult } from './judge.js';
+import { FIT_CURVE_FILES, judgeTrain, POTENTIAL_FILES, type FitResult } from './judge.js';
 
 
 /** The potential a fit of `iteration` starts from: the last one kept, else train.initial_potential. */
@@ -37,7 +37,7 @@ export const trainKind: JobStageKind = {
   configSections: ['train', 'embedding'],
   template: 'train.sbatch.hbs',
   progressFile: 'pacemaker.out',
-  outputs: ['pacemaker.out', 'pacemaker.err', ...POTENTIAL_FILES],
+  outputs: ['pacemaker.out', 'pacemaker.err', ...POTENTIAL_FILES, ...FIT_CURVE_FILES],
   resourcesField: 'train.resources',
   resources: (config: Config) => config.train.resources,
   scriptContext: (config: Config) => ({ pacemaker: config.train.command, python: config.train.python, tools_dir: toolsDir(config.train.command) }),

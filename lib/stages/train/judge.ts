@@ -10,6 +10,8 @@ import { exitFailure, lastErrorLine } from '../error-line.js';
 
 /** What a successful fit leaves, fetched in the poll's one download and kept in the work folder. */
 export const POTENTIAL_FILES = ['output_potential.yaml', 'output_potential.yace', 'output_potential.asi', 'metrics.json', 'log.txt', 'input.yaml'] as const;
+/** Kept when the fit wrote them: pacemaker's metrics at each iteration of the fit (the report's loss curve). */
+export const FIT_CURVE_FILES = ['metrics.txt', 'test_metrics.txt'] as const;
 
 export interface SplitMetrics { structures: number; core_atoms: number; energy_rmse_per_atom: number | null; force_rmse_core: number | null }
 export interface FitMetrics { loss: number | null; seconds: number; finite: boolean; train: SplitMetrics; test?: SplitMetrics }
@@ -43,5 +45,6 @@ export function judgeTrain(files: FetchedFiles, exitcode: number): Judged {
   if (!metrics.finite) return failed({ cls: 'nonfinite_loss', message: `the fit's loss or errors are not finite (loss ${metrics.loss ?? 'NaN'}); see log.txt` });
   const missing = POTENTIAL_FILES.filter((n) => !files.has(n));
   if (missing.length > 0) return failed({ cls: 'no_potential', message: `the fit left no ${missing.join(', ')}` });
-  return { ok: true, result: { metrics, files: new Map(POTENTIAL_FILES.map((n) => [n, files.get(n) as Buffer])) } satisfies FitResult };
+  const kept = [...POTENTIAL_FILES, ...FIT_CURVE_FILES.filter((n) => files.has(n))];
+  return { ok: true, result: { metrics, files: new Map(kept.map((n) => [n, files.get(n) as Buffer])) } satisfies FitResult };
 }

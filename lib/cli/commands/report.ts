@@ -1,0 +1,36 @@
+/** `autopipe report`: the campaign as one self-contained HTML page (tables and inline SVG plots). */
+import type { Argv } from 'yargs';
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { openProject } from '../../project/project.js';
+import { readCursor } from '../../state/cursor.js';
+import { writeFileAtomic } from '../../fsutil/atomic.js';
+import { UsageError } from '../../errors/errors.js';
+import { gatherReport } from '../../report/gather.js';
+import { reportHtml } from '../../report/html.js';
+import { labelledCellsOf } from '../cells.js';
+import { whereOf } from '../where.js';
+import { out } from '../output.js';
+import type { CliContext } from '../context.js';
+
+export function reportCommand(y: Argv, ctx: CliContext): Argv {
+  return y.command('report', 'write the campaign as one HTML page: a table per iteration, plots, what gave up, the configuration', (a) => a
+    .option('dir', { alias: 'C', type: 'string', describe: 'the project folder (with autopipe.yaml); default: here' })
+    .option('output', { alias: 'o', type: 'string', describe: 'the HTML file to write; default: report.html in the project folder' }),
+  (argv) => {
+    const p = openProject(argv.dir);
+    const cursor = readCursor(p.cursorPath);
+    if (cursor === undefined) throw new UsageError(`no cursor in ${p.workdir}: nothing to report yet`, { hint: 'run autopipe submit (or autopipe run) first' });
+    const data = gatherReport({
+      cursor, cells: labelledCellsOf(p, ctx),
+      readWork: (path) => {
+        const full = join(p.workdir, path);
+        return existsSync(full) ? readFileSync(full) : undefined;
+      },
+      gammaCollect: p.config.explore.gamma_collect, gammaStop: p.config.explore.gamma_stop,
+    });
+    const file = argv.output === undefined ? join(p.dir, 'report.html') : isAbsolute(argv.output) ? argv.output : resolve(argv.output);
+    writeFileAtomic(file, reportHtml(data, { generatedAt: ctx.now(), projectDir: p.dir, where: whereOf(p) }));
+    out(`${file}\n`);
+  });
+}

@@ -1,0 +1,128 @@
+/**
+ * The campaign per iteration, pure: what `status` tables, `status --json` carries and the
+ * report's table shows, from the cursor and the database's labelled cells. One function, so the
+ * three never disagree.
+ */
+import type { Cursor, JsonObject, StageKindName, StageRecord, StageSummary } from '../state/cursor.js';
+import { STAGE_KINDS } from '../state/cursor.js';
+import type { FailureClass } from '../state/failure-class.js';
+import type { LabelledCell } from '../db/ase-db.js';
+import { coreSeconds } from '../loop/tasks.js';
+import { recoveryReport, type ClassSummary, type GaveUp } from '../loop/report.js';
+import { runResultsOf, runTotals } from '../stages/kept.js';
+
+export interface FitErrors { energy_mev_per_atom: number | null; force_core_mev_per_a: number | null }
+
+export interface IterationSummary {
+  iteration: number;
+  /** Rows of the database from this iteration's labelling: whole cells and embedded sub-cells. */
+  labelled: { full: number; sub: number };
+  dft_core_hours: number;
+  /** Tasks that failed at least once, over the iteration's stages: recovered or gave up (still retrying: neither). */
+  failures: { recovered: number; gave_up: number; retrying: number; by_class: Partial<Record<FailureClass, { recovered: number; gave_up: number; retrying: number }>> };
+  fit: { train: FitErrors; test: FitErrors | null } | null;
+  explore: { runs: number; frames_explored: number; frames_collected: number; largest_gamma: number } | null;
+  select: { candidates: number; selected: number } | null;
+}
+
+export interface GaveUpTask extends GaveUp { iteration: number; kind: StageKindName }
+
+export interface ConfigOfStage { iteration: number; kind: StageKindName; config: JsonObject }
+
+export interface Campaign {
+  project: string;
+  iterations: IterationSummary[];
+  gave_up: GaveUpTask[];
+  /** Each stage's recorded sections of autopipe.yaml, in order (what changed is read from them). */
+  configs: ConfigOfStage[];
+  stopped: string | null;
+}
+
+type AnyStage = StageRecord | StageSummary;
+
+function isOpen(s: AnyStage): s is StageRecord {
+  return Array.isArray(s.tasks);
+}
+
+function failuresOf(s: AnyStage): { failures: Partial<Record<FailureClass, ClassSummary>>; gaveUp: GaveUp[] } {
+  if (isOpen(s)) {
+    const r = recoveryReport(s.tasks);
+    return { failures: r.failures, gaveUp: r.gave_up };
+  }
+  return { failures: s.failures as Partial<Record<FailureClass, ClassSummary>>, gaveUp: s.gave_up as unknown as GaveUp[] };
+}
+
+function mev(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v * 1000 : null;
+}
+
+function errorsOf(split: unknown): FitErrors | null {
+  if (split === null || typeof split !== 'object') return null;
+  const x = split as Record<string, unknown>;
+  return { energy_mev_per_atom: mev(x.energy_rmse_per_atom), force_core_mev_per_a: mev(x.force_rmse_core) };
+}
+
+/** Stages of both lists in loop order: by iteration, then label, train, explore, select. */
+export function stagesInOrder(c: Cursor): AnyStage[] {
+  return [...c.done, ...c.stages].sort((x, y) => x.iteration - y.iteration || STAGE_KINDS.indexOf(x.kind) - STAGE_KINDS.indexOf(y.kind));
+}
+
+function iterationSummary(c: Cursor, iteration: number, stages: readonly AnyStage[], cells: readonly LabelledCell[]): IterationSummary {
+  const of = (kind: StageKindName) => stages.find((s) => s.kind === kind);
+  const mine = cells.filter((x) => x.iteration === iteration);
+  const label = of('label');
+  const by: IterationSummary['failures']['by_class'] = {};
+  for (const s of stages) {
+    for (const [cls, n] of Object.entries(failuresOf(s).failures) as Array<[FailureClass, ClassSummary]>) {
+      const b = (by[cls] ??= { recovered: 0, gave_up: 0, retrying: 0 });
+      b.recovered += n.recovered; b.gave_up += n.gave_up; b.retrying += n.retrying;
+    }
+  }
+  const sum = (k: 'recovered' | 'gave_up' | 'retrying') => Object.values(by).reduce((t, b) => t + (b?.[k] ?? 0), 0);
+  const pot = c.potentials.find((p) => p.iteration === iteration);
+  const m = (pot?.metrics ?? {}) as { train?: unknown; test?: unknown };
+  const explore = of('explore');
+  const runs = explore === undefined ? [] : Object.values(runResultsOf(explore.data));
+  const t = runTotals(runs);
+  const select = of('select');
+  return {
+    iteration,
+    labelled: { full: mine.filter((x) => x.embedded !== true).length, sub: mine.filter((x) => x.embedded === true).length },
+    dft_core_hours: label === undefined ? 0 : (isOpen(label) ? coreSeconds(label) : label.core_s ?? 0) / 3600,
+    failures: { recovered: sum('recovered'), gave_up: sum('gave_up'), retrying: sum('retrying'), by_class: by },
+    fit: pot === undefined ? null : { train: errorsOf(m.train) ?? { energy_mev_per_atom: null, force_core_mev_per_a: null }, test: errorsOf(m.test) },
+    explore: explore === undefined ? null : { runs: runs.length, frames_explored: t.explored, frames_collected: t.collected, largest_gamma: t.maxGamma },
+    select: select === undefined ? null : { candidates: Number(select.data.candidates ?? 0), selected: Number(select.data.selected ?? 0) },
+  };
+}
+
+export function campaignOf(c: Cursor, cells: readonly LabelledCell[]): Campaign {
+  const stages = stagesInOrder(c);
+  const iterations = [...new Set(stages.map((s) => s.iteration))].sort((a, b) => a - b);
+  return {
+    project: c.project,
+    iterations: iterations.map((k) => iterationSummary(c, k, stages.filter((s) => s.iteration === k), cells)),
+    gave_up: stages.flatMap((s) => failuresOf(s).gaveUp.map((g) => ({ ...g, iteration: s.iteration, kind: s.kind }))),
+    configs: stages.flatMap((s) => (s.config === undefined ? [] : [{ iteration: s.iteration, kind: s.kind, config: s.config }])),
+    stopped: c.stopped?.reason ?? null,
+  };
+}
+
+function num(v: number | null | undefined, digits: number): string {
+  return v === null || v === undefined ? '-' : v.toFixed(digits);
+}
+
+/** The campaign as a text table for `status`: one row per iteration. */
+export function campaignTable(x: Campaign): string[] {
+  const head = ['iter', 'labelled full/sub', 'DFT core-h', 'failed: recovered/gave up', 'E RMSE meV/atom train/test', 'F RMSE core meV/Å train/test', 'runs', 'frames explored/collected', 'largest γ', 'candidates', 'selected'];
+  const rows = x.iterations.map((r) => [
+    String(r.iteration), `${r.labelled.full}/${r.labelled.sub}`, r.dft_core_hours.toFixed(3), `${r.failures.recovered}/${r.failures.gave_up}${r.failures.retrying > 0 ? ` (+${r.failures.retrying} retrying)` : ''}`,
+    r.fit === null ? '-' : `${num(r.fit.train.energy_mev_per_atom, 1)}/${num(r.fit.test?.energy_mev_per_atom, 1)}`,
+    r.fit === null ? '-' : `${num(r.fit.train.force_core_mev_per_a, 1)}/${num(r.fit.test?.force_core_mev_per_a, 1)}`,
+    r.explore === null ? '-' : String(r.explore.runs), r.explore === null ? '-' : `${r.explore.frames_explored}/${r.explore.frames_collected}`,
+    r.explore === null ? '-' : r.explore.largest_gamma.toFixed(2), r.select === null ? '-' : String(r.select.candidates), r.select === null ? '-' : String(r.select.selected),
+  ]);
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((v, i) => (i === 0 ? v.padEnd(width[i]) : v.padStart(width[i]))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)];
+}
