@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real components autopipe's tests use, from Debian, only when missing:
 # pw.x (Quantum ESPRESSO), LAMMPS, ASE + pandas (under /usr/bin/python3), SLURM + munge, OpenSSH,
-# sqlite3, and g++ and make, which npm needs to build better-sqlite3 (SQLite itself) from source;
+# sqlite3, Chromium and a sans-serif font (the report's browser test: headless, screenshots),
+# and g++ and make, which npm needs to build better-sqlite3 (SQLite itself) from source;
 # then pacemaker (python-ace), its TensorFlow backend and today's ASE in a virtual environment
 # (AUTOPIPE_VENV, default /opt/autopipe/venv) from the Python package registry, pinned in
 # scripts/venv-requirements.txt. Idempotent; needs root (apt-get). Node.js 20 and npm must
@@ -11,7 +12,8 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 VENV="${AUTOPIPE_VENV:-/opt/autopipe/venv}"
 
 PACKAGES=(quantum-espresso quantum-espresso-data lammps python3-ase python3-pandas
-          slurm-wlm munge openssh-server openssh-client sqlite3 g++ make python3-venv)
+          slurm-wlm munge openssh-server openssh-client sqlite3 chromium fonts-liberation fonts-dejavu-core
+          g++ make python3-venv)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

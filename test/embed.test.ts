@@ -82,7 +82,7 @@ describe('periodic embedding', () => {
     expect(Array.from(sub.cell)).to.deep.equal([L, 0, 0, 0, L, 0, 0, 0, L]);
     expect(sub.pbc).to.deep.equal([true, true, true]);
     expect(Array.from(sub.positions.subarray(0, 3))).to.deep.equal([L / 2, L / 2, L / 2]); // the centre, exactly
-    expect(sub.info).to.deep.include({ centre_id: centre + 1, embedded: true, L, rcut: 4, buffer: 2, mask_radius: 4, n_removed: 0 });
+    expect(sub.info).to.deep.include({ centre_id: centre + 1, embedded: true, L, rcut: 4, buffer: 2, mask_radius: 4, n_removed: 0, parent_natoms: frame.numbers.length });
     // The count depends on where the cube is centred: around an octahedral hole it differs.
     const shifted = makeAtoms({ ...frame, numbers: [...frame.numbers, 13], positions: [...frame.positions, 2.5 * A, 2.5 * A, 2 * A + A / 2 + A / 2] });
     const r2 = embedAtom(shifted, 500, p, indexFrame(shifted, p));

@@ -18,7 +18,7 @@ import { ROOT, tmpDir, VENV_PYTHON, need } from './support/tools.js';
 
 const ENGINE = join(ROOT, 'python', 'autopipe_explore.py');
 
-interface Summary { steps_run: number; frames_explored: number; frames_collected: number; max_gamma: number; stopped_early: boolean; all_gamma_zero: boolean; last_good_step: number | null }
+interface Summary { steps_run: number; frames_explored: number; frames_collected: number; max_gamma: number; stopped_early: boolean; all_gamma_zero: boolean; last_good_step: number | null; frame_gammas: number[] }
 
 /** A 3×3×3 primitive fcc Al cell (27 atoms, a non-orthogonal cell), rattled, less one atom. */
 function startCell(): string {
@@ -55,6 +55,10 @@ describe('exploration engine ase: MD with python-ace and the active set (real po
     expect(frames).to.have.length(s.frames_collected);
     expect(s.frames_collected).to.be.within(1, 16);
     for (const f of frames) expect(Math.max(...gradesOf(f, 'f_pace_gamma'))).to.be.at.least(2);
+    // each explored frame's largest grade (the report's distribution), to 5 significant digits
+    expect(s.frame_gammas).to.have.length(16);
+    expect(s.frame_gammas.filter((g) => g >= 2)).to.have.length(s.frames_collected);
+    expect(Math.max(...s.frame_gammas)).to.be.closeTo(s.max_gamma, s.max_gamma * 1e-4);
     // the select stage's own code reads it
     const sel = selectInFrame(frames[0], 'f_pace_gamma', 2, 1000, 3);
     expect(sel.dropped).to.equal(false);

@@ -144,6 +144,8 @@ describe('exploration engine lammps: the input', function () {
     expect(collected).to.have.length(summary.frames_collected).and.length.greaterThan(0);
     for (const f of collected) expect(Math.max(...gradesOf(f, 'f_pace_gamma'))).to.be.at.least(0.25);
     expect(summary.frames_collected, 'some frames stay below').to.be.below(31);
+    expect(summary.frame_gammas, 'the grade of every check').to.have.length(31);
+    expect(summary.frame_gammas!.filter((g) => g >= 0.25)).to.have.length(summary.frames_collected);
     const [last] = readExtxyz(files.get('last.extxyz')!.toString('utf8'), 'last.extxyz');
     expect(last.numbers).to.have.length(32);
     expect(last.info.timestep).to.equal(summary.last_good_step);

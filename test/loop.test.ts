@@ -8,7 +8,11 @@
 import { expect } from 'chai';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { shellJoin } from '../lib/shell/quote.js';
+import { visitPage } from './support/browser.js';
+import { MARKS } from './support/report-marks.js';
 import { randomBytes } from 'node:crypto';
 import { readCursor, type Cursor } from '../lib/state/cursor.js';
 import { stageSettled } from '../lib/loop/tasks.js';
@@ -39,6 +43,13 @@ for r in ase.db.connect(sys.argv[1]).select():
     out.append(dict(id=r.id, iteration=r.iteration, natoms=r.natoms, embedded=bool(r.embedded), n_core=r.n_core,
                     mask=None if m is None else [float(x) for x in m], source=r.data.get('source')))
 print(json.dumps(out))`, [db]) as Row[];
+}
+
+/** autopipe on a terminal: script(1) gives it a pseudo-terminal; what it drew, stdout and stderr together. */
+function autopipeOnTerminal(args: string[], dir: string): { status: number; screen: string } {
+  const cmd = `stty cols 160 rows 40; ${shellJoin([process.execPath, join(ROOT, 'bin', 'autopipe.js'), ...args, '-C', dir])}`;
+  const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, TERM: 'xterm' } });
+  return { status: r.status ?? -1, screen: r.stdout.replace(/\r\n/g, '\n') };
 }
 
 const cursorOf = (dir: string): Cursor => readCursor(join(dir, '.autopipe', 'cursor.json'))!;
@@ -81,20 +92,49 @@ function expectTwoIterations(dir: string): void {
 describe('the whole loop, two iterations (real pw.x, pacemaker, ASE engine)', function () {
   this.timeout(1200000);
 
-  it('local executor: autopipe run takes the quickstart through label → train → explore → select twice; sub-cells with masks in the database; a summary per iteration', () => {
+  it('local executor: autopipe run on a terminal takes the quickstart through label → train → explore → select twice, showing its progress on one line; sub-cells with masks in the database; a summary per iteration; the report in Chromium', async () => {
     const dir = tmpDir();
     quickstartProject(dir, 'loop-local', ['kind: local', 'max_concurrent: 2', 'poll_interval: 0.5']);
     const t0 = Date.now();
-    const r = autopipe(['run'], dir);
-    expect(r.status, r.stderr).to.equal(0);
+    const r = autopipeOnTerminal(['run'], dir);
+    expect(r.status, r.screen.slice(-3000)).to.equal(0);
     expectTwoIterations(dir);
-    expect(r.stderr).to.match(/iteration 0 select {2}41 frames explored, \d+ collected \(γ ≥ 1\.5\), \d+ candidate atoms in \[1\.5, 50\)/)
+    expect(r.screen).to.match(/iteration 0 select {2}41 frames explored, \d+ collected \(γ ≥ 1\.5\), \d+ candidate atoms in \[1\.5, 50\)/)
       .and.match(/iteration 1 train {3}potentials\/iter-001: \d+ rows/).and.match(/1 of them go on from the last good frame of iteration 0's run \(explore\.continue\)/);
+    // the progress line: redrawn in place (carriage return, erase line) in every stage that runs jobs, and gone at the end
+    // a draw is what stands between two erasures; a message written after an erasure ends in a newline
+    const draws = r.screen.split('\r\x1b[K').slice(1).filter((d) => d !== '' && !d.includes('\n'));
+    const stages = new Set(draws.map((d) => /^iteration (\d) · (\w+) · \d+ done, \d+ running, \d+ pending, \d+ failed · \d+(m \d+)?s$/.exec(d)).map((m) => (m === null ? 'malformed' : `${m[2]}${m[1]}`)));
+    expect([...stages].sort(), JSON.stringify(draws.slice(0, 5))).to.deep.equal(['explore0', 'explore1', 'label0', 'label1', 'train0', 'train1']);
+    expect(r.screen.trimEnd().split('\n').at(-1)).to.match(/^the loop stopped: iterations\.max \(2\) reached/);
     const c = cursorOf(dir);
     expect(c.done.find((d) => d.kind === 'explore' && d.iteration === 1)!.data).to.have.nested.property('results.t0000.explored', 41);
     const status = autopipe(['status'], dir);
     expect(status.stdout).to.match(/^iteration 0 label {3}6 structure\(s\) labelled; [\d.]+ core-hours$/m).and.match(/^stopped: iterations\.max \(2\) reached/m);
+    const embedded = c.done.find((d) => d.kind === 'select' && d.iteration === 0)!.data.selected as number;
+    // status: the per-iteration table above, and in --json
+    expect(status.stdout.split('\n').slice(1, 3)).to.satisfy((l: string[]) => /^0 +6\/0 /.test(l[0]) && new RegExp(`^1 +0/${embedded} `).test(l[1]));
+    const json = JSON.parse(autopipe(['status', '--json'], dir).stdout) as { iterations: Array<{ labelled: { full: number; sub: number }; explore: { frames_explored: number } }> };
+    expect(json.iterations.map((x) => [x.labelled.full, x.labelled.sub, x.explore.frames_explored])).to.deep.equal([[6, 0, 41], [0, embedded, 41]]);
     console.log(`      (the local whole loop took ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+
+    // the report of this run, in Debian's headless Chromium
+    const rep = autopipe(['report', '-o', join(dir, 'report.html')], dir);
+    expect(rep.status, rep.stderr).to.equal(0);
+    expect(rep.stdout).to.equal(`${join(dir, 'report.html')}\n`);
+    const url = pathToFileURL(join(dir, 'report.html')).href;
+    const v = await visitPage(url, { evaluate: MARKS });
+    expect(v.errors).to.deep.equal([]);
+    expect(v.requests, 'nothing but the page itself').to.deep.equal([url]);
+    const fitSteps = readFileSync(join(dir, '.autopipe', 'potentials', 'iter-001', 'metrics.txt'), 'utf8').trim().split('\n').length - 1;
+    expect(fitSteps).to.be.above(10);
+    expect(v.value).to.deep.equal({
+      'plot-force-rmse': { train: 2 }, 'plot-energy-rmse': { train: 2 }, 'plot-dft-hours': { 'per iteration': 2, cumulative: 2 },
+      'plot-gamma': { 'γ': 2 }, 'plot-cell-size': { 'iteration 0': 6, 'iteration 1': embedded }, 'plot-loss': { train: fitSteps }, rows: 2, gaveUp: 0,
+    });
+    const shot = join(process.env.AUTOPIPE_UPDATE_SCREENSHOT === '1' ? join(ROOT, 'docs') : dir, 'report.png');
+    writeFileSync(shot, v.screenshot);
+    console.log(`      (the report's screenshot: ${shot})`);
   });
 
   it('SLURM over SSH (127.0.0.1): the same two iterations from cron-like polls, with a constant number of round trips per poll', async () => {

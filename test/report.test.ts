@@ -19,6 +19,7 @@ import { integerTicks, logTicks, niceTicks, tickLabel } from '../lib/report/scal
 import { readPacemakerMetrics, writePacemakerMetrics } from '../lib/formats/pacemaker-metrics.js';
 import { InputFormatError } from '../lib/errors/errors.js';
 import { visitPage } from './support/browser.js';
+import { MARKS } from './support/report-marks.js';
 import { ROOT, tmpDir } from './support/tools.js';
 
 const NOW = 1_800_000_000;
@@ -158,17 +159,3 @@ describe('report: the campaign per iteration (what status and the report show)',
     expect(v.errors.join('\n')).to.match(/127\.0\.0\.1:9\/x\.png/);
   });
 });
-
-/** In the page: the marks of each plot by layer, the iteration rows, the tasks that gave up. */
-export const MARKS = `(() => {
-  const out = {};
-  for (const svg of document.querySelectorAll('svg.plot')) {
-    const by = {};
-    for (const m of svg.querySelectorAll('.mark')) by[m.dataset.layer] = (by[m.dataset.layer] || 0) + 1;
-    for (const l of svg.querySelectorAll('polyline.line')) if (!svg.querySelector('.mark[data-layer="' + l.dataset.layer + '"]') && l.dataset.layer !== 'as large as the parent') by[l.dataset.layer] = Number(l.dataset.points);
-    out[svg.id] = by;
-  }
-  out.rows = document.querySelectorAll('#iterations tr.iteration').length;
-  out.gaveUp = document.querySelectorAll('#gave-up tr').length - 1;
-  return out;
-})()`;

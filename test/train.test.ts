@@ -132,6 +132,15 @@ describe('training with real pacemaker on pw.x labels', function () {
     const status = autopipe(['status'], t.dir);
     expect(status.stdout).to.match(new RegExp(`iteration 0 train +potentials/iter-000: 20 rows \\(ids 1-20\\); train: energy \\d+\\.\\d meV/atom, force \\d+\\.\\d meV/Å on ${coreAtoms} core atoms; \\d+ s`));
     expect(c.stopped?.reason).to.equal('iteration 0 is through train, and iterations.stop_after is train');
+    // the fit's curve is kept for the report; status tables the iteration
+    expect(readFileSync(join(t.potential, 'metrics.txt'), 'utf8')).to.match(/^ladder_step cycle_step iter_num loss /);
+    expect(status.stdout.split('\n')[1]).to.match(/^0 +14\/6 +[\d.]+ +0\/0 +[\d.]+\/([\d.]+|-) +[\d.]+\/([\d.]+|-) +- +- +- +- +-$/);
+    // autopipe run to a pipe: plain progress lines, each saying something the one before did not
+    const progress = t.stderr.split('\n').filter((l) => /^iteration 0 · (label|train) · /.test(l)).map((l) => l.replace(/ · [\dhms ]+$/, ''));
+    expect(t.stderr).to.not.contain('\r');
+    expect(progress.some((l) => /^iteration 0 · label · \d+ done, \d+ running, \d+ pending, 0 failed$/.test(l)), t.stderr.slice(-3000)).to.equal(true);
+    expect(progress).to.include('iteration 0 · train · 0 done, 1 running, 0 pending, 0 failed');
+    expect(progress.filter((l, k) => k > 0 && l === progress[k - 1])).to.deep.equal([]);
     process.stderr.write(`      (label + fit of 20 Al structures: ${t.seconds.toFixed(0)} s, of which pacemaker ${m.seconds} s)\n`);
   });
 

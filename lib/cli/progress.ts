@@ -72,7 +72,7 @@ export class ProgressLine {
 
   private draw(elapsed: number): void {
     if (this.progress === undefined) return;
-    const width = Math.max(20, (this.stream.columns ?? 80) - 1); // a wrapped line could not be redrawn
+    const width = Math.max(20, (this.stream.columns || 80) - 1); // a wrapped line could not be redrawn; a terminal of no size says 0
     const line = `${progressText(this.progress)} · ${elapsedText(elapsed)}`;
     this.shown = line.length > width ? `${line.slice(0, width - 1)}…` : line;
     this.stream.write(`\r\x1b[K${this.shown}`);
