@@ -21,6 +21,7 @@ import { InputFormatError } from '../lib/errors/errors.js';
 import { visitPage } from './support/browser.js';
 import { MARKS } from './support/report-marks.js';
 import { ROOT, tmpDir } from './support/tools.js';
+import { autopipe } from './support/al-training.js';
 
 const NOW = 1_800_000_000;
 const HOSTILE = `a'; touch pwned <script>alert(1)</script>`;
@@ -147,6 +148,14 @@ describe('report: the campaign per iteration (what status and the report show)',
     });
     expect(v.screenshot.subarray(1, 4).toString()).to.equal('PNG');
     writeFileSync(join(dir, 'report.png'), v.screenshot);
+  });
+
+  it('the command: before anything was submitted it says so and what to do; an output folder that is not there is named', () => {
+    const dir = tmpDir();
+    writeFileSync(join(dir, 'autopipe.yaml'), 'name: r\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\n');
+    const none = autopipe(['report'], dir);
+    expect(none.status).to.equal(64);
+    expect(none.stderr).to.match(/^autopipe: no cursor in .*: nothing to report yet$/m).and.match(/what to do: run autopipe submit \(or autopipe run\) first/).and.not.match(/\n\s+at /);
   });
 
   it('the browser check itself sees a request that leaves a page and a console error (a page made to do both)', async function () {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job (README): the whole active-learning loop on the local executor with real programs,
 # two iterations of label (pw.x) → train (pacemaker) → explore (ASE MD with python-ace's γ) →
-# select (periodic sub-cells with force masks), into an ASE database. Installs what is missing
-# first (as root).
+# select (periodic sub-cells with force masks), into an ASE database, and ends by writing
+# report.html and printing its path. Installs what is missing first (as root).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -26,3 +26,5 @@ autopipe db ls "$out/.autopipe/autopipe.db"
 echo "ASE reads the database:"
 /usr/bin/python3 -m ase db "$out/.autopipe/autopipe.db"
 echo "the project is in $out; task folders under $out/.autopipe/run"
+report=$(autopipe report -C "$out")          # one self-contained HTML page: tables and plots of both iterations
+echo "the report: $report"

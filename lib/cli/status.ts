@@ -1,4 +1,4 @@
-/** What `status` and `poll --json` show, from the cursor alone (pure). */
+/** What `status` and `poll --json` show, from the cursor (and, for the per-iteration table, the database's labelled cells); pure. */
 import type { Config } from '../config/types.js';
 import type { Cursor, JsonObject, StageRecord, StageSummary, PotentialRecord } from '../state/cursor.js';
 import { selectionLine } from '../stages/select/index.js';
