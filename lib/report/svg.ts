@@ -112,7 +112,7 @@ export function plotSvg(spec: PlotSpec): string {
   const head = `<svg xmlns="http://www.w3.org/2000/svg" id="${escapeXml(spec.id)}" class="plot" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" role="img" aria-label="${escapeXml(spec.title)}">` +
     `<text x="${M.left}" y="16" font-size="13" font-weight="bold" fill="#222">${escapeXml(spec.title)}</text>`;
   const data = spec.layers.filter((l) => l.kind !== 'rule' && yValues(l).length > 0);
-  if (data.length === 0) return `${head}<text class="empty" x="${w / 2}" y="${h / 2}" text-anchor="middle" font-size="12" fill="#777">no data yet</text></svg>`;
+  if (data.length === 0) return `${head}<text class="empty" x="${w / 2}" y="${h / 2}" text-anchor="middle" font-size="12" fill="#777">no data</text></svg>`;
   const key = legend(spec.layers, w);
   const top = M.top + key.height;
   const x = scaleOf(spec.layers.flatMap(xValues), [M.left + 8, w - M.right - 8], { log: spec.x.log, ticks: 6, integer: spec.x.integer });
