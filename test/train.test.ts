@@ -138,6 +138,7 @@ describe('training with real pacemaker on pw.x labels', function () {
     // autopipe run to a pipe: plain progress lines, each saying something the one before did not
     const progress = t.stderr.split('\n').filter((l) => /^iteration 0 · (label|train) · /.test(l)).map((l) => l.replace(/ · [\dhms ]+$/, ''));
     expect(t.stderr).to.not.contain('\r');
+    expect(t.stderr, 'a pipe gets every change, each task\'s moves too').to.match(/^train t0000: pending → running$/m);
     expect(progress.some((l) => /^iteration 0 · label · \d+ done, \d+ running, \d+ pending, 0 failed$/.test(l)), t.stderr.slice(-3000)).to.equal(true);
     expect(progress).to.include('iteration 0 · train · 0 done, 1 running, 0 pending, 0 failed');
     expect(progress.filter((l, k) => k > 0 && l === progress[k - 1])).to.deep.equal([]);

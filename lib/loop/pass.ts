@@ -33,7 +33,12 @@ export interface PassContext {
   arrays: Omit<ArrayContext, 'maxArraySize'> & { maxArraySize: () => Promise<number> };
 }
 
-export interface PassResult { cursor: Cursor; changes: string[]; merged: number; finished: boolean }
+/**
+ * changes: every line of what the pass did, in order (what `poll` prints); routine: those of
+ * them that are a task's move without a failure (submitted → pending → running → done), which
+ * a terminal's progress line shows as counts instead.
+ */
+export interface PassResult { cursor: Cursor; changes: string[]; routine: ReadonlySet<string>; merged: number; finished: boolean }
 
 function kindOf(ctx: PassContext, s: StageRecord): StageKind {
   const k = ctx.registry.get(s.kind);
@@ -106,7 +111,7 @@ function ranSeconds(s: Sentinels | undefined): number | undefined {
   return s?.started === undefined || s.output === undefined ? undefined : Math.max(0, s.output - s.started);
 }
 
-function applyUpdates(c: Cursor, updated: ReadonlyMap<string, AttemptRecord>, sentinels: ReadonlyMap<string, Sentinels>, changes: string[]): Cursor {
+function applyUpdates(c: Cursor, updated: ReadonlyMap<string, AttemptRecord>, sentinels: ReadonlyMap<string, Sentinels>, changes: string[], routine: Set<string>): Cursor {
   return {
     ...c,
     stages: c.stages.map((s) => ({
@@ -117,7 +122,11 @@ function applyUpdates(c: Cursor, updated: ReadonlyMap<string, AttemptRecord>, se
         if (next === undefined) return t;
         const ran = ranSeconds(sentinels.get(a.dir));
         if ((next.state === 'done' || next.state === 'failed') && ran !== undefined) next = { ...next, ran_s: ran };
-        if (next.state !== a.state) changes.push(`${s.kind} ${t.id}: ${a.state} → ${next.state}${next.error_class === null ? '' : ` (${next.error_class}: ${next.message})`}`);
+        if (next.state !== a.state) {
+          const line = `${s.kind} ${t.id}: ${a.state} → ${next.state}${next.error_class === null ? '' : ` (${next.error_class}: ${next.message})`}`;
+          changes.push(line);
+          if (next.error_class === null && next.state !== 'failed') routine.add(line);
+        }
         return replaceLastAttempt(t, next);
       }),
     })),
@@ -215,6 +224,7 @@ async function advance(ctx: PassContext, c: Cursor, changes: string[]): Promise<
 
 export async function pollPass(ctx: PassContext, cursor: Cursor): Promise<PassResult> {
   const changes: string[] = [];
+  const routine = new Set<string>();
   let c = await submitIntents(ctx, cursor, changes);
   const attempts = jobStages(ctx, c).flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ dir: lastAttempt(t).dir, progress: kind.progressFile })));
   const sentinels = await ctx.executor.sentinels(attempts);
@@ -229,13 +239,13 @@ export async function pollPass(ctx: PassContext, cursor: Cursor): Promise<PassRe
   const fetched = await ctx.executor.fetch([...new Set([...finished, ...deciding, ...failedNow])], names);
 
   const merge = judgeAndMerge(ctx, c, exitcodes, fetched, updated, changes);
-  c = applyUpdates({ ...merge.cursor, updated_at: ctx.now }, updated, sentinels, changes);
+  c = applyUpdates({ ...merge.cursor, updated_at: ctx.now }, updated, sentinels, changes, routine);
   c = await retries(ctx, c, fetched, changes);
   ctx.saveCursor(c);
   c = await advance(ctx, c, changes);
   ctx.saveCursor(c);
   c = await submitIntents(ctx, c, changes);
-  return { cursor: c, changes, merged: merge.merged, finished: c.stopped !== null && c.stages.every(stageSettled) };
+  return { cursor: c, changes, routine, merged: merge.merged, finished: c.stopped !== null && c.stages.every(stageSettled) };
 }
 
 /** Enter the first stage (label of iteration 0) of a fresh cursor; the caller stages nothing else. */

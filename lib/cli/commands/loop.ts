@@ -138,7 +138,8 @@ export function loopCommands(y: Argv, ctx: CliContext): Argv {
             // autopipe.yaml is read again for every pass, as cron's polls do: an edit applies from the next stage planned
             const p = openProject(argv.dir, said);
             const r = await withLock(p, ctx, () => poll(p, ctx));
-            for (const line of r.changes) logger.info(line);
+            // on a terminal a task's routine moves are the progress line's counts; a pipe gets every change
+            for (const line of r.changes) if (!(progress.tty && r.routine.has(line))) logger.info(line);
             if (r.finished) {
               for (const s of r.cursor.stages.filter((x) => x.tasks.length > 0)) {
                 const n = countsOf(s.tasks);
