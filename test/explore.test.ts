@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../lib/config/load.js';
-import { makeAtoms } from '../lib/atoms/atoms.js';
+import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
 import { planExplore, runSeed } from '../lib/stages/explore/plan.js';
 import { readExtxyz } from '../lib/formats/extxyz.js';
 import { ASE_SCRIPT } from '../lib/stages/explore/engines.js';
@@ -79,19 +79,27 @@ describe('exploration: the plan and the judge', () => {
   });
 });
 
+
+/**
+ * A project for a live loop on the local executor: its structures, a small fit, the lines
+ * given (name, explore, …), and the training set's database already labelled (no pw.x again).
+ */
+function liveProject(dir: string, cells: Atoms[], lines: string[]): void {
+  trainingProject(dir, cells, [...lines, 'executor: {kind: local, max_concurrent: 2, poll_interval: 0.5}', 'train: {max_iterations: 10, functions_per_element: 6, cutoff: 4.5, reference_energy: auto}']);
+  mkdirSync(join(dir, '.autopipe'), { recursive: true });
+  copyFileSync(trainedProject().db, join(dir, '.autopipe', 'autopipe.db'));
+}
+
 describe('exploration through the loop (real pw.x, pacemaker and the ase engine, local executor)', function () {
   this.timeout(900000);
 
   it('label → train → explore: every run kept with its dump of collected frames; the loop stops with the reason', () => {
     const dir = tmpDir();
     const cells = [AL4, makeAtoms({ ...AL4, positions: AL4.positions.map((x, k) => x + 0.05 * Math.sin(k)) })];
-    trainingProject(dir, cells, [
-      'name: explore', 'iterations: {stop_after: explore}', 'executor: {kind: local, max_concurrent: 2, poll_interval: 0.5}',
-      'train: {max_iterations: 10, functions_per_element: 6, cutoff: 4.5, reference_energy: auto}',
+    liveProject(dir, cells, [
+      'name: explore', 'iterations: {stop_after: explore}',
       'explore: {temperatures: [500, 900], steps: 200, dump_every: 10, gamma_collect: 1.5, gamma_stop: 50}',
     ]);
-    mkdirSync(join(dir, '.autopipe'), { recursive: true });
-    copyFileSync(trainedProject().db, join(dir, '.autopipe', 'autopipe.db'));
     const r = autopipe(['run'], dir);
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.match(/exploration of iteration 0: 4 run\(s\) of 200 steps \(2 structure\(s\) × 2 temperature\(s\) × 1 seed\(s\)\) with potentials\/iter-000/);
@@ -116,13 +124,10 @@ describe('exploration through the loop (real pw.x, pacemaker and the ase engine,
 
   it('converged (iterations.stop_when_no_candidates): every run of its full length, nothing at gamma_collect: the loop stops there, saying so', () => {
     const dir = tmpDir();
-    trainingProject(dir, [AL4, makeAtoms({ ...AL4, positions: AL4.positions.map((x, k) => x + 0.04 * Math.cos(k)) })], [
-      'name: converged', 'executor: {kind: local, max_concurrent: 2, poll_interval: 0.5}',
-      'train: {max_iterations: 10, functions_per_element: 6, cutoff: 4.5, reference_energy: auto}',
+    liveProject(dir, [AL4, makeAtoms({ ...AL4, positions: AL4.positions.map((x, k) => x + 0.04 * Math.cos(k)) })], [
+      'name: converged',
       'explore: {temperatures: [300], steps: 100, dump_every: 10, gamma_collect: 1000, gamma_stop: 2000}',
     ]);
-    mkdirSync(join(dir, '.autopipe'), { recursive: true });
-    copyFileSync(trainedProject().db, join(dir, '.autopipe', 'autopipe.db'));
     const r = autopipe(['run'], dir);
     expect(r.status, r.stderr).to.equal(0);
     const c = readCursor(join(dir, '.autopipe', 'cursor.json'))!;

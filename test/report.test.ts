@@ -95,7 +95,7 @@ describe('report: the campaign per iteration (what status and the report show)',
     expect(c.iterations[4].select).to.deep.equal({ candidates: 100, selected: 4 });
     expect(c.gave_up.map((g) => [g.iteration, g.kind, g.task, g.error_class, g.reason])).to.deep.equal([[2, 'label', 't2', 'pw_error', 'never retried']]);
     expect(c.stopped).to.equal('iterations.max (5) reached');
-    expect(campaignTable(c).slice(0, 4)).to.deep.equal([
+    expect(campaignTable(c.iterations).slice(0, 4)).to.deep.equal([
       'iter  labelled full/sub  DFT core-h  failed: recovered/gave up  E RMSE meV/atom train/test  F RMSE core meV/Å train/test  runs  frames explored/collected  largest γ  candidates  selected',
       '0                   6/0       2.000                        0/0                   16.0/20.0                     80.0/90.0     2                      82/50       6.00         300         4',
       '1                   0/4       2.000                        0/0                   14.0/18.0                     70.0/80.0     2                      82/41       5.00         250         4',

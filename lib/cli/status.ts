@@ -4,9 +4,9 @@ import type { Cursor, JsonObject, StageRecord, StageSummary, PotentialRecord } f
 import { selectionLine } from '../stages/select/index.js';
 import { runResultsOf, runTotals } from '../stages/kept.js';
 import { showJob } from '../slurm/job-ref.js';
-import { coreSeconds, countsOf, lastAttempt } from '../loop/tasks.js';
+import { countsOf, lastAttempt } from '../loop/tasks.js';
 import { recoveryReport } from '../loop/report.js';
-import { campaignOf, stagesInOrder } from '../report/campaign.js';
+import { campaignOf, stageCoreSeconds, stagesInOrder } from '../report/campaign.js';
 import { configChanges } from '../config/changes.js';
 import type { LabelledCell } from '../db/ase-db.js';
 
@@ -73,9 +73,9 @@ export function iterationLines(c: Cursor, config: Config): string[] {
   const lastConfig = new Map<string, JsonObject>();
   for (const s of stages) {
     const head = `iteration ${s.iteration} ${s.kind.padEnd(7)}`;
-    // an open stage has its tasks; a done one their summary (core_s is missing from summaries written before it existed)
+    // an open stage has its tasks; a done one their summary
     const counts = Array.isArray(s.tasks) ? countsOf(s.tasks) : (s as StageSummary).counts;
-    const hours = (Array.isArray(s.tasks) ? coreSeconds(s as StageRecord) : (s as StageSummary).core_s ?? 0) / 3600;
+    const hours = stageCoreSeconds(s) / 3600;
     if (s.kind === 'label') out.push(`${head} ${counts.done} structure(s) labelled${counts.failed > 0 ? `, ${counts.failed} failed for good` : ''}; ${hours.toFixed(3)} core-hours`);
     if (s.kind === 'train') {
       const pot = c.potentials.find((p) => p.iteration === s.iteration);

@@ -44,6 +44,11 @@ function isOpen(s: AnyStage): s is StageRecord {
   return Array.isArray(s.tasks);
 }
 
+/** Core-seconds its attempts ran: counted from an open stage's tasks, read from a done one's summary (0 in summaries written before they had it). */
+export function stageCoreSeconds(s: AnyStage): number {
+  return isOpen(s) ? coreSeconds(s) : s.core_s ?? 0;
+}
+
 function failuresOf(s: AnyStage): { failures: Partial<Record<FailureClass, ClassSummary>>; gaveUp: GaveUp[] } {
   if (isOpen(s)) {
     const r = recoveryReport(s.tasks);
@@ -88,7 +93,7 @@ function iterationSummary(c: Cursor, iteration: number, stages: readonly AnyStag
   return {
     iteration,
     labelled: { full: mine.filter((x) => x.embedded !== true).length, sub: mine.filter((x) => x.embedded === true).length },
-    dft_core_hours: label === undefined ? 0 : (isOpen(label) ? coreSeconds(label) : label.core_s ?? 0) / 3600,
+    dft_core_hours: label === undefined ? 0 : stageCoreSeconds(label) / 3600,
     failures: { recovered: sum('recovered'), gave_up: sum('gave_up'), retrying: sum('retrying'), by_class: by },
     fit: pot === undefined ? null : { train: errorsOf(m.train) ?? { energy_mev_per_atom: null, force_core_mev_per_a: null }, test: errorsOf(m.test) },
     explore: explore === undefined ? null : { runs: runs.length, frames_explored: t.explored, frames_collected: t.collected, largest_gamma: t.maxGamma },
@@ -112,10 +117,10 @@ function num(v: number | null | undefined, digits: number): string {
   return v === null || v === undefined ? '-' : v.toFixed(digits);
 }
 
-/** The campaign as a text table for `status`: one row per iteration. */
-export function campaignTable(x: Campaign): string[] {
+/** The campaign's iterations as a text table for `status`: one row each. */
+export function campaignTable(iterations: readonly IterationSummary[]): string[] {
   const head = ['iter', 'labelled full/sub', 'DFT core-h', 'failed: recovered/gave up', 'E RMSE meV/atom train/test', 'F RMSE core meV/Å train/test', 'runs', 'frames explored/collected', 'largest γ', 'candidates', 'selected'];
-  const rows = x.iterations.map((r) => [
+  const rows = iterations.map((r) => [
     String(r.iteration), `${r.labelled.full}/${r.labelled.sub}`, r.dft_core_hours.toFixed(3), `${r.failures.recovered}/${r.failures.gave_up}${r.failures.retrying > 0 ? ` (+${r.failures.retrying} retrying)` : ''}`,
     r.fit === null ? '-' : `${num(r.fit.train.energy_mev_per_atom, 1)}/${num(r.fit.test?.energy_mev_per_atom, 1)}`,
     r.fit === null ? '-' : `${num(r.fit.train.force_core_mev_per_a, 1)}/${num(r.fit.test?.force_core_mev_per_a, 1)}`,

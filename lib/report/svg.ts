@@ -77,9 +77,8 @@ function layerSvg(l: Layer, x: Scale, y: Scale, step: number): string {
 }
 
 function axes(x: Scale, y: Scale, spec: PlotSpec, w: number, h: number, top: number): string {
-  const xt = (spec.x.integer === true ? x.ticks.filter((t) => Number.isInteger(t)) : x.ticks);
   const grid = y.ticks.map((t) => `<line x1="${M.left}" x2="${w - M.right}" y1="${f1(y(t))}" y2="${f1(y(t))}" stroke="#e3e3e3"/><text x="${M.left - 6}" y="${f1(y(t) + 4)}" text-anchor="end">${tickLabel(t)}</text>`).join('');
-  const xticks = xt.map((t) => `<line x1="${f1(x(t))}" x2="${f1(x(t))}" y1="${h - M.bottom}" y2="${h - M.bottom + 4}" stroke="#555"/><text x="${f1(x(t))}" y="${h - M.bottom + 16}" text-anchor="middle">${tickLabel(t)}</text>`).join('');
+  const xticks = x.ticks.map((t) => `<line x1="${f1(x(t))}" x2="${f1(x(t))}" y1="${h - M.bottom}" y2="${h - M.bottom + 4}" stroke="#555"/><text x="${f1(x(t))}" y="${h - M.bottom + 16}" text-anchor="middle">${tickLabel(t)}</text>`).join('');
   return `<g class="axes" font-size="11" fill="#333">${grid}${xticks}` +
     `<line x1="${M.left}" x2="${w - M.right}" y1="${h - M.bottom}" y2="${h - M.bottom}" stroke="#555"/><line x1="${M.left}" x2="${M.left}" y1="${top}" y2="${h - M.bottom}" stroke="#555"/>` +
     `<text x="${f1((M.left + w - M.right) / 2)}" y="${h - 6}" text-anchor="middle">${escapeXml(spec.x.label)}</text>` +

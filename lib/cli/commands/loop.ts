@@ -21,7 +21,7 @@ import { iterationLines, statusJson } from '../status.js';
 import { loopContext } from '../loop-context.js';
 import { labelledCellsOf } from '../cells.js';
 import { whereOf } from '../where.js';
-import { campaignOf, campaignTable } from '../../report/campaign.js';
+import { campaignTable } from '../../report/campaign.js';
 import type { LabelledCell } from '../../db/ase-db.js';
 import type { CliContext } from '../context.js';
 
@@ -86,7 +86,7 @@ const dirOption = { alias: 'C', type: 'string', describe: 'the project folder (w
 
 function printStatus(p: Project, c: Cursor, cells: readonly LabelledCell[]): void {
   const s = statusJson(c, cells);
-  for (const line of campaignTable(campaignOf(c, cells))) out(`${line}\n`);
+  for (const line of campaignTable(s.iterations)) out(`${line}\n`);
   out('\n');
   for (const line of iterationLines(c, p.config)) out(`${line}\n`);
   for (const st of s.stages.filter((x) => x.tasks.length > 0)) { // a select stage runs no job: its line is above
@@ -112,7 +112,10 @@ export function loopCommands(y: Argv, ctx: CliContext): Argv {
       async (argv) => {
         const p = openProject(argv.dir);
         const r = await withLock(p, ctx, () => poll(p, ctx));
-        if (argv.json) printJson({ changes: r.changes, complete: r.finished, finished: r.finished, stopped: r.cursor.stopped, counts: statusJson(r.cursor).counts, stages: statusJson(r.cursor).stages.map((s) => ({ kind: s.kind, iteration: s.iteration, counts: s.counts })), ssh_round_trips: r.roundTrips });
+        if (argv.json) {
+          const st = statusJson(r.cursor);
+          printJson({ changes: r.changes, complete: r.finished, finished: r.finished, stopped: r.cursor.stopped, counts: st.counts, stages: st.stages.map((s) => ({ kind: s.kind, iteration: s.iteration, counts: s.counts })), ssh_round_trips: r.roundTrips });
+        }
         else for (const line of r.changes) out(`${line}\n`); // quiet when nothing changed
       })
     .command('status', 'where every iteration, stage and task stands', (a) => a.option('dir', dirOption).option('json', { type: 'boolean', default: false }),
