@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { readCursor, type Cursor } from '../lib/state/cursor.js';
 import { readExtxyz, writeExtxyz } from '../lib/formats/extxyz.js';
 import { makeAtoms } from '../lib/atoms/atoms.js';
-import { stageSettled } from '../lib/loop/tasks.js';
+import { stageSettled } from '../lib/state/tasks.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sizes = (process.argv[2] ?? '10,100,1000').split(',').map(Number);

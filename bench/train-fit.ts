@@ -88,16 +88,17 @@ for (const n of sizes) {
   const database = openDatabaseFile(db);
   const render = (name: string, context: object) => loadTemplate(name)(context);
   const planned = planStage(trainKind, 0, {
-    cursor: emptyCursor(cfg.name, 0), iteration: 0, config: cfg, configFile: 'autopipe.yaml', now: 0, db: () => database, render,
+    cursor: emptyCursor(cfg.name, 0, 'c0ffee000001'), iteration: 0, config: cfg, configFile: 'autopipe.yaml', now: 0, db: () => database, render,
     asset: (name) => readFileSync(join(ROOT, 'python', name), 'utf8'), readFile: () => undefined, initialStructures: () => [],
-  }, { project: cfg.name, runRoot, now: 0, token: () => 'benchtoken0', maxArraySize: 1000 });
+  }, { project: cfg.name, now: 0, token: () => 'benchtoken0', maxArraySize: 1000 });
   stageLocally(runRoot, planned.files, []);
   database.close();
   const plan = Number(process.hrtime.bigint() - t0) / 1e9;
 
   // the job, whole, as SLURM runs it (array index 0)
   const script = join(runRoot, 'iter-000', 'train', 'benchtoken0.sbatch');
-  const job = run('bash', [script], { cwd: runRoot, env: { SLURM_ARRAY_TASK_ID: '0' } });
+  // sbatch --chdir: the job starts in its stage folder
+  const job = run('bash', [script], { cwd: join(runRoot, 'iter-000', 'train'), env: { SLURM_ARRAY_TASK_ID: '0' } });
   const attempt = join(runRoot, 'iter-000', 'train', 't0000', 'a1');
   const metrics = JSON.parse(readFileSync(join(attempt, 'metrics.json'), 'utf8')) as { train: { structures: number; core_atoms: number; force_rmse_core: number } };
   if (metrics.train.structures !== n) throw new Error(`the fit used ${metrics.train.structures} rows, not ${n}`);

@@ -16,6 +16,8 @@ import { writeLammpsData } from '../lib/formats/lammps-data.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
 import { gradesOf } from '../lib/select/select.js';
 import { loadTemplate } from '../lib/templates/render.js';
+import { jobScript } from '../lib/loop/wrapper.js';
+import { parseSentinel } from '../lib/exec/manifest.js';
 import { readExtxyz } from '../lib/formats/extxyz.js';
 import { parseConfigText } from '../lib/config/load.js';
 import { planExplore } from '../lib/stages/explore/plan.js';
@@ -130,13 +132,19 @@ describe('exploration engine lammps: the input', function () {
       // the ML-PACE lines swapped for what Debian's lmp has; the rest as planned
       writeFileSync(join(root, f.path), f.path.endsWith('explore.in') ? runnable(f.content as string) : f.content);
     }
-    writeFileSync(join(root, stageDir, 'm.manifest'), 't0000/a1\n');
-    const script = loadTemplate('explore.sbatch.hbs')({ ...exploreKind.scriptContext(cfg), resources: cfg.explore.resources, stage_dir: join(root, stageDir), manifest: 'm.manifest' });
-    const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', env: { ...process.env, SLURM_ARRAY_TASK_ID: '0' } });
+    writeFileSync(join(root, stageDir, 'm.manifest'), 't0000/a1 lmptoken01\n');
+    // autopipe's job script, run as SLURM would: in the stage folder (sbatch --chdir)
+    const script = jobScript({
+      manifest: 'm.manifest', resources: cfg.explore.resources, template: 'explore.sh.hbs', about: 'test',
+      payload: loadTemplate('explore.sh.hbs')({ ...exploreKind.scriptContext(cfg), resources: cfg.explore.resources }),
+    });
+    const r = spawnSync('bash', ['-c', script], { cwd: join(root, stageDir), encoding: 'utf8', env: { ...process.env, SLURM_ARRAY_TASK_ID: '0' } });
     const dir = join(root, stageDir, 't0000', 'a1');
     expect(r.status, readFileSync(join(dir, 'explore.out'), 'utf8').slice(-1500)).to.equal(0);
     const fetched = new Map(exploreKind.outputs.filter((n) => existsSync(join(dir, n))).map((n) => [n, readFileSync(join(dir, n))] as const));
-    const j = judgeLammps(fetched, Number(readFileSync(join(dir, 'exitcode'), 'utf8')));
+    const exit = parseSentinel(readFileSync(join(dir, 'exitcode'), 'utf8'));
+    expect(exit, 'the exitcode carries the attempt\'s token').to.deep.equal({ value: 0, token: 'lmptoken01' });
+    const j = judgeLammps(fetched, exit!.value);
     expect(j.ok, JSON.stringify(j)).to.equal(true);
     const { summary, files } = (j as { result: RunResult }).result;
     expect(summary).to.deep.include({ steps_run: 300, frames_explored: 31, stopped_early: false, all_gamma_zero: false });

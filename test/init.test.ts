@@ -24,7 +24,7 @@ describe('autopipe init', function () {
     const text = readFileSync(join(dir, 'autopipe.yaml'), 'utf8');
     expect(text).to.match(/^# autopipe project/);
     expect(parseConfigText(text, 'x').config.dft.resources.partition).to.equal('compute-1');
-    expect(readFileSync(join(dir, 'templates', 'label.sbatch.hbs'), 'utf8')).to.equal(readFileSync(join(ROOT, 'templates', 'label.sbatch.hbs'), 'utf8'));
+    expect(readFileSync(join(dir, 'templates', 'label.sh.hbs'), 'utf8')).to.equal(readFileSync(join(ROOT, 'templates', 'label.sh.hbs'), 'utf8'));
     const again = autopipe(['init', dir, '--pseudo', 'Al=x.UPF']);
     expect(again.status).to.equal(64);
     expect(again.stderr).to.match(/exists already; autopipe init never overwrites it/);

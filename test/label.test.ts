@@ -32,7 +32,7 @@ describe('labelling: plan (pure)', () => {
   it('one task per structure, arrays chunked to MaxArraySize and throttled, every file to stage', () => {
     const { config } = parseConfigText('dft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: Si.pz-vbc.UPF}\nexecutor: {array_throttle: 4}\n', 'autopipe.yaml');
     let n = 0;
-    const script = compileTemplate('{{q manifest}}|{{dft_command}}', 't');
+    const script = compileTemplate('{{dft_command}} -in pw.in > pw.out', 't');
     const planned = plannedLabelCursor({
       candidates: structures(23).map((atoms, k) => ({ atoms, source: { file: 's.extxyz', frame: k + 1 } })), config,
       runRoot: "/r/it's", maxArraySize: 10, now: NOW, token: () => `tok${String(n++).padStart(7, '0')}`, render: (_n, c) => script(c),
@@ -40,11 +40,14 @@ describe('labelling: plan (pure)', () => {
     const plan = { ...planned.cursor.stages[0], files: planned.files };
     expect(plan.tasks.map((t) => t.id).slice(0, 3)).to.deep.equal(['t0000', 't0001', 't0002']);
     expect(plan.submissions.map((s) => [s.token, s.job_name, s.tasks.length, s.job])).to.deep.equal([
-      ['tok0000000', 'autopipe-tok0000000', 10, null], ['tok0000001', 'autopipe-tok0000001', 10, null], ['tok0000002', 'autopipe-tok0000002', 3, null]]);
-    expect(plan.tasks[12].attempts[0]).to.deep.include({ dir: 'iter-000/label/t0012/a1', submission: 'tok0000001', array_index: 2, state: 'planned' });
-    const manifest = plan.files.find((f) => f.path === 'iter-000/label/tok0000002.manifest')!;
-    expect(manifest.content).to.equal('t0020/a1\nt0021/a1\nt0022/a1\n'); // relative: a run root may hold any character
-    expect(plan.files.find((f) => f.path === 'iter-000/label/tok0000000.sbatch')!.content).to.equal(`'/r/it'\\''s/iter-000/label/tok0000000.manifest'|pw.x`);
+      ['tok0000023', 'autopipe-tok0000023', 10, null], ['tok0000024', 'autopipe-tok0000024', 10, null], ['tok0000025', 'autopipe-tok0000025', 3, null]]);
+    // each attempt's token (drawn before the arrays' tokens): the job writes it into its sentinels
+    expect(plan.tasks[12].attempts[0]).to.deep.include({ dir: 'iter-000/label/t0012/a1', submission: 'tok0000024', array_index: 2, state: 'planned', token: 'tok0000012' });
+    const manifest = plan.files.find((f) => f.path === 'iter-000/label/tok0000025.manifest')!;
+    expect(manifest.content).to.equal('t0020/a1 tok0000020\nt0021/a1 tok0000021\nt0022/a1 tok0000022\n'); // relative: a run root may hold any character
+    // autopipe's wrapper around the template: nothing by absolute path (the job starts in its stage folder)
+    const job = plan.files.find((f) => f.path === 'iter-000/label/tok0000023.sbatch')!.content as string;
+    expect(job).to.include('read -r task_dir token < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" tok0000023.manifest)').and.include('\n(\npw.x -in pw.in > pw.out\n)\n').and.not.include("/r/it");
     expect(plan.files.filter((f) => f.path.endsWith('pw.in'))).to.have.length(23);
     expect(plan.files.filter((f) => f.path.endsWith('structure.extxyz'))).to.have.length(23);
     expect(arraySpec(10, 4)).to.equal('0-9%4');
@@ -236,7 +239,7 @@ describe('labelling: an intent whose job SLURM has forgotten', function () {
     const r = autopipe(['poll', '--json'], dir, env);
     expect(r.status, r.stderr).to.equal(0);
     const j = JSON.parse(r.stdout);
-    expect(j.changes[0]).to.match(/found cut3-prep000000 already run \(its tasks' sentinels exist; SLURM no longer knows the job\): not submitting it again/);
+    expect(j.changes[0]).to.equal(`found ${cursor.stages[0].submissions[0].job_name} already run (its tasks' sentinels exist; SLURM no longer knows the job): not submitting it again`);
     expect(j.counts.done).to.equal(3);
     const rows = pythonJson<Array<{ embedded: boolean; n_core: number }>>(`
 import sys, json, ase.db

@@ -31,14 +31,14 @@ function stage(kind: StageRecord['kind'], iteration: number, states: AttemptStat
   };
 }
 
-const withStages = (...stages: StageRecord[]): Cursor => ({ ...emptyCursor('lu', NOW), stages });
+const withStages = (...stages: StageRecord[]): Cursor => ({ ...emptyCursor('lu', NOW, 'c0ffee000001'), stages });
 const run = (explored: number, collected: number, stoppedEarly = false) => ({ explored, collected, max_gamma: collected > 0 ? 3 : 0.5, stopped_early: stoppedEarly, steps_run: 400 });
 const stopOf = (c: Cursor, cfg: Config) => transitions(c, cfg, REGISTRY).find((a) => a.kind === 'stop');
 
 describe('the loop: stop rules (each on a case built for it)', () => {
   it('iterations.max: the loop stops before labelling iteration max, keeping the last selection', () => {
     const sel = stage('select', 1, [], { selected: 3 });
-    expect(stopOf(withStages(sel), config('iterations: {max: 2}\n'))).to.deep.equal({ kind: 'stop', reason: 'iterations.max (2) reached: iteration 1\'s selection is kept for a next iteration, unlabelled' });
+    expect(stopOf(withStages(sel), config('iterations: {max: 2}\n'))).to.deep.equal({ kind: 'stop', reason: 'iterations.max (2) reached: iteration 1\'s selection is kept for a next iteration', by: 'rule' });
     expect(transitions(withStages(sel), config('iterations: {max: 3}\n'), REGISTRY)).to.deep.equal([{ kind: 'enter', stage: 'label', iteration: 2, after: 0 }, { kind: 'close', index: 0 }]);
   });
 
@@ -62,17 +62,18 @@ describe('the loop: stop rules (each on a case built for it)', () => {
     const summary: StageSummary = summarize(label, NOW);
     expect(summary.core_s).to.equal(3 * 900 * 8);
     const c: Cursor = { ...withStages(stage('select', 0, [], { selected: 4 })), done: [summary] };
-    expect(dftSpent(c)).to.deep.equal({ coreHours: 6, labelled: 2 });
+    expect(dftSpent(c, REGISTRY)).to.deep.equal({ coreHours: 6, labelled: 2 });
     // 6 spent + 4 × 3 projected = 18
     expect(stopOf(c, config('iterations: {max_dft_core_hours: 17}\n'))?.reason).to.equal('the DFT budget: 6.00 core-hours spent on 2 labelled structures, and labelling iteration 1\'s 4 would take about 12.00 more, beyond iterations.max_dft_core_hours (17)');
     expect(stopOf(c, config('iterations: {max_dft_core_hours: 18}\n'))).to.equal(undefined);
   });
 
   it('no candidates: a selection that chose nothing stops the loop and says why; a stage that gave up stops it with its reason', () => {
-    const none = stage('select', 0, [], { selected: 0, frames_collected: 7, frames_dropped: 7, rejected_at_seam: 0 });
+    // the thresholds are the ones the selection recorded, whatever autopipe.yaml says today
+    const none = stage('select', 0, [], { selected: 0, frames_collected: 7, frames_dropped: 7, rejected_at_seam: 0, gamma_collect: 5, lo: 5, hi: 25 });
     expect(stopOf(withStages(none), config())?.reason).to.equal('no candidates to label after iteration 0: of 7 collected frames, 7 had an atom at γ ≥ 25 (dropped as broken) and the rest no atom with γ in [5, 25)');
     expect(stopOf(withStages(stage('train', 1, ['failed'])), config())?.reason).to.equal('training of iteration 1 gave up: never retried; last error: it broke');
-    expect(stopOf(withStages(stage('explore', 1, ['failed', 'failed'])), config())?.reason).to.equal('exploration of iteration 1 gave up: never retried; last error: it broke');
+    expect(stopOf(withStages(stage('explore', 1, ['failed', 'failed'])), config())?.reason).to.equal('exploration of iteration 1 gave up on every task (2): never retried; last error: it broke');
     // some runs gave up, others explored: the loop goes on with what they found
     const partial = stage('explore', 1, ['done', 'failed'], { results: { t0: run(21, 4) } });
     expect(transitions(withStages(partial), config(), REGISTRY)[0]).to.deep.equal({ kind: 'enter', stage: 'select', iteration: 1, after: 0 });
@@ -101,7 +102,8 @@ describe('the loop: the select stage (no job)', () => {
     const explore = stage('explore', 0, ['done', 'done', 'done'], { results: { t0: run(10, 1), t1: run(10, 0), t2: run(10, 1) } });
     const pot = Buffer.from('- speciesblock: Al\n');
     const files = { 'explore/iter-000/t0/frames.dump': dump([1, 3, 1, 1]), 'explore/iter-000/t2/frames.dump': dump([9, 1, 12, 1]), 'potentials/iter-000/output_potential.yaml': pot, 'potentials/iter-000/output_potential.asi': Buffer.from('') };
-    const cursor: Cursor = { ...withStages(explore), potentials: [{ iteration: 0, dir: 'potentials/iter-000', rows: 1, row_ids: [[1, 1]], metrics: {}, duration_s: 1, warm_start_from: null }] };
+    const fit: StageRecord = { ...stage('train', 0, []), data: { potential: { iteration: 0, dir: 'potentials/iter-000', rows: 1, row_ids: [[1, 1]], metrics: {}, duration_s: 1, warm_start_from: null } } };
+    const cursor: Cursor = { ...withStages(explore), done: [summarize(fit, NOW)] };
     const out = runLocalStage(selectKind, selectContext(cfg, files, cursor));
     expect(out.stage.tasks).to.deep.equal([]);
     // t2's frame has γ 12 ≥ hi: dropped as broken; t0's atom 2 (γ 3) is the one candidate
@@ -124,7 +126,7 @@ describe('status: the iterations, and what changed in autopipe.yaml', () => {
     ]);
     const t0 = { ...stage('train', 0, ['done']), config: { train: { max_iterations: 30 } } };
     const t1 = { ...stage('train', 1, ['done']), config: { train: { max_iterations: 50 } } };
-    const lines = iterationLines({ ...withStages(t1), done: [summarize(t0, NOW)] }, config());
+    const lines = iterationLines({ ...withStages(t1), done: [summarize(t0, NOW)] });
     expect(lines).to.deep.equal([
       'iteration 0 train   no potential yet', 'iteration 1 train   no potential yet',
       '                    planned with a changed autopipe.yaml: train.max_iterations: 30 → 50',

@@ -6,6 +6,7 @@
  * database; sacct says how often each job ran.
  */
 import { expect } from 'chai';
+import { potentialsOf } from '../lib/stages/kept.js';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,7 +16,7 @@ import { visitPage } from './support/browser.js';
 import { MARKS } from './support/report-marks.js';
 import { randomBytes } from 'node:crypto';
 import { readCursor, type Cursor } from '../lib/state/cursor.js';
-import { stageSettled } from '../lib/loop/tasks.js';
+import { stageSettled } from '../lib/state/tasks.js';
 import { autopipe } from './support/al-training.js';
 import { clusterEnv, jobNamesRun } from './support/cluster.js';
 import { ROOT, tmpDir, pythonJson } from './support/tools.js';
@@ -61,7 +62,7 @@ function expectTwoIterations(dir: string): void {
   expect(c.done.map((d) => `${d.kind}${d.iteration}`)).to.deep.equal(['label0', 'train0', 'explore0', 'select0', 'label1', 'train1', 'explore1']);
   expect(c.stages.map((s) => `${s.kind}${s.iteration}`), 'the stage the loop stopped at stays open').to.deep.equal(['select1']);
   expect(c.done.every((d) => d.outcome === 'complete')).to.equal(true);
-  expect(c.potentials.map((p) => [p.iteration, p.dir, p.warm_start_from])).to.deep.equal([
+  expect(potentialsOf(c).map((p) => [p.iteration, p.dir, p.warm_start_from])).to.deep.equal([
     [0, 'potentials/iter-000', null], [1, 'potentials/iter-001', 'potentials/iter-000/output_potential.yaml'],
   ]);
   const select0 = c.done.find((d) => d.kind === 'select' && d.iteration === 0)!;
@@ -79,7 +80,7 @@ function expectTwoIterations(dir: string): void {
     expect(x.n_core).to.be.within(1, x.natoms - 1);
     expect(x.source).to.match(/^explore\/iter-000\/t0000\/frames\.dump#\d+$/);
   }
-  expect(c.potentials[1].rows).to.equal(6 + embedded.length);
+  expect(potentialsOf(c)[1].rows).to.equal(6 + embedded.length);
   // iteration 1's run went on from iteration 0's last good frame, when it had one
   const explore1 = c.done.find((d) => d.kind === 'explore' && d.iteration === 1)!;
   expect(explore1.data.runs).to.deep.equal({ t0000: 'explore.extxyz#1@900K/0' });
@@ -208,6 +209,6 @@ describe('the whole loop, two iterations (real pw.x, pacemaker, ASE engine)', fu
     const ran = jobNamesRun(name, env);
     for (const [job, n] of ran) expect(n, `${job} ran once per task`).to.equal(manifests.get(job)?.tasks);
     expect([...ran.keys()].filter((job) => manifests.get(job)?.kind === 'train'), 'one training job per iteration').to.have.length(2);
-    expect([...ran.keys()].filter((job) => manifests.get(job)?.kind === 'label').reduce((n, job) => n + (ran.get(job) ?? 0), 0), 'every labelling task ran once').to.equal(cursorOf(dir).potentials[1].rows);
+    expect([...ran.keys()].filter((job) => manifests.get(job)?.kind === 'label').reduce((n, job) => n + (ran.get(job) ?? 0), 0), 'every labelling task ran once').to.equal(potentialsOf(cursorOf(dir))[1].rows);
   });
 });

@@ -12,7 +12,7 @@ const NOW = 1_800_000_000;
 
 function cursorWith(states: AttemptState[]): Cursor {
   return {
-    ...emptyCursor('p', NOW), iteration: 1,
+    ...emptyCursor('p', NOW, 'c0ffee000001'), iteration: 1,
     stages: [{
       kind: 'label', iteration: 1, planned_at: NOW, data: {}, followed: false, submissions: [],
       tasks: states.map((state, k) => ({ id: `t${k}`, about: '', spec: {}, attempts: [{ attempt: 1, dir: `d${k}`, submission: null, array_index: null, parameters: {}, state, error_class: null, message: null }] })),
@@ -32,7 +32,7 @@ describe('run: progress', () => {
     const p = progressOf(cursorWith(['done', 'running', 'pending', 'submitted', 'planned', 'failed']));
     expect(p).to.deep.equal({ iteration: 1, stage: 'label', done: 1, running: 1, pending: 3, failed: 1 });
     expect(progressText(p)).to.equal('iteration 1 · label · 1 done, 1 running, 3 pending, 1 failed');
-    expect(progressText(progressOf(emptyCursor('p', NOW)))).to.equal('iteration 0 · no open stage · no job');
+    expect(progressText(progressOf(emptyCursor('p', NOW, 'c0ffee000001')))).to.equal('iteration 0 · no open stage · no job');
     expect([5, 65, 3725].map(elapsedText)).to.deep.equal(['5s', '1m 05s', '1h 02m']);
   });
 

@@ -29,7 +29,7 @@ async function campaign(cfg: Config, structures: Atoms[], outcome: (dir: string,
   const db = memoryDatabase();
   let k = 0;
   const token = () => `tok${String(k++).padStart(7, '0')}`;
-  const renderScript = compileTemplate('#SBATCH --time={{resources.time}}{{#if resources.mem}} --mem={{resources.mem}}{{/if}}\n{{q manifest}}\n', 'fake.sbatch.hbs');
+  const renderScript = compileTemplate('{{dft_command}} -in pw.in > pw.out\n', 'fake.sh.hbs');
   const loop = { config: cfg, now: NOW, token, runRoot: '/run', maxArraySize: 3, render: (_name: string, c: object) => renderScript(c), candidates: structures.map((atoms, i) => ({ atoms, source: { file: 's.extxyz', frame: i + 1 } })) };
   const planned = plannedLabelCursor(loop);
   await x.stage(planned.files);
@@ -146,13 +146,15 @@ describe('recovery: escalation through the poll (fake executor, real pw.x output
     const cfg = config('  resources: {time: "01:00:00"}\nrecovery: {max_attempts: 9, walltime: {factor: 2, max: "03:00:00", retries: 5}, out_of_memory: {factor: 2, max: "5G", retries: 5}}\n');
     const tmo = await campaign(cfg, [AL4], () => ({ slurm: 'TIMEOUT' }));
     for (let k = 0; k < 5; k++) await tmo.poll();
-    const scripts = tmo.x.submitted.map((s) => tmo.x.files.get(s.script)!.split('\n')[0]);
+    // the header autopipe writes from the attempt's resources
+    const limits = (x: FakeExecutor, s: { script: string }) => x.files.get(s.script)!.split('\n').filter((l) => /^#SBATCH --(time|mem)=/.test(l)).join(' ');
+    const scripts = tmo.x.submitted.map((s) => limits(tmo.x, s));
     expect(scripts).to.deep.equal(['#SBATCH --time=01:00:00', '#SBATCH --time=02:00:00', '#SBATCH --time=03:00:00']);
     expect(tmo.state.label.tasks[0].gave_up).to.equal('walltime, and the time limit 03:00:00 is already recovery.walltime.max (03:00:00)');
 
     const oom = await campaign(config('  resources: {mem: "2G"}\nrecovery: {out_of_memory: {factor: 2, max: "5G", retries: 5}}\n'), [AL4], () => ({ slurm: 'OUT_OF_MEMORY' }));
     for (let k = 0; k < 5; k++) await oom.poll();
-    expect(oom.x.submitted.map((s) => oom.x.files.get(s.script)!.split('\n')[0])).to.deep.equal(['#SBATCH --time=01:00:00 --mem=2G', '#SBATCH --time=01:00:00 --mem=4G', '#SBATCH --time=01:00:00 --mem=5G']);
+    expect(oom.x.submitted.map((s) => limits(oom.x, s))).to.deep.equal(['#SBATCH --time=01:00:00 #SBATCH --mem=2G', '#SBATCH --time=01:00:00 #SBATCH --mem=4G', '#SBATCH --time=01:00:00 #SBATCH --mem=5G']);
     const noMem = await campaign(config(), [AL4], () => ({ slurm: 'OUT_OF_MEMORY' }));
     await noMem.poll();
     expect(noMem.state.label.tasks[0].gave_up).to.match(/dft\.resources\.mem is not set/);

@@ -6,6 +6,7 @@
  * The report of a real two-iteration run is checked the same way in loop.test.ts.
  */
 import { expect } from 'chai';
+import { REGISTRY } from '../lib/stages/registry.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,16 +46,15 @@ function stage(kind: StageRecord['kind'], iteration: number, states: AttemptStat
 /** Five finished iterations: 6 cells, then sub-cells; iteration 2 has a recovered and a lost task. */
 function campaignCursor(): Cursor {
   const done = [];
-  const potentials = [];
   for (let k = 0; k < N; k++) {
     done.push(summarize(stage('label', k, k === 2 ? ['done', 'done', 'failed'] : ['done', 'done'], {}, k === 2 ? [0] : []), NOW));
-    done.push(summarize(stage('train', k, ['done']), NOW));
+    const potential = { iteration: k, dir: `potentials/iter-00${k}`, rows: 6 + 4 * k, row_ids: [[1, 6 + 4 * k]] as Array<[number, number]>, duration_s: 20, warm_start_from: null,
+      metrics: { train: { structures: 6, core_atoms: 186, energy_rmse_per_atom: 0.016 - 0.002 * k, force_rmse_core: 0.08 - 0.01 * k }, test: { structures: 1, core_atoms: 31, energy_rmse_per_atom: 0.02 - 0.002 * k, force_rmse_core: 0.09 - 0.01 * k } } };
+    done.push(summarize(stage('train', k, ['done'], { potential }), NOW));
     done.push(summarize(stage('explore', k, ['done', 'done'], { results: { t0: { explored: 41, collected: 30 - 5 * k, max_gamma: 6 - k, stopped_early: false, steps_run: 400 }, t1: { explored: 41, collected: 20 - 4 * k, max_gamma: 5 - k, stopped_early: false, steps_run: 400 } } }), NOW));
     done.push(summarize(stage('select', k, [], { candidates: 300 - 50 * k, selected: 4 }), NOW));
-    potentials.push({ iteration: k, dir: `potentials/iter-00${k}`, rows: 6 + 4 * k, row_ids: [[1, 6 + 4 * k]] as Array<[number, number]>, duration_s: 20, warm_start_from: null,
-      metrics: { train: { structures: 6, core_atoms: 186, energy_rmse_per_atom: 0.016 - 0.002 * k, force_rmse_core: 0.08 - 0.01 * k }, test: { structures: 1, core_atoms: 31, energy_rmse_per_atom: 0.02 - 0.002 * k, force_rmse_core: 0.09 - 0.01 * k } } });
   }
-  return { ...emptyCursor(HOSTILE, NOW), iteration: N - 1, done, potentials, stopped: { reason: `iterations.max (${N}) reached`, at: NOW } };
+  return { ...emptyCursor(HOSTILE, NOW, 'c0ffee000001'), iteration: N - 1, done, stopped: { reason: `iterations.max (${N}) reached`, at: NOW, by: 'rule' } };
 }
 
 const CELLS: LabelledCell[] = [
@@ -78,12 +78,12 @@ function kept(path: string): Buffer | undefined {
   return undefined;
 }
 
-const data = () => gatherReport({ cursor: campaignCursor(), cells: CELLS, readWork: kept, gammaCollect: 1.5, gammaStop: 20 });
+const data = () => gatherReport({ cursor: campaignCursor(), cells: CELLS, registry: REGISTRY, readWork: kept, gammaCollect: 1.5, gammaStop: 20 });
 const page = () => reportHtml(data(), { generatedAt: NOW, projectDir: '/home/u/al-vacancy', where: (dir) => `cluster:/scratch/${dir}` });
 
 describe('report: the campaign per iteration (what status and the report show)', () => {
   it('per iteration: labelled full cells and sub-cells, DFT core-hours, failures by class, the fit\'s errors, exploration and selection', () => {
-    const c = campaignOf(campaignCursor(), CELLS);
+    const c = campaignOf(campaignCursor(), CELLS, REGISTRY);
     expect(c.iterations).to.have.length(N);
     expect(c.iterations.map((r) => [r.labelled.full, r.labelled.sub])).to.deep.equal([[6, 0], [0, 4], [0, 4], [0, 4], [0, 4]]);
     // two tasks × 900 s × 4 cores = 2 core-hours; iteration 2: a third task and a failed first attempt (600 s)
@@ -91,7 +91,7 @@ describe('report: the campaign per iteration (what status and the report show)',
     expect(c.iterations[2].failures).to.deep.equal({ recovered: 1, gave_up: 1, retrying: 0, by_class: { scf_not_converged: { recovered: 1, gave_up: 0, retrying: 0 }, pw_error: { recovered: 0, gave_up: 1, retrying: 0 } } });
     const f = c.iterations[1].fit!;
     expect([f.train.energy_mev_per_atom, f.train.force_core_mev_per_a, f.test?.energy_mev_per_atom, f.test?.force_core_mev_per_a].map((v) => Number(v?.toFixed(9)))).to.deep.equal([14, 70, 18, 80]);
-    expect(c.iterations[3].explore).to.deep.equal({ runs: 2, frames_explored: 82, frames_collected: 15 + 8, largest_gamma: 3 });
+    expect(c.iterations[3].explore).to.deep.equal({ runs: 2, frames_explored: 82, frames_collected: 15 + 8, largest_gamma: 3, gamma_collect: null, gamma_stop: null, summaries: ['explore/iter-003/t0/summary.json', 'explore/iter-003/t1/summary.json'] });
     expect(c.iterations[4].select).to.deep.equal({ candidates: 100, selected: 4 });
     expect(c.gave_up.map((g) => [g.iteration, g.kind, g.task, g.error_class, g.reason])).to.deep.equal([[2, 'label', 't2', 'pw_error', 'never retried']]);
     expect(c.stopped).to.equal('iterations.max (5) reached');

@@ -103,8 +103,26 @@ describe('cursor', () => {
       expect(v.cursor.stages[0]).to.deep.include({ kind: 'label', iteration: 0, followed: false });
       expect(v.cursor.stages[0].submissions[0].job).to.deep.equal(job);
       expect(v.cursor.stages[0].tasks[0]).to.deep.include({ about: "a'; touch pwned; '.extxyz frame 1" });
-      expect(v.cursor).to.deep.include({ done: [], potentials: [], stopped: null });
+      expect(v.cursor).to.deep.include({ done: [], stopped: null, home: null });
+      // the campaign's id comes from what the cursor holds: the same at every read until it is saved
+      expect(v.cursor.id).to.match(/^[a-f0-9]{12}$/);
+      expect(validateCursor(v2Cursor(0, id)).ok && (validateCursor(v2Cursor(0, id)) as { cursor: Cursor }).cursor.id).to.equal(v.cursor.id);
     }
+  });
+
+  it('upgrades a version-3 cursor: each potential into its training stage\'s data, its stop re-examined as a rule', () => {
+    const v3 = {
+      version: 3, project: 'demo', iteration: 0, updated_at: NOW, stages: [],
+      done: [{ kind: 'train', iteration: 0, planned_at: NOW, settled_at: NOW, tasks: 1, counts: { planned: 0, submitted: 0, pending: 0, running: 0, done: 1, failed: 0 }, outcome: 'complete', failures: {}, gave_up: [], data: { rows: 6 } }],
+      potentials: [{ iteration: 0, dir: 'potentials/iter-000', rows: 6, row_ids: [[1, 6]], metrics: {}, duration_s: 20, warm_start_from: null }],
+      stopped: { reason: 'iteration 0 is through train, and iterations.stop_after is train', at: NOW },
+    };
+    const v = validateCursor(v3);
+    expect(v.ok, JSON.stringify(v)).to.equal(true);
+    if (!v.ok) return;
+    expect(v.cursor.done[0].data).to.deep.equal({ rows: 6, potential: v3.potentials[0] });
+    expect(v.cursor.stopped).to.deep.equal({ ...v3.stopped, by: 'rule' });
+    expect(validateCursor({ ...v3, potentials: 'none' }).ok, 'a version-3 cursor is checked against its own schema').to.equal(false);
   });
 
   it('refuses a cursor from a newer autopipe, a broken file and an invalid one, saying what to do', () => {
@@ -120,8 +138,8 @@ describe('cursor', () => {
       expect((err as CursorError).message).to.match(/cursor\.json: not a readable cursor/);
       expect((err as CursorError).hint).to.match(/cp .*cursor\.json\.bak\.1/);
     }
-    writeFileSync(path, JSON.stringify({ ...cursor(0), stages: [{ ...cursor(0).stages[0], kind: 'labelling' }] }));
-    expect(() => readCursor(path)).to.throw(CursorError, /stages\.0\.kind: must be equal to one of the allowed values/);
+    writeFileSync(path, JSON.stringify({ ...cursor(0), stages: [{ ...cursor(0).stages[0], kind: 'Label!' }] }));
+    expect(() => readCursor(path)).to.throw(CursorError, /stages\.0\.kind: must match pattern/);
     expect(validateCursor({ ...cursor(0), stages: [{ ...cursor(0).stages[0], tasks: [{ id: 'x' }] }] }).ok).to.equal(false);
     expect(validateCursor({ ...v2Cursor(0), stage: 'labelling' }).ok, 'a version-2 cursor is checked against its own schema').to.equal(false);
     expect(() => writeCursor(path, { ...cursor(0), iteration: -1 })).to.throw(CursorError, /refusing to write an invalid cursor/);

@@ -16,6 +16,9 @@ import { planTrain, HELPER } from '../lib/stages/train/plan.js';
 import { judgeTrain, POTENTIAL_FILES } from '../lib/stages/train/judge.js';
 import { lastErrorLine } from '../lib/stages/error-line.js';
 import { trainKind } from '../lib/stages/train/index.js';
+import { labelKind } from '../lib/stages/label/index.js';
+import type { Registry, StageKind } from '../lib/stages/kind.js';
+import { summarize } from '../lib/loop/enter.js';
 import { REGISTRY } from '../lib/stages/registry.js';
 import { transitions } from '../lib/loop/transition.js';
 import { nextStep } from '../lib/loop/retries.js';
@@ -109,14 +112,15 @@ describe('training: rows, weights and the plan', () => {
       cursor, iteration: 1, config: cfg, configFile: 'autopipe.yaml', now: NOW, db: () => database(), render,
       asset: () => '', readFile: (p: string) => files.get(p), initialStructures: () => [],
     });
-    const withPotential: Cursor = { ...emptyCursor('tr', NOW), potentials: [{ iteration: 0, dir: 'potentials/iter-000', rows: 3, row_ids: [[1, 3]], metrics: {}, duration_s: 1, warm_start_from: null }] };
+    const fit0: StageRecord = { kind: 'train', iteration: 0, planned_at: NOW, tasks: [], submissions: [], followed: true, data: { potential: { iteration: 0, dir: 'potentials/iter-000', rows: 3, row_ids: [[1, 3]], metrics: {}, duration_s: 1, warm_start_from: null } } };
+    const withPotential: Cursor = { ...emptyCursor('tr', NOW, 'c0ffee000001'), done: [summarize(fit0, NOW)] };
     const previousOf = (c: Cursor, cfg: Config, files = kept) => trainKind.plan(ctx(c, cfg, files), 'iter-001/train').shared.find((f) => f.path.endsWith('previous.yaml'))?.content;
     expect(previousOf(withPotential, config())).to.equal('previous: 0\n');
     expect(previousOf(withPotential, config('train: {warm_start: false}\n'))).to.equal(undefined);
-    expect(previousOf(emptyCursor('tr', NOW), config())).to.equal(undefined);
-    expect(previousOf(emptyCursor('tr', NOW), config('train: {initial_potential: start.yaml}\n'), new Map([['start.yaml', Buffer.from('start: 1\n')]]))).to.equal('start: 1\n');
+    expect(previousOf(emptyCursor('tr', NOW, 'c0ffee000001'), config())).to.equal(undefined);
+    expect(previousOf(emptyCursor('tr', NOW, 'c0ffee000001'), config('train: {initial_potential: start.yaml}\n'), new Map([['start.yaml', Buffer.from('start: 1\n')]]))).to.equal('start: 1\n');
     expect(() => previousOf(withPotential, config(), new Map())).to.throw(StageError, /the previous potential potentials\/iter-000\/output_potential\.yaml is missing/);
-    expect(() => previousOf(emptyCursor('tr', NOW), config('train: {initial_potential: gone.yaml}\n'), new Map())).to.throw(StageError, /train\.initial_potential: gone\.yaml does not exist/);
+    expect(() => previousOf(emptyCursor('tr', NOW, 'c0ffee000001'), config('train: {initial_potential: gone.yaml}\n'), new Map())).to.throw(StageError, /train\.initial_potential: gone\.yaml does not exist/);
   });
 });
 
@@ -166,11 +170,11 @@ function stage(kind: StageRecord['kind'], states: AttemptState[], followed = fal
 }
 
 function cursorWith(...stages: StageRecord[]): Cursor {
-  return { ...emptyCursor('tr', NOW), stages };
+  return { ...emptyCursor('tr', NOW, 'c0ffee000001'), stages };
 }
 
 describe('training: the transition table', () => {
-  const kinds = new Map([['label', { runs: 'jobs' }], ['train', { runs: 'jobs' }]] as const);
+  const kinds: Registry = new Map<string, StageKind>([['label', labelKind], ['train', trainKind]]);
 
   it('label → train at min_new_structures with stragglers (the labelling stage stays open), or when labelling settles', () => {
     const cfg = config('train: {min_new_structures: 2}\n');
@@ -184,9 +188,9 @@ describe('training: the transition table', () => {
 
   it('a fit that gave up stops the loop with its reason; a fit done stops where no explore stage exists, or at stop_after', () => {
     const gaveUp = transitions(cursorWith(stage('train', ['failed'], false, 'pacemaker_error')), config(), kinds);
-    expect(gaveUp).to.deep.equal([{ kind: 'stop', reason: 'training of iteration 0 gave up: pacemaker_error is never retried; last error: it broke' }]);
-    expect(transitions(cursorWith(stage('train', ['done'])), config(), kinds)).to.deep.equal([{ kind: 'stop', reason: 'iteration 0 is through train; this autopipe has no explore stage, so the loop stops here' }]);
-    expect(transitions(cursorWith(stage('train', ['done'])), config('iterations: {stop_after: train}\n'), kinds)).to.deep.equal([{ kind: 'stop', reason: 'iteration 0 is through train, and iterations.stop_after is train' }]);
+    expect(gaveUp).to.deep.equal([{ kind: 'stop', reason: 'training of iteration 0 gave up: pacemaker_error is never retried; last error: it broke', by: 'failure' }]);
+    expect(transitions(cursorWith(stage('train', ['done'])), config(), kinds)).to.deep.equal([{ kind: 'stop', reason: 'iteration 0 is through train; this autopipe has no explore stage, so the loop stops here', by: 'rule' }]);
+    expect(transitions(cursorWith(stage('train', ['done'])), config('iterations: {stop_after: train}\n'), kinds)).to.deep.equal([{ kind: 'stop', reason: 'iteration 0 is through train, and iterations.stop_after is train', by: 'rule' }]);
     expect(transitions(cursorWith(stage('label', ['failed', 'failed'], false, 'input_error')), config(), kinds)[0]).to.have.property('kind', 'stop');
   });
 });

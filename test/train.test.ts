@@ -4,12 +4,13 @@
  * backend), the local executor, and SLURM over SSH on the test cluster.
  */
 import { expect } from 'chai';
+import { potentialsOf } from '../lib/stages/kept.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readCursor, type Cursor } from '../lib/state/cursor.js';
-import { stageSettled } from '../lib/loop/tasks.js';
+import { stageSettled } from '../lib/state/tasks.js';
 import { POTENTIAL_FILES } from '../lib/stages/train/judge.js';
 import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
 import { trainedProject, trainingProject, autopipe } from './support/al-training.js';
@@ -116,8 +117,8 @@ describe('training with real pacemaker on pw.x labels', function () {
     const coreAtoms = rows.reduce((n, r) => n + (r.mask === null ? r.natoms : r.mask.filter((m) => m === 1).length), 0);
     expect(rows.filter((r) => r.embedded)).to.have.length(6);
     expect(t.stderr).to.match(new RegExp(`fit of iteration 0: 20 rows \\(${coreAtoms} atoms with force weight\\)`));
-    const pot = c.potentials[0];
-    expect(c.potentials).to.have.length(1);
+    const pot = potentialsOf(c)[0];
+    expect(potentialsOf(c)).to.have.length(1);
     expect(pot).to.deep.include({ iteration: 0, dir: 'potentials/iter-000', rows: 20, row_ids: [[1, 20]], warm_start_from: null });
     const m = pot.metrics as { finite: boolean; seconds: number; train: { structures: number; core_atoms: number; energy_rmse_per_atom: number; force_rmse_core: number } };
     expect(m.finite).to.equal(true);
@@ -244,7 +245,7 @@ print(json.dumps({"buffer": n_buffer, "core": n_core}))`, [jobData, join(dir, 'b
     const r = autopipe(['run'], dir);
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.match(/fit of iteration 0: 21 rows \(134 atoms with force weight\), warm start from start\.yaml/);
-    const pot = cursorOf(dir).potentials[0];
+    const pot = potentialsOf(cursorOf(dir))[0];
     expect(pot.warm_start_from).to.equal('start.yaml');
     const warm = readFileSync(join(dir, '.autopipe', 'potentials', 'iter-000', 'log.txt'), 'utf8');
     expect(warm).to.match(/Target potential loaded from file '\.\.\/\.\.\/inputs\/previous\.yaml'/);
@@ -271,7 +272,7 @@ print(json.dumps({"buffer": n_buffer, "core": n_core}))`, [jobData, join(dir, 'b
     expect(train.tasks[0].attempts[0]).to.deep.include({ state: 'failed', error_class: 'pacemaker_error' });
     expect(train.tasks[0].attempts[0].message).to.match(/^exit 1: \w+Error: .+/);
     expect(train.tasks[0].gave_up).to.match(/pacemaker_error is never retried/);
-    expect(c.potentials).to.deep.equal([]);
+    expect(potentialsOf(c)).to.deep.equal([]);
     expect(c.stopped?.reason).to.match(/^training of iteration 0 gave up: pacemaker_error is never retried.*; last error: exit 1: \w+Error/);
     const status = autopipe(['status'], dir).stdout;
     expect(status).to.match(/t0000 {2}failed {4}attempt 1 .* pacemaker_error/).and.match(/stopped: training of iteration 0 gave up/);
@@ -293,16 +294,16 @@ print(json.dumps({"buffer": n_buffer, "core": n_core}))`, [jobData, join(dir, 'b
     writeFileSync(join(dir, 'autopipe.yaml'), readFileSync(join(dir, 'autopipe.yaml'), 'utf8').replace('dft:\n', `dft:\n  command: bash ${join(dir, 'hold.sh')} pw.x\n`));
     expect(autopipe(['submit'], dir).status).to.equal(0);
     let c = cursorOf(dir);
-    for (let k = 0; k < 240 && c.potentials.length === 0; k++) {
+    for (let k = 0; k < 240 && potentialsOf(c).length === 0; k++) {
       const r = autopipe(['poll'], dir);
       expect(r.status, r.stderr).to.equal(0);
       c = cursorOf(dir);
       await sleep(500);
     }
     // fitted while two labels still run: the labelling stage is open beside the training stage
-    expect(c.potentials).to.have.length(1);
-    expect(c.potentials[0]).to.deep.include({ rows: 22, row_ids: [[1, 22]] });
-    const m = c.potentials[0].metrics as { train: { structures: number }; test: { structures: number; force_rmse_core: number } };
+    expect(potentialsOf(c)).to.have.length(1);
+    expect(potentialsOf(c)[0]).to.deep.include({ rows: 22, row_ids: [[1, 22]] });
+    const m = potentialsOf(c)[0].metrics as { train: { structures: number }; test: { structures: number; force_rmse_core: number } };
     expect(m.test.structures).to.be.within(1, 10);
     expect(m.train.structures + m.test.structures).to.equal(22);
     expect(m.test.force_rmse_core).to.be.above(0);
@@ -324,7 +325,7 @@ print(json.dumps({"buffer": n_buffer, "core": n_core}))`, [jobData, join(dir, 'b
     expect(c.done.find((d) => d.kind === 'label')?.counts).to.deep.include({ done: 4, failed: 0 });
     expect(c.stages.map((s) => s.kind), 'the labelling stage closed once settled').to.deep.equal(['train']);
     expect(aseRows(join(dir, '.autopipe', 'autopipe.db'))).to.have.length(24);
-    expect(c.potentials[0].row_ids, 'what the fit used stays written down').to.deep.equal([[1, 22]]);
+    expect(potentialsOf(c)[0].row_ids, 'what the fit used stays written down').to.deep.equal([[1, 22]]);
     const next = autopipe(['train', '--export', join(dir, 'next.pckl.gzip')], dir);
     expect(next.stdout).to.match(/24 rows/);
   });
@@ -369,7 +370,7 @@ describe('label → train with polls killed at random instants (SIGKILL)', funct
     const train = c.stages.find((s) => s.kind === 'train')!;
     expect(train.submissions).to.have.length(1);
     expect(train.tasks[0].attempts.map((a) => [a.dir, a.state])).to.deep.equal([['iter-000/train/t0000/a1', 'done']]);
-    expect(c.potentials.map((p) => [p.dir, p.rows])).to.deep.equal([['potentials/iter-000', 23]]);
+    expect(potentialsOf(c).map((p) => [p.dir, p.rows])).to.deep.equal([['potentials/iter-000', 23]]);
     expect(readdirSync(join(dir, '.autopipe', 'potentials'))).to.deep.equal(['iter-000']);
     expect(aseRows(join(dir, '.autopipe', 'autopipe.db')), 'every label merged once').to.have.length(23);
     return c;

@@ -4,10 +4,11 @@
  * scripts shipped with autopipe. The only place lib/loop meets the filesystem and the kinds.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Project } from '../project/project.js';
+import { homeOf, type Project } from '../project/project.js';
 import type { OpenExecutor } from '../exec/factory.js';
 import { maxArraySize } from '../exec/factory.js';
 import type { PassContext } from '../loop/pass.js';
@@ -18,7 +19,7 @@ import { readStructures } from '../structures/read-any.js';
 import { openDatabaseFile } from '../db/db-file.js';
 import type { AseDatabase } from '../db/ase-db.js';
 import { writeCursor, type Cursor } from '../state/cursor.js';
-import { makeDirs, writeFileAtomic } from '../fsutil/atomic.js';
+import { makeDirs, readKeptFile, writeFileAtomic } from '../fsutil/atomic.js';
 import { ConfigError, FileAccessError } from '../errors/errors.js';
 import type { CliContext } from './context.js';
 
@@ -40,8 +41,9 @@ export function candidatesOf(p: Project): Candidate[] {
 /** A file kept in the work folder: written atomically once; a repeated merge of the same content is a no-op. */
 function keep(workdir: string, path: string, content: Buffer): void {
   const full = join(workdir, path);
-  if (existsSync(full)) {
-    if (readFileSync(full).equals(content)) return;
+  const there = readKeptFile(full, 'a file this merge keeps');
+  if (there !== undefined) {
+    if (there.equals(content)) return;
     throw new FileAccessError(`${full} exists with other content; autopipe never overwrites a kept file`, { hint: 'move it away if it is not from this run' });
   }
   makeDirs(dirname(full));
@@ -50,7 +52,7 @@ function keep(workdir: string, path: string, content: Buffer): void {
 
 export interface LoopHandles { pass: PassContext; closeDb: () => void }
 
-export function loopContext(p: Project, x: OpenExecutor, ctx: CliContext, opts: { runRoot?: string } = {}): LoopHandles {
+export function loopContext(p: Project, x: OpenExecutor, ctx: CliContext): LoopHandles {
   let db: AseDatabase | undefined;
   const openDb = () => (db ??= openDatabaseFile(p.dbPath, { create: true, busyTimeoutMs: ctx.dbBusyTimeoutMs }));
   const templates = new Map<string, Render>();
@@ -62,16 +64,14 @@ export function loopContext(p: Project, x: OpenExecutor, ctx: CliContext, opts: 
   const stageContext = (c: Cursor): StageContext => ({
     cursor: c, iteration: c.iteration, config: p.config, configFile: p.configFile, now: ctx.now(), db: openDb, render,
     asset: (name) => readFileSync(join(ASSETS, name), 'utf8'),
-    readFile: (path, base) => {
-      const full = isAbsolute(path) ? path : join(base === 'work' ? p.workdir : p.dir, path);
-      return existsSync(full) ? readFileSync(full) : undefined;
-    },
+    readFile: (path, base) => readKeptFile(isAbsolute(path) ? path : join(base === 'work' ? p.workdir : p.dir, path), base === 'work' ? 'a file the campaign kept' : 'a file autopipe.yaml names'),
     initialStructures: () => candidatesOf(p),
   });
   let arraySize: number | undefined;
   const pass: PassContext = {
     executor: x.executor, registry: REGISTRY, config: p.config, now: ctx.now(),
-    saveCursor: (c) => writeCursor(p.cursorPath, { ...c, updated_at: ctx.now() }),
+    about: `project ${JSON.stringify(p.config.name)} at ${hostname()}:${p.dir}`,
+    saveCursor: (c) => writeCursor(p.cursorPath, { ...c, updated_at: ctx.now(), home: homeOf(p) }),
     stageContext,
     writeWork: (path, content) => {
       const full = join(p.workdir, path);
@@ -80,7 +80,7 @@ export function loopContext(p: Project, x: OpenExecutor, ctx: CliContext, opts: 
     },
     sink: { db: openDb, keep: (path, content) => keep(p.workdir, path, content), config: p.config, now: ctx.now(), user: ctx.user },
     arrays: {
-      project: p.config.name, runRoot: opts.runRoot ?? p.runRoot, now: ctx.now(), token: newToken,
+      project: p.config.name, now: ctx.now(), token: newToken,
       maxArraySize: async () => (arraySize ??= await maxArraySize(p, x.runner)),
     },
   };

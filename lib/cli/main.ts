@@ -44,7 +44,7 @@ const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Re
   { names: ['db'], load: async () => { const m = await import('./commands/db.js'); return (y, ctx) => y.command('db', 'the ASE database: add, ls, export, check', (a) => m.dbCommands(a, ctx)); } },
   { names: ['convert'], load: async () => (await import('./commands/convert.js')).convertCommand },
   { names: ['embed', 'select'], load: async () => (await import('./commands/embed.js')).embedCommands },
-  { names: ['submit', 'poll', 'status', 'run'], load: async () => (await import('./commands/loop.js')).loopCommands },
+  { names: ['submit', 'poll', 'status', 'run', 'resume'], load: async () => (await import('./commands/loop.js')).loopCommands },
   { names: ['train'], load: async () => (await import('./commands/train.js')).trainCommand },
   { names: ['report'], load: async () => (await import('./commands/report.js')).reportCommand },
   { names: ['init'], load: async () => (await import('./commands/init.js')).initCommand },

@@ -4,7 +4,7 @@
  * (cron's mail) a plain line is written only when what it says changes, the clock aside.
  */
 import type { Cursor } from '../state/cursor.js';
-import { countsOf } from '../loop/tasks.js';
+import { countsOf } from '../state/tasks.js';
 
 export interface Progress {
   iteration: number;

@@ -1,12 +1,12 @@
 /** What `status` and `poll --json` show, from the cursor (and, for the per-iteration table, the database's labelled cells); pure. */
-import type { Config } from '../config/types.js';
-import type { Cursor, JsonObject, StageRecord, StageSummary, PotentialRecord } from '../state/cursor.js';
-import { selectionLine } from '../stages/select/index.js';
-import { runResultsOf, runTotals } from '../stages/kept.js';
+import type { Cursor, JsonObject, StageRecord, StageSummary } from '../state/cursor.js';
+import type { Registry } from '../stages/kind.js';
+import { potentialLine, potentialsOf } from '../stages/kept.js';
+import { REGISTRY } from '../stages/registry.js';
 import { showJob } from '../slurm/job-ref.js';
-import { countsOf, lastAttempt } from '../loop/tasks.js';
+import { countsOf, lastAttempt } from '../state/tasks.js';
 import { recoveryReport } from '../loop/report.js';
-import { campaignOf, stageCoreSeconds, stagesInOrder } from '../report/campaign.js';
+import { campaignOf, stagesInOrder } from '../report/campaign.js';
 import { configChanges } from '../config/changes.js';
 import type { LabelledCell } from '../db/ase-db.js';
 
@@ -35,23 +35,14 @@ function doneJson(d: StageSummary) {
   return { ...d, summary: `${d.tasks} task${d.tasks === 1 ? '' : 's'} (${n})${rows}` };
 }
 
-function mev(v: unknown): string {
-  return typeof v === 'number' ? (v * 1000).toFixed(1) : '-';
-}
-
-function potentialJson(p: PotentialRecord) {
-  const m = p.metrics as { train?: Record<string, unknown>; test?: Record<string, unknown> };
-  const split = (name: string, x: Record<string, unknown> | undefined) => (x === undefined ? '' : `; ${name}: energy ${mev(x.energy_rmse_per_atom)} meV/atom, force ${mev(x.force_rmse_core)} meV/Å on ${String(x.core_atoms ?? '-')} core atoms`);
-  return { ...p, summary: `${p.rows} rows (ids ${p.row_ids.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')})${split('train', m.train)}${split('test', m.test)}; ${p.duration_s ?? '-'} s${p.warm_start_from === null ? '' : `, warm start from ${p.warm_start_from}`}` };
-}
-
 /** `cells`: the database's labelled cells (none when there is no database yet). */
-export function statusJson(c: Cursor, cells: readonly LabelledCell[] = []) {
+export function statusJson(c: Cursor, cells: readonly LabelledCell[] = [], registry: Registry = REGISTRY) {
   const stages = c.stages.map(stageJson);
   // the newest open stage, as the flat fields of earlier versions (scripts read them)
   const current = stages.at(-1);
   return {
     iteration: c.iteration,
+    campaign: c.id,
     stage: current?.kind ?? null,
     stopped: c.stopped,
     tasks: current?.tasks ?? [],
@@ -60,33 +51,20 @@ export function statusJson(c: Cursor, cells: readonly LabelledCell[] = []) {
     gave_up: current?.report.gave_up ?? [],
     stages,
     done: c.done.map(doneJson),
-    potentials: c.potentials.map(potentialJson),
+    potentials: potentialsOf(c).map((p) => ({ ...p, summary: potentialLine(p) })),
     // per iteration, the numbers of the report's table
-    iterations: campaignOf(c, cells).iterations,
+    iterations: campaignOf(c, cells, registry).iterations,
   };
 }
 
-/** Per iteration, in order: what each of its stages did, in one line each (status, the end of `run`). */
-export function iterationLines(c: Cursor, config: Config): string[] {
-  const stages = stagesInOrder(c);
+/** Per iteration, in order: what each of its stages did, in one line each, from what it recorded (status, the end of `run`). */
+export function iterationLines(c: Cursor, cells: readonly LabelledCell[] = [], registry: Registry = REGISTRY): string[] {
   const out: string[] = [];
   const lastConfig = new Map<string, JsonObject>();
-  for (const s of stages) {
+  for (const s of stagesInOrder(c)) {
     const head = `iteration ${s.iteration} ${s.kind.padEnd(7)}`;
-    // an open stage has its tasks; a done one their summary
-    const counts = Array.isArray(s.tasks) ? countsOf(s.tasks) : (s as StageSummary).counts;
-    const hours = stageCoreSeconds(s) / 3600;
-    if (s.kind === 'label') out.push(`${head} ${counts.done} structure(s) labelled${counts.failed > 0 ? `, ${counts.failed} failed for good` : ''}; ${hours.toFixed(3)} core-hours`);
-    if (s.kind === 'train') {
-      const pot = c.potentials.find((p) => p.iteration === s.iteration);
-      out.push(`${head} ${pot === undefined ? 'no potential yet' : `${pot.dir}: ${potentialJson(pot).summary}`}`);
-    }
-    if (s.kind === 'explore') {
-      const r = Object.values(runResultsOf(s.data));
-      const t = runTotals(r);
-      out.push(`${head} ${r.length} run(s): ${t.explored} frames explored, ${t.collected} collected, largest γ ${t.maxGamma.toFixed(2)}, ${r.filter((x) => x.stopped_early).length} stopped early at gamma_stop`);
-    }
-    if (s.kind === 'select') out.push(`${head} ${selectionLine(s.iteration, s.data, config).replace(/^iteration \d+: /, '')}`);
+    const kind = registry.get(s.kind);
+    out.push(`${head} ${kind === undefined ? '(a kind of stage this autopipe does not have)' : kind.summaryLine(s, { cells })}`);
     if (s.config !== undefined) {
       const before = lastConfig.get(s.kind);
       if (before !== undefined) for (const change of configChanges(before, s.config)) out.push(`${' '.repeat(head.length + 1)}planned with a changed autopipe.yaml: ${change}`);

@@ -92,6 +92,19 @@ export class CursorError extends AutopipeError {
   override readonly exitCode = 65;
 }
 
+/**
+ * A campaign's files are not what its checkpoint says they are: another campaign's run root, a
+ * copied project, a missing database. Nothing was changed; the message says how to go on.
+ */
+export class CampaignError extends AutopipeError {
+  override readonly exitCode = 65; // EX_DATAERR
+}
+
+/** `autopipe run` ended because the loop stopped on a failure (a stage gave up or could not start): scripts and cron can tell it from a rule's stop (exit 0). */
+export class LoopStoppedError extends AutopipeError {
+  override readonly exitCode = 3;
+}
+
 /** SLURM refused a command or could not be reached (sbatch, squeue). */
 export class SlurmError extends AutopipeError {
   override readonly exitCode = 69; // EX_UNAVAILABLE

@@ -12,6 +12,21 @@ export interface PlannedCopy { from: string; to: string }
 /** The files fetched from one attempt folder, by name (bytes: a potential's active set is binary). */
 export type FetchedFiles = ReadonlyMap<string, Buffer>;
 
+/**
+ * Whose run root this is, and the attempt folders a stage lays out now. The run root's marker
+ * (.autopipe-campaign) names the campaign that staged there first; another campaign's is
+ * refused (two campaigns in one run root would take each other's outputs). An attempt folder
+ * planned now that already holds a job's sentinels (another attempt ran there) is moved aside
+ * to <folder>.stale-N, never adopted.
+ */
+export interface StageClaim {
+  campaign: { id: string; about: string };
+  fresh: readonly string[];
+}
+
+/** What staging did besides writing the files: the attempt folders it moved aside. */
+export interface StageResult { movedAside: string[] }
+
 /** One job (an array, or a single job) to submit. */
 export interface SubmitRequest {
   jobName: string;
@@ -31,6 +46,9 @@ export interface SubmitResult { jobs: JobRef[]; refused?: Error }
 export interface Sentinels {
   started?: number;
   exitcode?: number;
+  /** The tokens the job wrote with them (an attempt's identity; absent from an older autopipe's job). */
+  startedBy?: string;
+  exitBy?: string;
   /** When the task's progress file last changed (Unix seconds): how long a task that vanished kept running. */
   output?: number;
 }
@@ -40,10 +58,11 @@ export interface SentinelQuery { dir: string; progress: string }
 export interface Executor {
   readonly kind: 'local' | 'slurm';
   /**
-   * Put the staged files (paths relative to the run root) where the jobs run, then copy
-   * folders there (a restart's charge density); a copy whose source is missing is skipped.
+   * Claim the run root and clear the fresh attempt folders (when a claim is given), put the
+   * staged files (paths relative to the run root) where the jobs run, then copy folders there
+   * (a restart's charge density; a copy whose source is missing is skipped). One round trip.
    */
-  stage(files: readonly PlannedFile[], copies?: readonly PlannedCopy[]): Promise<void>;
+  stage(files: readonly PlannedFile[], copies?: readonly PlannedCopy[], claim?: StageClaim): Promise<StageResult>;
   /** The job ids of submissions that may already have gone in (intents without an id), in one query; a name not found is left out. */
   findSubmitted(jobNames: readonly string[]): Promise<Map<string, JobRef>>;
   /**

@@ -21,11 +21,11 @@ export interface OpenExecutor {
 }
 
 /** The executor of a project; with a host, one SSH connection until close(). */
-export async function openExecutor(p: Project): Promise<OpenExecutor> {
+export async function openExecutor(p: Project, now?: () => number): Promise<OpenExecutor> {
   const e = p.config.executor;
   const local = new LocalRunner();
   if (e.kind === 'local') {
-    return { executor: new LocalExecutor(p.runRoot, e.max_concurrent), runner: local, roundTrips: () => 0, close: () => {} };
+    return { executor: new LocalExecutor(p.runRoot, e.max_concurrent, now), runner: local, roundTrips: () => 0, close: () => {} };
   }
   if (e.host === null) return { executor: new SlurmLocalExecutor(local, p.runRoot), runner: local, roundTrips: () => 0, close: () => {} };
   if (e.remote_root === null) throw new ConfigError(p.configFile, ['executor.remote_root: is required with a host (the folder on the cluster where task folders live)']);

@@ -2,19 +2,29 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sentinels, SentinelQuery } from './executor.js';
+import { parseSentinel } from './manifest.js';
+
+/** A file's text, or undefined when it is not a readable file (missing, a folder, no permission). */
+function textOf(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
 
 function number(path: string): number | undefined {
-  if (!existsSync(path)) return undefined;
-  const v = Number(readFileSync(path, 'utf8').trim());
-  return Number.isFinite(v) ? v : undefined;
+  return parseSentinel(textOf(path))?.value;
 }
 
 export function readSentinels(dir: string, progress: string): Sentinels {
   const out: Sentinels = {};
-  const started = number(join(dir, 'started'));
-  const exitcode = number(join(dir, 'exitcode'));
-  if (started !== undefined) out.started = started;
-  if (exitcode !== undefined) out.exitcode = exitcode;
+  const started = parseSentinel(textOf(join(dir, 'started')));
+  const exitcode = parseSentinel(textOf(join(dir, 'exitcode')));
+  if (started !== undefined) out.started = started.value;
+  if (started?.token !== undefined) out.startedBy = started.token;
+  if (exitcode !== undefined) out.exitcode = exitcode.value;
+  if (exitcode?.token !== undefined) out.exitBy = exitcode.token;
   const output = statSync(join(dir, progress), { throwIfNoEntry: false });
   if (output !== undefined) out.output = Math.floor(output.mtimeMs / 1000);
   return out;

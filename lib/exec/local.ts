@@ -4,27 +4,42 @@
  * every status query schedules: it starts waiting tasks while fewer than `maxConcurrent` run.
  * Each task writes its own pid file before anything else, so a later poll process sees it
  * even if the poll that started it died a moment later. A job is known by its script.
+ *
+ * A task's time limit (its resources' time, as sbatch --time) holds here too: a status query
+ * that finds a task past it stops its process group (SIGTERM, then SIGKILL at the next query
+ * after a grace), marks it local.timeout and reports it as SLURM reports a job that timed out.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest, SubmitResult } from './executor.js';
+import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, StageClaim, StageResult, SubmitRequest, SubmitResult } from './executor.js';
 import { stageLocally } from './stage-local.js';
 import type { JobRef } from '../slurm/job-ref.js';
 import { localSentinels, localFetch, readSentinels, readPid } from './local-fs.js';
+import { manifestLine } from './manifest.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import type { QueueEntry } from '../slurm/commands.js';
 import { isProcessAlive } from '../state/process.js';
+import { parseTimeLimit } from '../slurm/limits.js';
 
-interface Marker { script: string; chdir: string; jobName: string; /** Absent in markers written before version 3. */ cpus?: number }
+interface Marker {
+  script: string; chdir: string; jobName: string;
+  /** Absent in markers written before version 3. */
+  cpus?: number;
+  /** The time limit (sbatch's form); absent in markers of an older autopipe. */
+  time?: string;
+}
+
+/** Seconds between SIGTERM and SIGKILL for a task past its time limit (SLURM's KillWait default). */
+const KILL_WAIT_S = 30;
 
 export class LocalExecutor implements Executor {
   readonly kind = 'local' as const;
 
-  constructor(private readonly runRoot: string, private readonly maxConcurrent: number) {}
+  constructor(private readonly runRoot: string, private readonly maxConcurrent: number, private readonly now: () => number = () => Date.now() / 1000) {}
 
-  async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
-    stageLocally(this.runRoot, files, copies);
+  async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = [], claim?: StageClaim): Promise<StageResult> {
+    return stageLocally(this.runRoot, files, copies, claim);
   }
 
   /** The marker and manifest of a job sit next to its script (<stage>/<token>.sbatch). */
@@ -42,7 +57,7 @@ export class LocalExecutor implements Executor {
     for (const s of requests) {
       const marker = this.sibling(s.script, 'submitted');
       if (!existsSync(marker)) {
-        writeFileAtomic(marker, JSON.stringify({ script: s.script, chdir: s.chdir, jobName: s.jobName, cpus: s.resources.cpus_per_task } satisfies Marker));
+        writeFileAtomic(marker, JSON.stringify({ script: s.script, chdir: s.chdir, jobName: s.jobName, cpus: s.resources.cpus_per_task, time: s.resources.time } satisfies Marker));
       }
     }
     return { jobs: requests.map((s) => ({ kind: 'local', script: s.script })) };
@@ -54,19 +69,26 @@ export class LocalExecutor implements Executor {
     const tasks = scripts.flatMap((jobId) => {
       const marker = JSON.parse(readFileSync(this.sibling(jobId, 'submitted'), 'utf8')) as Marker;
       const stage = join(this.runRoot, posix.dirname(jobId));
-      const dirs = readFileSync(this.sibling(jobId, 'manifest'), 'utf8').split('\n').filter((l) => l !== '');
+      const dirs = readFileSync(this.sibling(jobId, 'manifest'), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => manifestLine(l).dir);
       return dirs.map((dir, index) => ({ jobId, marker, index, dir: join(stage, dir) }));
     });
-    const state = (dir: string): 'done' | 'running' | 'lost' | 'waiting' => {
+    const state = (dir: string): 'done' | 'running' | 'lost' | 'waiting' | 'timeout' => {
       if (readSentinels(dir, 'exitcode').exitcode !== undefined) return 'done';
+      if (existsSync(join(dir, 'local.timeout'))) return 'timeout';
       const pid = readPid(join(dir, 'local.pid'));
       if (pid !== undefined) return isProcessAlive(pid) ? 'running' : 'lost';
       return existsSync(join(dir, 'local.launched')) ? 'running' : 'waiting'; // launched a moment ago
     };
+    for (const t of tasks) this.enforceTimeLimit(t.dir, t.marker, state(t.dir));
     let running = tasks.filter((t) => state(t.dir) === 'running').length;
     const out: QueueEntry[] = [];
     for (const t of tasks) {
       let s = state(t.dir);
+      if (s === 'timeout') {
+        // as squeue shows a job that timed out (for MinJobAge): the attempt fails as walltime
+        out.push({ arrayJobId: t.jobId, taskIds: [t.index], jobId: `${t.jobId}_${t.index}`, state: 'timeout', rawState: 'TIMEOUT', reason: `time limit ${t.marker.time ?? '-'}`, name: t.marker.jobName });
+        continue;
+      }
       if (s === 'waiting' && running < this.maxConcurrent) {
         this.launch(t.jobId, t.marker, t.index, t.dir);
         running++;
@@ -77,6 +99,30 @@ export class LocalExecutor implements Executor {
       }
     }
     return out; // finished and lost tasks are not in the queue, as with SLURM
+  }
+
+  /** A running task past its time limit: its process group stopped (SIGTERM; SIGKILL after KILL_WAIT_S), marked local.timeout. */
+  private enforceTimeLimit(dir: string, m: Marker, s: string): void {
+    const limit = m.time === undefined ? undefined : parseTimeLimit(m.time);
+    if (limit === undefined || (s !== 'running' && s !== 'timeout')) return;
+    const pid = readPid(join(dir, 'local.pid'));
+    if (pid === undefined) return;
+    const since = statSync(join(dir, 'local.launched'), { throwIfNoEntry: false })?.mtimeMs;
+    const marked = statSync(join(dir, 'local.timeout'), { throwIfNoEntry: false })?.mtimeMs;
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-pid, sig); // the task's whole process group: the job script and its program
+      } catch {
+        // already gone
+      }
+    };
+    if (marked !== undefined) {
+      if (isProcessAlive(pid) && this.now() - marked / 1000 > KILL_WAIT_S) signal('SIGKILL');
+      return;
+    }
+    if (since === undefined || this.now() - since / 1000 <= limit) return;
+    writeFileAtomic(join(dir, 'local.timeout'), `${Math.round(this.now())}\n`);
+    signal('SIGTERM');
   }
 
   private launch(jobId: string, m: Marker, index: number, dir: string): void {

@@ -4,7 +4,7 @@
  * from the filesystem.
  */
 import { join } from 'node:path';
-import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest, SubmitResult } from './executor.js';
+import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, StageClaim, StageResult, SubmitRequest, SubmitResult } from './executor.js';
 import { shellJoin } from '../shell/quote.js';
 import { localSentinels, localFetch } from './local-fs.js';
 import type { Runner } from '../shell/runner.js';
@@ -21,8 +21,8 @@ export class SlurmLocalExecutor implements Executor {
 
   constructor(private readonly runner: Runner, private readonly runRoot: string) {}
 
-  async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
-    stageLocally(this.runRoot, files, copies);
+  async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = [], claim?: StageClaim): Promise<StageResult> {
+    return stageLocally(this.runRoot, files, copies, claim);
   }
 
   async findSubmitted(jobNames: readonly string[]): Promise<Map<string, JobRef>> {

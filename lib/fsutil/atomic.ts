@@ -3,7 +3,7 @@
  * the target, fsync the folder. A crash at any instant leaves either the old file or the new
  * one, never a half-written one.
  */
-import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync, mkdirSync, existsSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync, mkdirSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AutopipeError, FileAccessError } from '../errors/errors.js';
@@ -68,4 +68,20 @@ export function makeDirs(path: string): void {
     if (dirname(p) === p) break;
   }
   for (const p of missing.reverse()) mkdirSync(p);
+}
+
+/**
+ * A file autopipe keeps or reads back (a potential, a run's dump): its bytes, or undefined when
+ * there is none. Anything else in its place (a folder, no permission) is a FileAccessError
+ * that names it and says what to do, never an internal error.
+ */
+export function readKeptFile(path: string, what = 'a file autopipe keeps'): Buffer | undefined {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined) return undefined;
+  if (!st.isFile()) throw new FileAccessError(`${path} is not a file (${st.isDirectory() ? 'a folder' : 'not a regular file'}), but ${what}`, { hint: `move it away (mv ${path} ${path}.moved) and restore the file from a backup, or from the task folder it came from` });
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new FileAccessError(`cannot read ${path} (${what}): ${(err as Error).message}`, { hint: `give it back its read permission (chmod u+r ${path})`, cause: err });
+  }
 }

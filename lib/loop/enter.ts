@@ -10,14 +10,19 @@ import type { JobStageKind, LocalOutcome, LocalStageKind, StageContext, StageKin
 import { attemptDir, stageDirOf } from '../stages/kind.js';
 import type { JsonObject, StageRecord, StageSummary, TaskRecord } from '../state/cursor.js';
 import { planArrays, type ArrayInputs } from './arrays.js';
-import { coreSeconds, countsOf, phaseOf } from './tasks.js';
+import { jobScript } from './wrapper.js';
+import { coreSeconds, countsOf, phaseOf } from '../state/tasks.js';
 import { recoveryReport } from './report.js';
 
 export type ArrayContext = Omit<ArrayInputs, 'stageDir' | 'renderScript'>;
 
-/** The kind's job script, rendered with its resources and its own context. */
-export function scriptRenderer(kind: JobStageKind, ctx: StageContext): ArrayInputs['renderScript'] {
-  return (c) => ctx.render(kind.template, { ...kind.scriptContext(ctx.config), ...c });
+/** The job script of one submission: autopipe's wrapper around the kind's template, rendered with the resources and the kind's own context. */
+export function scriptRenderer(kind: JobStageKind, ctx: StageContext, iteration: number): ArrayInputs['renderScript'] {
+  return (c) => jobScript({
+    manifest: c.manifest, resources: c.resources, template: kind.template,
+    payload: ctx.render(kind.template, { ...kind.scriptContext(ctx.config), resources: c.resources }),
+    about: `autopipe ${kind.noun} job of project ${JSON.stringify(ctx.config.name)}, iteration ${iteration}`,
+  });
 }
 
 /** The sections of autopipe.yaml a kind plans with, as the cursor records them. */
@@ -37,14 +42,16 @@ export function runLocalStage(kind: LocalStageKind, ctx: StageContext): { stage:
 export function planStage(kind: JobStageKind, iteration: number, ctx: StageContext, arrays: ArrayContext): { stage: StageRecord; files: PlannedFile[]; notes: string[] } {
   const stageDir = stageDirOf(iteration, kind.kind);
   const plan = kind.plan({ ...ctx, iteration }, stageDir);
-  const laid = planArrays([{ tasks: plan.tasks.map((t) => ({ id: t.id, dir: attemptDir(stageDir, t.id, 1) })), resources: kind.resources(ctx.config) }], {
-    ...arrays, stageDir, renderScript: scriptRenderer(kind, ctx),
+  // each attempt's identity: its job writes it into the sentinels
+  const tokens = new Map(plan.tasks.map((t) => [t.id, arrays.token()]));
+  const laid = planArrays([{ tasks: plan.tasks.map((t) => ({ id: t.id, dir: attemptDir(stageDir, t.id, 1), token: tokens.get(t.id) as string })), resources: kind.resources(ctx.config) }], {
+    ...arrays, stageDir, renderScript: scriptRenderer(kind, ctx, iteration),
   });
   const tasks: TaskRecord[] = plan.tasks.map((t) => {
     const at = laid.placement.get(t.id);
     return {
       id: t.id, about: t.about, spec: t.spec,
-      attempts: [{ attempt: 1, dir: attemptDir(stageDir, t.id, 1), submission: at?.token ?? null, array_index: at?.index ?? null, parameters: {}, state: 'planned', error_class: null, message: null }],
+      attempts: [{ attempt: 1, dir: attemptDir(stageDir, t.id, 1), submission: at?.token ?? null, array_index: at?.index ?? null, parameters: {}, state: 'planned', error_class: null, message: null, token: tokens.get(t.id) as string }],
     };
   });
   return {

@@ -30,6 +30,28 @@ const FROM_SLURM: Readonly<Record<SlurmState, FailureClass | undefined>> = {
   unknown: undefined,
 };
 
+/**
+ * What of a folder's sentinels an attempt wrote: a started or exitcode another attempt's job
+ * left there (another token) is not this attempt's, nor is the growth of a progress file it did
+ * not start. An attempt planned before tokens existed (no token) takes them as they are.
+ */
+export function ownSentinels(s: Sentinels | undefined, token: string | undefined): Sentinels {
+  if (s === undefined) return {};
+  if (token === undefined) return s;
+  const out: Sentinels = {};
+  if (s.started !== undefined && s.startedBy === token) Object.assign(out, { started: s.started, startedBy: token });
+  if (s.exitcode !== undefined && s.exitBy === token) Object.assign(out, { exitcode: s.exitcode, exitBy: token });
+  if (s.output !== undefined && out.started !== undefined) out.output = s.output;
+  return out;
+}
+
+/** Sentinels in an attempt's folder that another attempt wrote: never its results. */
+export function foreignSentinels(s: Sentinels | undefined, token: string | undefined): string | undefined {
+  if (s === undefined || token === undefined) return undefined;
+  const other = [s.exitcode !== undefined && s.exitBy !== token ? `exitcode (${s.exitBy ?? 'no token'})` : '', s.started !== undefined && s.startedBy !== token ? `started (${s.startedBy ?? 'no token'})` : ''].filter((x) => x !== '');
+  return other.length === 0 ? undefined : other.join(' and ');
+}
+
 export function classOfSlurmState(s: SlurmState): FailureClass | undefined {
   return FROM_SLURM[s];
 }
@@ -62,7 +84,7 @@ export function fromQueue(e: QueueEntry | undefined, job: JobRef, index: number 
     case 'unknown': return { state: started ? 'running' : 'pending', error_class: null, message: null };
     default: {
       const cls = classOfSlurmState(e.state) ?? 'unknown';
-      return { state: 'failed', error_class: cls, message: `SLURM: ${e.rawState}${e.reason && e.reason !== 'None' ? ` (${e.reason})` : ''}${cls === 'unknown' ? " without the task's exitcode" : ''}` };
+      return { state: 'failed', error_class: cls, message: `${job.kind === 'local' ? 'the local executor' : 'SLURM'}: ${e.rawState}${e.reason && e.reason !== 'None' ? ` (${e.reason})` : ''}${cls === 'unknown' ? " without the task's exitcode" : ''}` };
     }
   }
 }

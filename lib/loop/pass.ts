@@ -5,17 +5,19 @@
  * → the next stage → save → submit. Merging is idempotent and an intent is resolved by job name
  * before any new sbatch, so the next pass repeats what this one did not finish, once.
  */
-import type { Executor, FetchedFiles, Sentinels } from '../exec/executor.js';
+import type { Executor, FetchedFiles, Sentinels, StageClaim, StageResult } from '../exec/executor.js';
 import type { Config } from '../config/types.js';
-import type { AttemptRecord, Cursor, StageRecord } from '../state/cursor.js';
-import type { Finished, JobStageKind, MergeSink, Registry, StageContext, StageKind } from '../stages/kind.js';
+import type { AttemptRecord, Cursor, StageRecord, Stop } from '../state/cursor.js';
+import { reexamine, stopLine } from './stop.js';
+import { settle } from './settle.js';
+import type { JobStageKind, MergeSink, Registry, StageContext, StageKind } from '../stages/kind.js';
 import { StageError } from '../errors/errors.js';
-import { explainVanished, fromQueue, queueEntryOf, type Vanished } from './observe.js';
+import { explainVanished, foreignSentinels, fromQueue, ownSentinels, queueEntryOf, type Vanished } from './observe.js';
 import { planRetries } from './retries.js';
 import { submitIntents } from './submit.js';
 import { transitions } from './transition.js';
-import { configOf, planStage, runLocalStage, scriptRenderer, summarize, type ArrayContext } from './enter.js';
-import { lastAttempt, phaseOf, replaceLastAttempt, stageSettled } from './tasks.js';
+import { planStage, runLocalStage, scriptRenderer, summarize, type ArrayContext } from './enter.js';
+import { lastAttempt, phaseOf, replaceLastAttempt, stageSettled } from '../state/tasks.js';
 
 export interface PassContext {
   executor: Executor;
@@ -26,9 +28,12 @@ export interface PassContext {
   saveCursor: (c: Cursor) => void;
   /** What planning a stage or a retry may read. */
   stageContext: (c: Cursor) => StageContext;
-  sink: MergeSink;
+  /** Where merging writes (the campaign's id is the cursor's). */
+  sink: Omit<MergeSink, 'campaign'>;
   /** Write a file of the work folder atomically, replacing it (what a local stage leaves for the next one). */
   writeWork: (path: string, content: string) => void;
+  /** What the run root's marker says of this campaign besides its id: the project and where it is. */
+  about: string;
   /** MaxArraySize is asked only when something is planned. */
   arrays: Omit<ArrayContext, 'maxArraySize'> & { maxArraySize: () => Promise<number> };
 }
@@ -79,33 +84,6 @@ async function observe(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<strin
   return updated;
 }
 
-/** Judge what finished and merge what succeeded, stage by stage; the cursor's records follow. */
-function judgeAndMerge(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<string, number | undefined>, fetched: ReadonlyMap<string, FetchedFiles>, updated: Map<string, AttemptRecord>, changes: string[]): { cursor: Cursor; merged: number } {
-  let cursor = c;
-  let merged = 0;
-  for (const { s, kind } of jobStages(ctx, c)) {
-    const done: Finished[] = [];
-    for (const t of s.tasks) {
-      const a = lastAttempt(t);
-      const exitcode = exitcodes.get(a.dir);
-      if (phaseOf(t) !== 'open' || exitcode === undefined) continue;
-      const j = kind.judge(fetched.get(a.dir) ?? new Map(), exitcode, t, a, s, ctx.config);
-      if (j.ok) {
-        done.push({ task: t, attempt: a, result: j.result });
-        updated.set(a.dir, { ...a, state: 'done', error_class: null, message: null });
-      } else {
-        updated.set(a.dir, { ...a, state: 'failed', error_class: j.failure.cls, message: j.failure.message });
-      }
-    }
-    // committed before the cursor that records it is saved: a pass killed in between repeats
-    // the merge next time, and a repeated merge adds nothing (content ids, kept files)
-    changes.push(...kind.merge(done, ctx.sink, s));
-    merged += done.length;
-    if (kind.record !== undefined && done.length > 0) cursor = kind.record(cursor, s, done);
-  }
-  return { cursor, merged };
-}
-
 /** Seconds an attempt ran, from its sentinels: started → the last change of its progress file. */
 function ranSeconds(s: Sentinels | undefined): number | undefined {
   return s?.started === undefined || s.output === undefined ? undefined : Math.max(0, s.output - s.started);
@@ -145,12 +123,25 @@ async function retries(ctx: PassContext, c: Cursor, fetched: ReadonlyMap<string,
     }
     const kind = jobKindOf(ctx, s);
     if (kind === undefined) throw new StageError(`a ${s.kind} stage has tasks to retry, but runs no jobs`);
-    const plan = planRetries(s, kind, fetched, { ...sc, iteration: s.iteration }, { ...ctx.arrays, maxArraySize, renderScript: scriptRenderer(kind, sc) });
-    if (plan.files.length > 0) await ctx.executor.stage(plan.files, plan.copies);
+    const plan = planRetries(s, kind, fetched, { ...sc, iteration: s.iteration }, { ...ctx.arrays, maxArraySize, renderScript: scriptRenderer(kind, sc, s.iteration) });
+    if (plan.files.length > 0) changes.push(...movedAside(await ctx.executor.stage(plan.files, plan.copies, claim(ctx, c, newAttempts(plan.stage)))));
     changes.push(...plan.changes);
     stages.push(plan.stage);
   }
   return { ...c, stages };
+}
+
+/** The attempt folders a stage plans now: its tasks' planned last attempts. */
+function newAttempts(s: StageRecord): string[] {
+  return s.tasks.map(lastAttempt).filter((a) => a.state === 'planned').map((a) => a.dir);
+}
+
+function claim(ctx: PassContext, c: Cursor, fresh: readonly string[]): StageClaim {
+  return { campaign: { id: c.id, about: ctx.about }, fresh };
+}
+
+function movedAside(r: StageResult): string[] {
+  return r.movedAside.map((m) => `moved aside ${m}: another attempt's job ran there, and its outputs are never taken as the new attempt's`);
 }
 
 /** Enter one stage: plan it (or run it, when it runs no job), stage its files; the caller saves the cursor. */
@@ -163,8 +154,8 @@ async function enter(ctx: PassContext, cursor: Cursor, kind: StageKind, iteratio
     return out;
   }
   const planned = planStage(kind, iteration, sc, { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
-  await ctx.executor.stage(planned.files);
-  return { stage: planned.stage, notes: [`entered ${kind.kind} of iteration ${iteration} (${planned.stage.tasks.length} task${planned.stage.tasks.length === 1 ? '' : 's'})`, ...planned.notes] };
+  const staged = await ctx.executor.stage(planned.files, [], claim(ctx, cursor, newAttempts(planned.stage)));
+  return { stage: planned.stage, notes: [`entered ${kind.kind} of iteration ${iteration} (${planned.stage.tasks.length} task${planned.stage.tasks.length === 1 ? '' : 's'})`, ...planned.notes, ...movedAside(staged)] };
 }
 
 /** One round of transitions: stages entered (staged, then saved with their intents), settled ones closed, or the loop stopped. */
@@ -176,8 +167,8 @@ async function advanceOnce(ctx: PassContext, c: Cursor, changes: string[]): Prom
   for (const a of actions) {
     if (a.kind === 'close') closing.add(a.index);
     if (a.kind === 'stop') {
-      cursor = { ...cursor, stopped: { reason: a.reason, at: ctx.now } };
-      changes.push(`the loop stops: ${a.reason}`);
+      cursor = { ...cursor, stopped: { reason: a.reason, at: ctx.now, by: a.by } };
+      changes.push(`the loop stops: ${stopLine(cursor.stopped as Stop)}`);
     }
     if (a.kind === 'enter') {
       const kind = ctx.registry.get(a.stage);
@@ -187,8 +178,8 @@ async function advanceOnce(ctx: PassContext, c: Cursor, changes: string[]): Prom
         next = await enter(ctx, cursor, kind, a.iteration);
       } catch (err) {
         if (!(err instanceof StageError)) throw err;
-        cursor = { ...cursor, stopped: { reason: `${a.stage} of iteration ${a.iteration} cannot start: ${err.message}`, at: ctx.now } };
-        changes.push(`the loop stops: ${cursor.stopped?.reason ?? ''}${err.hint === undefined ? '' : ` (${err.hint})`}`);
+        cursor = { ...cursor, stopped: { reason: `${kind.noun} of iteration ${a.iteration} cannot start: ${err.message}${err.hint === undefined ? '' : ` (${err.hint})`}`, at: ctx.now, by: 'failure' } };
+        changes.push(`the loop stops: ${stopLine(cursor.stopped as Stop)}`);
         continue;
       }
       changes.push(...next.notes);
@@ -226,8 +217,14 @@ export async function pollPass(ctx: PassContext, cursor: Cursor): Promise<PassRe
   const changes: string[] = [];
   const routine = new Set<string>();
   let c = await submitIntents(ctx, cursor, changes);
-  const attempts = jobStages(ctx, c).flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ dir: lastAttempt(t).dir, progress: kind.progressFile })));
-  const sentinels = await ctx.executor.sentinels(attempts);
+  const attempts = jobStages(ctx, c).flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ dir: lastAttempt(t).dir, progress: kind.progressFile, token: lastAttempt(t).token, what: `${s.kind} ${t.id}` })));
+  const found = await ctx.executor.sentinels(attempts);
+  // only what each attempt's own job wrote: stale files in its folder are never its results
+  const sentinels = new Map(attempts.map((a) => [a.dir, ownSentinels(found.get(a.dir), a.token)]));
+  for (const a of attempts) {
+    const other = foreignSentinels(found.get(a.dir), a.token);
+    if (other !== undefined) changes.push(`${a.what}: ${a.dir} holds another attempt's ${other}, not taken as this attempt's`);
+  }
   const exitcodes = new Map([...sentinels].map(([d, s]) => [d, s.exitcode]));
   const updated = await observe(ctx, c, exitcodes, sentinels);
 
@@ -238,9 +235,13 @@ export async function pollPass(ctx: PassContext, cursor: Cursor): Promise<PassRe
   const names = [...new Set(jobStages(ctx, c).flatMap(({ kind }) => kind.outputs))];
   const fetched = await ctx.executor.fetch([...new Set([...finished, ...deciding, ...failedNow])], names);
 
-  const merge = judgeAndMerge(ctx, c, exitcodes, fetched, updated, changes);
+  const merge = settle(jobStages(ctx, c), c, exitcodes, fetched, { ...ctx.sink, campaign: c.id }, updated, changes);
   c = applyUpdates({ ...merge.cursor, updated_at: ctx.now }, updated, sentinels, changes, routine);
   c = await retries(ctx, c, fetched, changes);
+  // a rule's stop is taken again with today's autopipe.yaml
+  const again = reexamine(c, ctx.config, ctx.registry);
+  c = again.cursor;
+  if (again.change !== undefined) changes.push(again.change);
   ctx.saveCursor(c);
   c = await advance(ctx, c, changes);
   ctx.saveCursor(c);
@@ -253,10 +254,10 @@ export async function enterFirstStage(ctx: PassContext, cursor: Cursor, changes:
   const kind = ctx.registry.get('label');
   if (kind === undefined || kind.runs !== 'jobs') throw new StageError('this autopipe has no label stage');
   const planned = planStage(kind, 0, ctx.stageContext(cursor), { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
-  await ctx.executor.stage(planned.files); // one transfer
+  const staged = await ctx.executor.stage(planned.files, [], claim(ctx, cursor, newAttempts(planned.stage))); // one transfer
   const c: Cursor = { ...cursor, stages: [planned.stage] };
   // the intents go to disk before anything is submitted
   ctx.saveCursor(c);
-  changes.push(...planned.notes);
+  changes.push(...planned.notes, ...movedAside(staged));
   return submitIntents(ctx, c, changes);
 }

@@ -23,7 +23,7 @@ import type { StageContext, JobStageKind } from '../stages/kind.js';
 import { stageDirOf } from '../stages/kind.js';
 import { formatMemory, formatTimeLimit, parseMemory, parseTimeLimit } from '../slurm/limits.js';
 import { planArrays, type ArrayGroup, type ArrayInputs } from './arrays.js';
-import { lastAttempt, phaseOf, replaceLastAttempt } from './tasks.js';
+import { lastAttempt, phaseOf, replaceLastAttempt } from '../state/tasks.js';
 
 export type Step =
   | { kind: 'retry'; parameters: Parameters; resources: ResourceChange; restartFrom: string | null; copies: PlannedCopy[]; action: string }
@@ -97,12 +97,15 @@ export function planRetries(stage: StageRecord, kind: JobStageKind, fetched: Rea
   const files: PlannedFile[] = [];
   const copies: PlannedCopy[] = [];
   const changes: string[] = [];
-  const groups = new Map<string, { resources: ResourceChange; tasks: Array<{ id: string; dir: string }> }>();
+  const groups = new Map<string, { resources: ResourceChange; tasks: Array<{ id: string; dir: string; token: string }> }>();
   const decided = new Map<string, TaskRecord>();
   for (const t of stage.tasks) {
     if (phaseOf(t) !== 'deciding') continue;
     const last = lastAttempt(t);
-    let step = nextStep(t, kind, ctx.config);
+    // resumed after its cause was fixed: a fresh attempt, from the kind's first parameters
+    let step: Step = t.resumed === true
+      ? { kind: 'retry', parameters: {}, resources: {}, restartFrom: null, copies: [], action: `retried as a${last.attempt + 1} on autopipe resume` }
+      : nextStep(t, kind, ctx.config);
     const dir = posix.join(posix.dirname(last.dir), `a${last.attempt + 1}`);
     const made = step.kind === 'retry' ? kind.retryFiles(t, fetched.get(last.dir) ?? new Map(), dir, step.parameters, ctx, stage) : [];
     if (typeof made === 'string') step = { kind: 'give_up', reason: `${last.error_class ?? 'unknown'}, and ${made}` };
@@ -113,15 +116,18 @@ export function planRetries(stage: StageRecord, kind: JobStageKind, fetched: Rea
     }
     files.push(...(made as PlannedFile[]));
     copies.push(...step.copies);
+    const token = arrays.token();
     const next: AttemptRecord = {
-      attempt: last.attempt + 1, dir, submission: null, array_index: null, parameters: step.parameters, state: 'planned', error_class: null, message: null,
+      attempt: last.attempt + 1, dir, submission: null, array_index: null, parameters: step.parameters, state: 'planned', error_class: null, message: null, token,
       ...(Object.keys(step.resources).length > 0 ? { resources: step.resources } : {}),
       ...(step.restartFrom !== null ? { restart_from: step.restartFrom } : {}),
     };
-    decided.set(t.id, replaceLastAttempt(t, { ...last, action: step.action }, next));
+    const { resumed: _resumed, ...task } = t;
+    void _resumed;
+    decided.set(t.id, replaceLastAttempt(task, { ...last, action: step.action }, next));
     const key = groupKey(step.parameters, step.resources);
     const g = groups.get(key) ?? { resources: step.resources, tasks: [] };
-    g.tasks.push({ id: t.id, dir });
+    g.tasks.push({ id: t.id, dir, token });
     groups.set(key, g);
     changes.push(`${stage.kind} ${t.id}: ${last.error_class ?? 'unknown'} in a${last.attempt}, ${step.action}`);
   }

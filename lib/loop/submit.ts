@@ -13,7 +13,8 @@ import { showJob } from '../slurm/job-ref.js';
 import type { JobStageKind, Registry } from '../stages/kind.js';
 import { stageDirOf } from '../stages/kind.js';
 import { arraySpec } from './arrays.js';
-import { lastAttempt, updateLastAttempts } from './tasks.js';
+import { lastAttempt, updateLastAttempts } from '../state/tasks.js';
+import { ownSentinels } from './observe.js';
 import { StageError } from '../errors/errors.js';
 
 export interface SubmitContext {
@@ -40,9 +41,10 @@ function intentsOf(ctx: SubmitContext, c: Cursor): Intent[] {
 /** Intents SLURM no longer knows but whose tasks' sentinels exist: they ran (SLURM forgets finished jobs after MinJobAge). */
 async function ranAlready(ctx: SubmitContext, intents: readonly Intent[]): Promise<Set<string>> {
   if (ctx.executor.kind !== 'slurm' || intents.length === 0) return new Set();
-  const dirs = intents.flatMap(({ stage, s, kind }) => stage.tasks.filter((t) => s.tasks.includes(t.id) && lastAttempt(t).submission === s.token).map((t) => ({ token: s.token, dir: lastAttempt(t).dir, progress: kind.progressFile })));
+  const dirs = intents.flatMap(({ stage, s, kind }) => stage.tasks.filter((t) => s.tasks.includes(t.id) && lastAttempt(t).submission === s.token).map((t) => ({ token: s.token, attempt: lastAttempt(t).token, dir: lastAttempt(t).dir, progress: kind.progressFile })));
   const seen = await ctx.executor.sentinels(dirs);
-  return new Set(dirs.filter((d) => { const x = seen.get(d.dir); return x?.started !== undefined || x?.exitcode !== undefined; }).map((d) => d.token));
+  // only the attempt's own sentinels prove it ran: stale ones in its folder do not
+  return new Set(dirs.filter((d) => { const x = ownSentinels(seen.get(d.dir), d.attempt); return x.started !== undefined || x.exitcode !== undefined; }).map((d) => d.token));
 }
 
 function requestOf(ctx: SubmitContext, { stage, s, kind }: Intent): SubmitRequest {

@@ -1,8 +1,10 @@
 /** Where a project's files are: resolved once from -C DIR and autopipe.yaml. */
+import { realpathSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { logger } from '../log/logger.js';
+import type { Home } from '../state/cursor.js';
 
 export interface Project {
   dir: string;
@@ -35,4 +37,9 @@ export function openProject(dirArg: string | undefined, said?: Set<string>): Pro
     dbPath: config.database === null ? join(workdir, 'autopipe.db') : at(config.database),
     runRoot: config.executor.remote_root === null ? join(workdir, 'run') : config.executor.remote_root,
   };
+}
+
+/** Where the work folder is now: its real path (a symbolic link resolved). */
+export function homeOf(p: Pick<Project, 'workdir'>): Home {
+  return { workdir: realpathSync(p.workdir) };
 }

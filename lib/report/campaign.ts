@@ -3,16 +3,15 @@
  * report's table shows, from the cursor and the database's labelled cells. One function, so the
  * three never disagree.
  */
-import type { Cursor, JsonObject, StageKindName, StageRecord, StageSummary } from '../state/cursor.js';
-import { STAGE_KINDS } from '../state/cursor.js';
+import type { Cursor, JsonObject, StageKindName } from '../state/cursor.js';
 import type { FailureClass } from '../state/failure-class.js';
 import type { LabelledCell } from '../db/ase-db.js';
-import { coreSeconds } from '../loop/tasks.js';
+import { isOpen, type AnyStage, type IterationParts, type Registry } from '../stages/kind.js';
 import { recoveryReport, type ClassSummary, type GaveUp } from '../loop/report.js';
-import { runResultsOf, runTotals } from '../stages/kept.js';
 
-export interface FitErrors { energy_mev_per_atom: number | null; force_core_mev_per_a: number | null }
+export type { FitErrors } from '../stages/kind.js';
 
+/** One iteration: what each of its stages recorded (each kind gives its part), and the failures of all of them. */
 export interface IterationSummary {
   iteration: number;
   /** Rows of the database from this iteration's labelling: whole cells and embedded sub-cells. */
@@ -20,9 +19,9 @@ export interface IterationSummary {
   dft_core_hours: number;
   /** Tasks that failed at least once, over the iteration's stages: recovered or gave up (still retrying: neither). */
   failures: { recovered: number; gave_up: number; retrying: number; by_class: Partial<Record<FailureClass, { recovered: number; gave_up: number; retrying: number }>> };
-  fit: { train: FitErrors; test: FitErrors | null } | null;
-  explore: { runs: number; frames_explored: number; frames_collected: number; largest_gamma: number } | null;
-  select: { candidates: number; selected: number } | null;
+  fit: NonNullable<IterationParts['fit']> | null;
+  explore: NonNullable<IterationParts['explore']> | null;
+  select: NonNullable<IterationParts['select']> | null;
 }
 
 export interface GaveUpTask extends GaveUp { iteration: number; kind: StageKindName }
@@ -38,17 +37,6 @@ export interface Campaign {
   stopped: string | null;
 }
 
-type AnyStage = StageRecord | StageSummary;
-
-function isOpen(s: AnyStage): s is StageRecord {
-  return Array.isArray(s.tasks);
-}
-
-/** Core-seconds its attempts ran: counted from an open stage's tasks, read from a done one's summary (0 in summaries written before they had it). */
-export function stageCoreSeconds(s: AnyStage): number {
-  return isOpen(s) ? coreSeconds(s) : s.core_s ?? 0;
-}
-
 function failuresOf(s: AnyStage): { failures: Partial<Record<FailureClass, ClassSummary>>; gaveUp: GaveUp[] } {
   if (isOpen(s)) {
     const r = recoveryReport(s.tasks);
@@ -57,25 +45,12 @@ function failuresOf(s: AnyStage): { failures: Partial<Record<FailureClass, Class
   return { failures: s.failures as Partial<Record<FailureClass, ClassSummary>>, gaveUp: s.gave_up as unknown as GaveUp[] };
 }
 
-function mev(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v * 1000 : null;
-}
-
-function errorsOf(split: unknown): FitErrors | null {
-  if (split === null || typeof split !== 'object') return null;
-  const x = split as Record<string, unknown>;
-  return { energy_mev_per_atom: mev(x.energy_rmse_per_atom), force_core_mev_per_a: mev(x.force_rmse_core) };
-}
-
-/** Stages of both lists in loop order: by iteration, then label, train, explore, select. */
+/** Stages of both lists in loop order: by iteration, then in the order they were planned. */
 export function stagesInOrder(c: Cursor): AnyStage[] {
-  return [...c.done, ...c.stages].sort((x, y) => x.iteration - y.iteration || STAGE_KINDS.indexOf(x.kind) - STAGE_KINDS.indexOf(y.kind));
+  return [...c.done, ...c.stages].sort((x, y) => x.iteration - y.iteration || x.planned_at - y.planned_at);
 }
 
-function iterationSummary(c: Cursor, iteration: number, stages: readonly AnyStage[], cells: readonly LabelledCell[]): IterationSummary {
-  const of = (kind: StageKindName) => stages.find((s) => s.kind === kind);
-  const mine = cells.filter((x) => x.iteration === iteration);
-  const label = of('label');
+function iterationSummary(iteration: number, stages: readonly AnyStage[], cells: readonly LabelledCell[], registry: Registry): IterationSummary {
   const by: IterationSummary['failures']['by_class'] = {};
   for (const s of stages) {
     for (const [cls, n] of Object.entries(failuresOf(s).failures) as Array<[FailureClass, ClassSummary]>) {
@@ -84,29 +59,25 @@ function iterationSummary(c: Cursor, iteration: number, stages: readonly AnyStag
     }
   }
   const sum = (k: 'recovered' | 'gave_up' | 'retrying') => Object.values(by).reduce((t, b) => t + (b?.[k] ?? 0), 0);
-  const pot = c.potentials.find((p) => p.iteration === iteration);
-  const m = (pot?.metrics ?? {}) as { train?: unknown; test?: unknown };
-  const explore = of('explore');
-  const runs = explore === undefined ? [] : Object.values(runResultsOf(explore.data));
-  const t = runTotals(runs);
-  const select = of('select');
+  // each kind's part, in loop order (a later stage of one kind would win; there is one per iteration)
+  const parts: IterationParts = Object.assign({}, ...stages.map((s) => registry.get(s.kind)?.iterationPart(s, { cells }) ?? {}));
   return {
     iteration,
-    labelled: { full: mine.filter((x) => x.embedded !== true).length, sub: mine.filter((x) => x.embedded === true).length },
-    dft_core_hours: label === undefined ? 0 : stageCoreSeconds(label) / 3600,
+    labelled: parts.labelled ?? { full: 0, sub: 0 },
+    dft_core_hours: parts.dft_core_hours ?? 0,
     failures: { recovered: sum('recovered'), gave_up: sum('gave_up'), retrying: sum('retrying'), by_class: by },
-    fit: pot === undefined ? null : { train: errorsOf(m.train) ?? { energy_mev_per_atom: null, force_core_mev_per_a: null }, test: errorsOf(m.test) },
-    explore: explore === undefined ? null : { runs: runs.length, frames_explored: t.explored, frames_collected: t.collected, largest_gamma: t.maxGamma },
-    select: select === undefined ? null : { candidates: Number(select.data.candidates ?? 0), selected: Number(select.data.selected ?? 0) },
+    fit: parts.fit ?? null,
+    explore: parts.explore ?? null,
+    select: parts.select ?? null,
   };
 }
 
-export function campaignOf(c: Cursor, cells: readonly LabelledCell[]): Campaign {
+export function campaignOf(c: Cursor, cells: readonly LabelledCell[], registry: Registry): Campaign {
   const stages = stagesInOrder(c);
   const iterations = [...new Set(stages.map((s) => s.iteration))].sort((a, b) => a - b);
   return {
     project: c.project,
-    iterations: iterations.map((k) => iterationSummary(c, k, stages.filter((s) => s.iteration === k), cells)),
+    iterations: iterations.map((k) => iterationSummary(k, stages.filter((s) => s.iteration === k), cells, registry)),
     gave_up: stages.flatMap((s) => failuresOf(s).gaveUp.map((g) => ({ ...g, iteration: s.iteration, kind: s.kind }))),
     configs: stages.flatMap((s) => (s.config === undefined ? [] : [{ iteration: s.iteration, kind: s.kind, config: s.config }])),
     stopped: c.stopped?.reason ?? null,

@@ -5,15 +5,17 @@
  */
 import type { Cursor } from '../state/cursor.js';
 import type { LabelledCell } from '../db/ase-db.js';
+import type { Registry } from '../stages/kind.js';
 import { readPacemakerMetrics } from '../formats/pacemaker-metrics.js';
-import { runDir, runResultsOf } from '../stages/kept.js';
-import { campaignOf, stagesInOrder, type Campaign } from './campaign.js';
+import { campaignOf, type Campaign } from './campaign.js';
 import type { Box } from './svg.js';
 
 export interface ReportInput {
   cursor: Cursor;
   cells: readonly LabelledCell[];
+  registry: Registry;
   readWork: (path: string) => Buffer | undefined;
+  /** Today's thresholds, for explorations that did not record theirs. */
   gammaCollect: number;
   gammaStop: number;
 }
@@ -46,16 +48,17 @@ function frameGammas(text: string | undefined): number[] | undefined {
   }
 }
 
-function gammasOf(input: ReportInput): GammaOfIteration[] {
-  return stagesInOrder(input.cursor).filter((s) => s.kind === 'explore').map((s) => {
+function gammasOf(campaign: Campaign, readWork: ReportInput['readWork']): GammaOfIteration[] {
+  return campaign.iterations.flatMap((it) => {
+    if (it.explore == null) return [];
     const values: number[] = [];
     let runsWithout = 0;
-    for (const task of Object.keys(runResultsOf(s.data)).sort()) {
-      const g = frameGammas(input.readWork(`${runDir(s.iteration, task)}/summary.json`)?.toString('utf8'));
+    for (const file of it.explore.summaries) {
+      const g = frameGammas(readWork(file)?.toString('utf8'));
       if (g === undefined) runsWithout++;
       else values.push(...g);
     }
-    return { iteration: s.iteration, values, runsWithout };
+    return [{ iteration: it.iteration, values, runsWithout }];
   });
 }
 
@@ -65,21 +68,25 @@ function curve(text: string | undefined, name: string): Array<[number, number]> 
   return readPacemakerMetrics(text, name).map((r, k) => [k, r.loss] as [number, number]).filter(([, v]) => Number.isFinite(v));
 }
 
-function lossOf(c: Cursor, readWork: ReportInput['readWork']): ReportData['loss'] {
-  const last = [...c.potentials].sort((a, b) => a.iteration - b.iteration).at(-1);
-  if (last === undefined) return null;
-  const read = (n: string) => readWork(`${last.dir}/${n}`)?.toString('utf8');
-  return { iteration: last.iteration, dir: last.dir, train: curve(read('metrics.txt'), `${last.dir}/metrics.txt`), test: curve(read('test_metrics.txt'), `${last.dir}/test_metrics.txt`) };
+function lossOf(campaign: Campaign, readWork: ReportInput['readWork']): ReportData['loss'] {
+  const last = campaign.iterations.filter((it) => it.fit != null).at(-1);
+  if (last?.fit == null) return null;
+  const dir = last.fit.dir;
+  const read = (n: string) => readWork(`${dir}/${n}`)?.toString('utf8');
+  return { iteration: last.iteration, dir, train: curve(read('metrics.txt'), `${dir}/metrics.txt`), test: curve(read('test_metrics.txt'), `${dir}/test_metrics.txt`) };
 }
 
 export function gatherReport(input: ReportInput): ReportData {
+  const campaign = campaignOf(input.cursor, input.cells, input.registry);
+  // the thresholds the last exploration ran with (today's when it recorded none)
+  const last = campaign.iterations.filter((it) => it.explore != null).at(-1)?.explore;
   return {
-    campaign: campaignOf(input.cursor, input.cells),
-    gammas: gammasOf(input),
-    loss: lossOf(input.cursor, input.readWork),
+    campaign,
+    gammas: gammasOf(campaign, input.readWork),
+    loss: lossOf(campaign, input.readWork),
     cells: input.cells,
-    gammaCollect: input.gammaCollect,
-    gammaStop: input.gammaStop,
+    gammaCollect: last?.gamma_collect ?? input.gammaCollect,
+    gammaStop: last?.gamma_stop ?? input.gammaStop,
   };
 }
 

@@ -9,9 +9,40 @@
  * select stage and status read.
  */
 import { posix } from 'node:path';
-import type { Cursor, JsonObject, PotentialRecord, StageKindName, StageRecord, StageSummary } from '../state/cursor.js';
+import type { Cursor, JsonObject, StageKindName } from '../state/cursor.js';
 import { StageError } from '../errors/errors.js';
-import { iterationDir, type StageContext } from './kind.js';
+import { iterationDir, type AnyStage, type StageContext } from './kind.js';
+
+/** A fit's potential, as its training stage records it (data.potential). */
+export interface PotentialRecord extends JsonObject {
+  iteration: number;
+  /** Its folder in the work folder: potentials/iter-000. */
+  dir: string;
+  rows: number;
+  /** The database ids of the rows, as closed ranges: which rows the fit used. */
+  row_ids: Array<[number, number]>;
+  metrics: JsonObject;
+  duration_s: number | null;
+  warm_start_from: string | null;
+}
+
+function mev(v: unknown): string {
+  return typeof v === 'number' ? (v * 1000).toFixed(1) : '-';
+}
+
+/** A potential in one line: its rows, errors, time and where it started from. */
+export function potentialLine(p: PotentialRecord): string {
+  const m = p.metrics as { train?: Record<string, unknown>; test?: Record<string, unknown> };
+  const split = (name: string, x: Record<string, unknown> | undefined) => (x === undefined ? '' : `; ${name}: energy ${mev(x.energy_rmse_per_atom)} meV/atom, force ${mev(x.force_rmse_core)} meV/Å on ${String(x.core_atoms ?? '-')} core atoms`);
+  return `${p.rows} rows (ids ${p.row_ids.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')})${split('train', m.train)}${split('test', m.test)}; ${p.duration_s ?? '-'} s${p.warm_start_from === null ? '' : `, warm start from ${p.warm_start_from}`}`;
+}
+
+/** Every potential the campaign made, by iteration: what each fit recorded in its stage's data. */
+export function potentialsOf(c: Cursor): PotentialRecord[] {
+  return [...c.done, ...c.stages]
+    .flatMap((s) => { const p = s.data.potential; return p !== null && typeof p === 'object' && !Array.isArray(p) ? [p as PotentialRecord] : []; })
+    .sort((a, b) => a.iteration - b.iteration);
+}
 
 export function potentialDir(iteration: number): string {
   return `potentials/${iterationDir(iteration)}`;
@@ -35,7 +66,7 @@ export function elementsOf(yaml: Buffer): string[] {
 
 /** The potential fitted in `iteration`, with its B-basis yaml and active set, from the work folder. */
 export function keptPotential(ctx: StageContext, iteration: number): { record: PotentialRecord; yaml: Buffer; asi: Buffer } {
-  const record = ctx.cursor.potentials.find((p) => p.iteration === iteration);
+  const record = potentialsOf(ctx.cursor).find((p) => p.iteration === iteration);
   if (record === undefined) throw new StageError(`iteration ${iteration} has no potential`, { hint: 'its training stage must finish first' });
   const read = (name: string) => {
     const path = posix.join(record.dir, name);
@@ -47,14 +78,14 @@ export function keptPotential(ctx: StageContext, iteration: number): { record: P
 }
 
 /** A stage of the cursor, open or done. */
-export function stageOf(c: Cursor, kind: StageKindName, iteration: number): StageRecord | StageSummary | undefined {
+export function stageOf(c: Cursor, kind: StageKindName, iteration: number): AnyStage | undefined {
   return [...c.stages, ...c.done].find((s) => s.kind === kind && s.iteration === iteration);
 }
 
 /** What an exploration stage's data keeps of each finished run (data.results, by task id). */
 export interface RunRecord extends JsonObject { explored: number; collected: number; max_gamma: number; stopped_early: boolean; steps_run: number }
 
-export function runResultsOf(data: JsonObject): Record<string, RunRecord> {
+export function runResultsOf(data: { results?: unknown }): Record<string, RunRecord> {
   return (data.results ?? {}) as Record<string, RunRecord>;
 }
 

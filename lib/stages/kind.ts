@@ -1,16 +1,21 @@
 /**
- * What a kind of stage (label, train, explore, select) brings to the one stage machine of
- * lib/loop, which never imports a kind: it is handed a registry of these. A kind that runs
- * jobs plans its tasks, writes the files of an attempt, judges a finished attempt's outputs
- * (pure), merges what succeeded (its only I/O) and may add retry rules of its own. A kind that
- * runs no job (select) runs when it is entered and is settled at once. Either may say why a
- * settled stage of it ends the loop.
+ * A kind of stage (label, train, explore, select) is one unit: its folder declares its tasks,
+ * the files of an attempt, its judge, its merge, the record it keeps of itself, its summary
+ * line, its part of an iteration's row, the kind that follows it and its typed data. The stage
+ * machine (lib/loop), status and the report use these declarations and never name a kind; the
+ * CLI hands them the registry. A kind that runs jobs (label, train, explore) writes only what
+ * runs; autopipe writes the job wrapper around it (lib/loop/wrapper.ts). A kind that runs no
+ * job (select) runs when it is entered and is settled at once.
+ *
+ * A kind is written typed over its spec (what a task is), its data (what the stage records)
+ * and its result (what a judged attempt yields); defineJobKind / defineLocalKind erase the
+ * types once, where the kind joins the registry, so the loop handles them as JSON.
  */
 import type { Config, Resources } from '../config/types.js';
 import type { PlannedFile, PlannedCopy, FetchedFiles } from '../exec/executor.js';
-import type { AttemptRecord, Cursor, JsonObject, Parameters, StageKindName, StageRecord, TaskRecord } from '../state/cursor.js';
+import type { AttemptRecord, Cursor, JsonObject, Parameters, StageKindName, StageRecord, StageSummary, TaskRecord } from '../state/cursor.js';
 import type { Failure, FailureClass } from '../state/failure-class.js';
-import type { AseDatabase } from '../db/ase-db.js';
+import type { AseDatabase, LabelledCell } from '../db/ase-db.js';
 import type { Atoms } from '../atoms/atoms.js';
 
 /** Where an attempt's folder is, relative to the run root: iter-000/label/t0007/a1. */
@@ -29,6 +34,24 @@ export function stageDirOf(iteration: number, kind: StageKindName): string {
 
 export function taskId(k: number): string {
   return `t${String(k).padStart(4, '0')}`;
+}
+
+/** A stage of the cursor: open (its tasks) or settled (its summary). */
+export type AnyStage = StageRecord | StageSummary;
+
+export function isOpen(s: AnyStage): s is StageRecord {
+  return Array.isArray(s.tasks);
+}
+
+/** A stage as its kind sees it: its data typed (open or settled alike). */
+export type Typed<S extends AnyStage, D> = S extends unknown ? Omit<S, 'data'> & { data: D } : never;
+
+/** A stage whatever its data: what the helpers over records read. */
+export type StageShape = Omit<StageRecord, 'data'> | Omit<StageSummary, 'data'>;
+
+/** The section of autopipe.yaml a stage was planned with (what it recorded), else undefined (stages planned before autopipe recorded it). */
+export function recordedSection<K extends keyof Config>(s: StageShape, section: K): Config[K] | undefined {
+  return s.config?.[section] as Config[K] | undefined;
 }
 
 /** A structure to label, and where it came from. */
@@ -53,19 +76,19 @@ export interface StageContext {
   initialStructures: () => Candidate[];
 }
 
-export interface PlannedTask {
+export interface PlannedTask<Spec = JsonObject> {
   id: string;
   about: string;
-  spec: JsonObject;
+  spec: Spec;
   /** The first attempt's files (paths relative to the run root). */
   files: PlannedFile[];
 }
 
-export interface StagePlan {
-  tasks: PlannedTask[];
+export interface StagePlan<Spec = JsonObject, Data = JsonObject> {
+  tasks: PlannedTask<Spec>[];
   /** Files the stage's attempts share (e.g. the training data), staged once. */
   shared: PlannedFile[];
-  data: JsonObject;
+  data: Data;
   /** Said when the stage is entered (e.g. how many rows a fit uses). */
   notes: string[];
 }
@@ -75,9 +98,12 @@ export type KindStep =
   | { kind: 'retry'; parameters: Parameters; restartFrom: string | null; copies: PlannedCopy[]; action: string }
   | { kind: 'give_up'; reason: string };
 
-export type Judged = { ok: true; result: unknown } | { ok: false; failure: Failure };
+export type Judged<Result = unknown> = { ok: true; result: Result } | { ok: false; failure: Failure };
 
-export interface Finished { task: TaskRecord; attempt: AttemptRecord; result: unknown }
+/** A task as its kind sees it: its spec typed. */
+export type KindTask<Spec> = Omit<TaskRecord, 'spec'> & { spec: Spec };
+
+export interface Finished<Spec = JsonObject, Result = unknown> { task: KindTask<Spec>; attempt: AttemptRecord; result: Result }
 
 /** Where merging writes: the database, and files kept in the work folder (atomically, never overwritten). */
 export interface MergeSink {
@@ -86,34 +112,71 @@ export interface MergeSink {
   config: Config;
   now: number;
   user: string | null;
+  /** The campaign's id: every row it writes carries it. */
+  campaign: string;
 }
 
+/** Errors of a fit, in meV/atom and meV/Å (force components on core atoms). */
+export interface FitErrors { energy_mev_per_atom: number | null; force_core_mev_per_a: number | null }
+
+/**
+ * One iteration's row in status's table and the report. Each kind fills its own part from
+ * what its stage recorded; the campaign merges the parts without knowing who gave which.
+ */
+export interface IterationParts {
+  /** Rows of the database from the iteration's labelling: whole cells and embedded sub-cells. */
+  labelled?: { full: number; sub: number };
+  dft_core_hours?: number;
+  /** `dir`: the potential's folder in the work folder (the report's loss curve reads it). */
+  fit?: { train: FitErrors; test: FitErrors | null; dir: string };
+  /** `summaries`: each run's summary.json in the work folder (the report's γ distribution); thresholds as the stage ran them. */
+  explore?: { runs: number; frames_explored: number; frames_collected: number; largest_gamma: number; gamma_collect: number | null; gamma_stop: number | null; summaries: string[] };
+  select?: { candidates: number; selected: number };
+}
+
+/** What a kind's presentation may read besides its own stage. */
+export interface CampaignView { cells: readonly LabelledCell[] }
+
+/** The stage that follows a settled one of this kind: its kind, in the same or the next iteration. */
+export interface Next { kind: StageKindName; nextIteration: boolean }
+
 /** What every kind declares, whether it runs jobs or not. */
-interface KindBase {
+interface KindBase<Data> {
   readonly kind: StageKindName;
-  /** The sections of autopipe.yaml its planning reads: recorded with each stage it plans, so status can show what changed. */
+  /** The stage's name in a sentence: 'labelling', 'training'. */
+  readonly noun: string;
+  /** The sections of autopipe.yaml its planning reads: recorded with each stage it plans (history is what was recorded). */
   readonly configSections: readonly (keyof Config)[];
+  readonly next: Next;
+  /** Its attempts' core-hours are DFT: the campaign's budget (iterations.max_dft_core_hours) counts them. */
+  readonly spendsDft?: boolean;
+  /** Pure: how many structures the next iteration will label after this settled stage (select: those it chose); the budget's projection. */
+  labelsNext?(stage: Typed<AnyStage, Data>): number;
   /** Pure: why this settled stage ends the loop (explore: converged; select: nothing to label), or undefined. */
-  stopReason?(stage: StageRecord, config: Config): string | undefined;
+  stopReason?(stage: Typed<StageRecord, Data>, config: Config): string | undefined;
+  /** Pure: one line of what the stage did, from what it recorded (status, the end of run). */
+  summaryLine(stage: Typed<AnyStage, Data>, view: CampaignView): string;
+  /** Pure: its part of the iteration's row. */
+  iterationPart(stage: Typed<AnyStage, Data>, view: CampaignView): IterationParts;
 }
 
 /** What a kind that runs no job yields when it is entered: the stage is settled at once. */
-export interface LocalOutcome {
-  data: JsonObject;
+export interface LocalOutcome<Data = JsonObject> {
+  data: Data;
   notes: string[];
   /** Files for the work folder (the next stage reads them), written atomically before the cursor records the stage. */
   keep: Array<{ path: string; content: string }>;
 }
 
 /** A kind that runs no job (select): entering it runs it here, in the poll. */
-export interface LocalStageKind extends KindBase {
+export interface LocalKindDef<Data> extends KindBase<Data> {
   readonly runs: 'local';
-  run(ctx: StageContext): LocalOutcome;
+  run(ctx: StageContext): LocalOutcome<Data>;
 }
 
-export interface JobStageKind extends KindBase {
+export interface JobKindDef<Spec, Data, Result> extends KindBase<Data> {
   readonly runs: 'jobs';
-  /** Its job script, e.g. 'label.sbatch.hbs'. */
+  /** What runs in a task folder (templates/<name>): the program lines; autopipe writes the wrapper around it. */
   readonly template: string;
   /** The file whose growth shows a running task is alive ('pw.out', 'pacemaker.out'). */
   readonly progressFile: string;
@@ -122,26 +185,43 @@ export interface JobStageKind extends KindBase {
   /** Where its SLURM resources are set (for messages): 'dft.resources'. */
   readonly resourcesField: string;
   resources(config: Config): Resources;
-  /** What its job script needs besides resources, stage_dir and manifest (label: dft_command). */
+  /** What its template needs besides resources (label: dft_command). */
   scriptContext(config: Config): object;
   /** The stage's tasks and the files of their first attempts. */
-  plan(ctx: StageContext, stageDir: string): StagePlan;
+  plan(ctx: StageContext, stageDir: string): StagePlan<Spec, Data>;
   /** A retry's files in `dir`, from the failed attempt's fetched files; a string says why there is nothing to retry from. */
-  retryFiles(task: TaskRecord, failed: FetchedFiles, dir: string, parameters: Parameters, ctx: StageContext, stage: StageRecord): PlannedFile[] | string;
+  retryFiles(task: KindTask<Spec>, failed: FetchedFiles, dir: string, parameters: Parameters, ctx: StageContext, stage: Typed<StageRecord, Data>): PlannedFile[] | string;
   /** Pure: a finished attempt (it wrote its exitcode) from its outputs. */
-  judge(files: FetchedFiles, exitcode: number, task: TaskRecord, attempt: AttemptRecord, stage: StageRecord, config: Config): Judged;
+  judge(files: FetchedFiles, exitcode: number, task: KindTask<Spec>, attempt: AttemptRecord, stage: Typed<StageRecord, Data>): Judged<Result>;
   /** Idempotent: what succeeded, into the sink. Returns lines for the poll's output. */
-  merge(done: readonly Finished[], sink: MergeSink, stage: StageRecord): string[];
-  /** Pure: what the cursor keeps of what succeeded (train: the potential). */
-  record?(cursor: Cursor, stage: StageRecord, done: readonly Finished[]): Cursor;
+  merge(done: readonly Finished<Spec, Result>[], sink: MergeSink, stage: Typed<StageRecord, Data>): string[];
+  /** Pure: what its own record keeps of what succeeded (train: the potential), as a patch of its data. */
+  record?(stage: Typed<StageRecord, Data>, done: readonly Finished<Spec, Result>[]): Partial<Data>;
+  /** A stage still running may be followed by the next one (label: training starts once train.min_new_structures are done). */
+  followsEarly?(stage: Typed<StageRecord, Data>, config: Config): boolean;
   /** Classes of its own that no retry can cure, with why (label: input_error, pw.x rejected its input). */
   readonly neverRetried?: Partial<Record<FailureClass, string>>;
   /** What a retry keeps of the failed attempt's parameters (label: all but starting from a density); default: all. */
   carry?(attempt: AttemptRecord): Parameters;
   /** The kind's own remedy for a class (label: pw.x's mixing ladder); undefined: the generic rules. */
-  escalate?(task: TaskRecord, config: Config): KindStep | undefined;
+  escalate?(task: KindTask<Spec>, config: Config): KindStep | undefined;
 }
 
+/** The kinds as the loop holds them: spec, data and result as JSON. */
+export type JobStageKind = JobKindDef<JsonObject, JsonObject, unknown>;
+export type LocalStageKind = LocalKindDef<JsonObject>;
 export type StageKind = JobStageKind | LocalStageKind;
 
 export type Registry = ReadonlyMap<StageKindName, StageKind>;
+
+/**
+ * The one place a kind's types are erased: the loop hands each method the records it stored
+ * for this kind (a spec the kind planned, data it recorded, a result its judge returned).
+ */
+export function defineJobKind<Spec, Data, Result>(k: JobKindDef<Spec, Data, Result>): JobStageKind {
+  return k as unknown as JobStageKind;
+}
+
+export function defineLocalKind<Data>(k: LocalKindDef<Data>): LocalStageKind {
+  return k as unknown as LocalStageKind;
+}

@@ -5,6 +5,7 @@
  * are the kind's own.
  */
 import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ValidateFunction } from 'ajv';
 import { writeFileAtomic } from '../fsutil/atomic.js';
@@ -14,12 +15,13 @@ import { jobRefFromV2, type JobRef } from '../slurm/job-ref.js';
 import type { Resources } from '../config/types.js';
 
 /** 2: closed failure classes, per-attempt resources, restart_from and action, task gave_up.
- *  3: stages (several open at once), closed job references, done-stage summaries, potentials. */
-export const CURSOR_VERSION = 3;
+ *  3: stages (several open at once), closed job references, done-stage summaries, potentials.
+ *  4: the campaign's id and home, attempt tokens, a stop's cause; each fit's potential in its own stage's data. */
+export const CURSOR_VERSION = 4;
 export const KEEP_VERSIONS = 5;
 
-export type StageKindName = 'label' | 'train' | 'explore' | 'select';
-export const STAGE_KINDS: readonly StageKindName[] = ['label', 'train', 'explore', 'select'];
+/** A kind of stage, by name (label, train, explore, select): the registry of kinds says which there are. */
+export type StageKindName = string;
 /** The state of one attempt of a task. */
 export type AttemptState = 'planned' | 'submitted' | 'pending' | 'running' | 'done' | 'failed';
 export const ATTEMPT_STATES: readonly AttemptState[] = ['planned', 'submitted', 'pending', 'running', 'done', 'failed'];
@@ -47,6 +49,8 @@ export interface AttemptRecord {
   action?: string | null;
   /** Seconds it ran: from its started sentinel to the last change of its progress file. */
   ran_s?: number;
+  /** Its identity, written by the job into its sentinels (absent in attempts planned before cursor version 4). */
+  token?: string;
 }
 
 export interface ResourceChange { time?: string; mem?: string }
@@ -58,6 +62,8 @@ export interface TaskRecord {
   attempts: AttemptRecord[];
   /** Why autopipe stopped retrying (its last attempt failed for good). */
   gave_up?: string | null;
+  /** autopipe resume asked for a fresh attempt: the next pass plans one whatever the recovery rules say. */
+  resumed?: boolean;
 }
 
 export interface SubmissionRecord {
@@ -99,26 +105,27 @@ export interface StageSummary {
   config?: JsonObject;
 }
 
-export interface PotentialRecord {
-  iteration: number;
-  dir: string;
-  rows: number;
-  /** The database ids of the rows, as closed ranges: which rows the fit used. */
-  row_ids: Array<[number, number]>;
-  metrics: JsonObject;
-  duration_s: number | null;
-  warm_start_from: string | null;
-}
+/** Where the work folder was when the cursor was written (its real path): a copy elsewhere is not this campaign. */
+export interface Home { workdir: string }
+
+/**
+ * Why the loop stopped. rule: a stop rule (iterations.*, a kind's own), re-examined at every
+ * pass against today's autopipe.yaml; failure: a stage gave up or could not start, until
+ * `autopipe resume` after the cause is fixed.
+ */
+export interface Stop { reason: string; at: number; by: 'rule' | 'failure' }
 
 export interface Cursor {
   version: number;
   project: string;
+  /** The campaign's identity (random, made with the cursor). */
+  id: string;
+  home: Home | null;
   iteration: number;
   updated_at: number;
   stages: StageRecord[];
   done: StageSummary[];
-  potentials: PotentialRecord[];
-  stopped: { reason: string; at: number } | null;
+  stopped: Stop | null;
 }
 
 const require = createRequire(import.meta.url);
@@ -139,7 +146,7 @@ function problemsOf(v: ValidateFunction): string[] {
   return (v.errors ?? []).slice(0, 10).map((e) => `${e.instancePath.split('/').slice(1).join('.') || '(top level)'}: ${e.message ?? 'is invalid'}`);
 }
 
-/** Pure: the cursor (a version 1 or 2 one upgraded), or the problems that make it unusable (path: message). */
+/** Pure: the cursor (an older version upgraded), or the problems that make it unusable (path: message). */
 export function validateCursor(raw: unknown): { ok: true; cursor: Cursor } | { ok: false; problems: string[] } {
   const version = (raw as { version?: unknown } | null)?.version;
   if (typeof version === 'number' && version > CURSOR_VERSION) {
@@ -150,6 +157,11 @@ export function validateCursor(raw: unknown): { ok: true; cursor: Cursor } | { o
     const old = validator('cursor-v2.schema.json');
     if (!old(raw)) return { ok: false, problems: problemsOf(old) };
     value = upgradeV2(raw as V2Cursor);
+  }
+  if (typeof version === 'number' && version < 4) {
+    const old = validator('cursor-v3.schema.json');
+    if (!old(value)) return { ok: false, problems: problemsOf(old) };
+    value = upgradeV3(value as V3Cursor);
   }
   const v = validator('cursor.schema.json');
   if (!v(value)) return { ok: false, problems: problemsOf(v) };
@@ -167,7 +179,7 @@ interface V2Cursor {
  * and size the label kind's spec, its job ids closed references, free-form classes (version 1)
  * the closed set.
  */
-function upgradeV2(c: V2Cursor): Cursor {
+function upgradeV2(c: V2Cursor): V3Cursor {
   const stage: StageRecord = {
     kind: 'label', iteration: c.iteration, planned_at: Math.min(c.updated_at, ...c.submissions.map((s) => s.intent_at)), followed: false, data: {},
     tasks: c.tasks.map((t) => ({
@@ -177,7 +189,32 @@ function upgradeV2(c: V2Cursor): Cursor {
     })),
     submissions: c.submissions.map(({ job_id, ...s }) => ({ ...s, job: jobRefFromV2(job_id) })),
   };
-  return { version: CURSOR_VERSION, project: c.project, iteration: c.iteration, updated_at: c.updated_at, stages: c.stage === 'done' ? [] : [stage], done: [], potentials: [], stopped: null };
+  return { version: 3, project: c.project, iteration: c.iteration, updated_at: c.updated_at, stages: c.stage === 'done' ? [] : [stage], done: [], potentials: [], stopped: null };
+}
+
+interface V3Cursor {
+  version: number; project: string; iteration: number; updated_at: number; stages: StageRecord[]; done: StageSummary[];
+  potentials: Array<JsonObject & { iteration: number }>; stopped: { reason: string; at: number } | null;
+}
+
+/**
+ * Version 3 kept every fit's potential in a list of its own: each goes into its training
+ * stage's data. The campaign's id comes from what the cursor already holds (the same id at
+ * every read until the upgraded cursor is saved); its home is recorded at that save. A stop of
+ * version 3 is re-examined as a rule: a stage that gave up still stops the loop.
+ */
+function upgradeV3(c: V3Cursor): Cursor {
+  const withPotential = <S extends StageRecord | StageSummary>(s: S): S => {
+    const p = s.kind === 'train' ? c.potentials.find((x) => x.iteration === s.iteration) : undefined;
+    return p === undefined ? s : { ...s, data: { ...s.data, potential: p } };
+  };
+  const first = Math.min(c.updated_at, ...c.stages.map((s) => s.planned_at), ...c.done.map((s) => s.planned_at));
+  const id = createHash('sha256').update(`${c.project}\n${first}`).digest('hex').slice(0, 12);
+  return {
+    version: CURSOR_VERSION, project: c.project, id, home: null, iteration: c.iteration, updated_at: c.updated_at,
+    stages: c.stages.map(withPotential), done: c.done.map(withPotential),
+    stopped: c.stopped === null ? null : { ...c.stopped, by: 'rule' },
+  };
 }
 
 /** The cursor at `path`, or undefined when there is none yet. */
@@ -217,7 +254,12 @@ export function writeCursor(path: string, cursor: Cursor, keep = KEEP_VERSIONS):
   writeFileAtomic(path, JSON.stringify(cursor, null, 1) + '\n');
 }
 
-/** A fresh cursor: iteration 0, nothing open yet. */
-export function emptyCursor(project: string, now: number): Cursor {
-  return { version: CURSOR_VERSION, project, iteration: 0, updated_at: now, stages: [], done: [], potentials: [], stopped: null };
+/** A fresh cursor: iteration 0, nothing open yet; `id` is the new campaign's (newCampaignId). */
+export function emptyCursor(project: string, now: number, id: string, home: Home | null = null): Cursor {
+  return { version: CURSOR_VERSION, project, id, home, iteration: 0, updated_at: now, stages: [], done: [], stopped: null };
+}
+
+/** A new campaign's identity: 12 random hex digits. */
+export function newCampaignId(): string {
+  return randomBytes(6).toString('hex');
 }

@@ -65,7 +65,23 @@ export function templatePath(name: string, projectDir?: string): string {
   return own !== undefined && existsSync(own) ? own : join(DEFAULT_TEMPLATES, name);
 }
 
+/**
+ * Job scripts of an older autopipe (<kind>.sbatch.hbs: the #SBATCH header, the folder lookup and
+ * the sentinels in the template). autopipe writes those itself now; a project that still has one
+ * would lose its cluster edits silently if it were ignored, so it is refused.
+ */
+function refuseRetired(name: string, projectDir: string | undefined): void {
+  const m = /^(\w+)\.sh\.hbs$/.exec(name);
+  if (m === null || projectDir === undefined) return;
+  const old = join(projectDir, `${m[1]}.sbatch.hbs`);
+  if (!existsSync(old)) return;
+  throw new InputFormatError(`a job script of an older autopipe: autopipe now writes the #SBATCH header, the task folder and the sentinels itself, and runs only what ${name} holds`, { file: old }, {
+    hint: `move your own lines (modules, the program line) into ${join(projectDir, name)} (a copy of ${join(DEFAULT_TEMPLATES, name)}), then delete ${old}`,
+  });
+}
+
 export function loadTemplate(name: string, projectDir?: string): Render {
+  refuseRetired(name, projectDir);
   const path = templatePath(name, projectDir);
   return compileTemplate(readFileSync(path, 'utf8'), path);
 }

@@ -6,10 +6,11 @@
  * no exitcode. The live tests (recovery-live.test.ts) do the same on the real cluster.
  */
 import { posix } from 'node:path';
-import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, SubmitRequest, SubmitResult } from '../../lib/exec/executor.js';
+import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, StageResult, SubmitRequest, SubmitResult } from '../../lib/exec/executor.js';
 import type { JobRef } from '../../lib/slurm/job-ref.js';
 import type { QueueEntry } from '../../lib/slurm/commands.js';
 import { slurmState } from '../../lib/slurm/states.js';
+import { manifestLine, parseSentinel } from '../../lib/exec/manifest.js';
 
 const NOW = 1795000000;
 
@@ -31,12 +32,13 @@ export class FakeExecutor implements Executor {
 
   constructor(private readonly outcome: (dir: string, pwIn: string) => Outcome) {}
 
-  async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<void> {
+  async stage(files: readonly PlannedFile[], copies: readonly PlannedCopy[] = []): Promise<StageResult> {
     for (const f of files) {
       if (typeof f.content === 'string') this.files.set(f.path, f.content);
       else this.bytes.set(f.path, f.content);
     }
     this.copies.push(...copies);
+    return { movedAside: [] };
   }
 
   async findSubmitted(jobNames: readonly string[]): Promise<Map<string, JobRef>> {
@@ -52,19 +54,22 @@ export class FakeExecutor implements Executor {
     const jobId = String(this.nextId++);
     const manifest = this.files.get(script.replace(/\.sbatch$/, '.manifest'));
     if (manifest === undefined) throw new Error(`fake executor: no manifest staged for ${script}`);
-    const dirs = manifest.split('\n').filter((l) => l !== '').map((d) => posix.join(chdir, d));
+    // as autopipe's wrapper does: each task's sentinels carry its attempt's token from the manifest
+    const lines = manifest.split('\n').filter((l) => l !== '').map((l) => manifestLine(l));
+    const dirs = lines.map((l) => posix.join(chdir, l.dir));
     this.submitted.push({ jobId, jobName, script, array, dirs });
     dirs.forEach((dir, index) => {
       const o = this.outcome(dir, this.files.get(`${dir}/pw.in`) ?? '');
+      const by = (v: number) => `${v} ${lines[index].token ?? ''}`.trim();
       if ('vanished' in o) {
-        this.files.set(`${dir}/started`, String(o.vanished.started));
+        this.files.set(`${dir}/started`, by(o.vanished.started));
         this.outputAt.set(dir, o.vanished.output);
       } else if ('slurm' in o) {
         this.ended.push({ arrayJobId: jobId, taskIds: [index], jobId: `${jobId}_${index}`, state: slurmState(o.slurm), rawState: o.slurm, reason: 'None', name: jobName });
       } else {
         this.files.set(`${dir}/pw.out`, o.pwOut);
-        this.files.set(`${dir}/started`, String(NOW));
-        this.files.set(`${dir}/exitcode`, String(o.exitcode));
+        this.files.set(`${dir}/started`, by(NOW));
+        this.files.set(`${dir}/exitcode`, by(o.exitcode));
       }
     });
     return { kind: 'slurm', id: jobId };
@@ -78,10 +83,10 @@ export class FakeExecutor implements Executor {
   async sentinels(queries: readonly SentinelQuery[]): Promise<Map<string, Sentinels>> {
     return new Map(queries.map(({ dir: d }) => {
       const s: Sentinels = {};
-      const e = this.files.get(`${d}/exitcode`);
-      if (e !== undefined) s.exitcode = Number(e);
-      const started = this.files.get(`${d}/started`);
-      if (started !== undefined) s.started = Number(started);
+      const e = parseSentinel(this.files.get(`${d}/exitcode`));
+      if (e !== undefined) Object.assign(s, { exitcode: e.value }, e.token === undefined ? {} : { exitBy: e.token });
+      const started = parseSentinel(this.files.get(`${d}/started`));
+      if (started !== undefined) Object.assign(s, { started: started.value }, started.token === undefined ? {} : { startedBy: started.token });
       const output = this.outputAt.get(d);
       if (output !== undefined) s.output = output;
       return [d, s];

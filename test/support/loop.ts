@@ -35,7 +35,7 @@ export interface TestLoop {
 export function passContext(t: TestLoop): PassContext {
   const render = t.render ?? ((name: string, context: object) => loadTemplate(name)(context));
   return {
-    executor: t.executor, registry: t.registry ?? LABEL_ONLY, config: t.config, now: t.now, saveCursor: t.saveCursor,
+    executor: t.executor, registry: t.registry ?? LABEL_ONLY, config: t.config, now: t.now, saveCursor: t.saveCursor, about: 'project under test',
     stageContext: (c) => ({
       cursor: c, iteration: c.iteration, config: t.config, configFile: 'autopipe.yaml', now: t.now, db: t.db, render,
       asset: (name) => readFileSync(join(ASSETS, name), 'utf8'),
@@ -44,12 +44,12 @@ export function passContext(t: TestLoop): PassContext {
     }),
     writeWork: (path, content) => t.kept?.set(path, Buffer.from(content, 'utf8')),
     sink: { db: t.db, keep: (path, content) => t.kept?.set(path, content), config: t.config, now: t.now, user: 'test' },
-    arrays: { project: t.config.name, runRoot: t.runRoot, now: t.now, token: t.token, maxArraySize: async () => t.maxArraySize },
+    arrays: { project: t.config.name, now: t.now, token: t.token, maxArraySize: async () => t.maxArraySize },
   };
 }
 
 export async function startLabelling(t: TestLoop): Promise<Cursor> {
-  return enterFirstStage(passContext(t), emptyCursor(t.config.name, t.now), []);
+  return enterFirstStage(passContext(t), emptyCursor(t.config.name, t.now, 'c0ffee000001'), []);
 }
 
 /** The labelling stage of iteration 0 while it is open. */
@@ -62,6 +62,6 @@ export function labelOf(c: Cursor): StageRecord {
 /** A cursor whose labelling stage of iteration 0 is planned (every submission an intent), with the files to stage. */
 export function plannedLabelCursor(t: Omit<TestLoop, 'executor' | 'saveCursor' | 'db'>): { cursor: Cursor; files: PlannedFile[] } {
   const ctx = passContext({ ...t, executor: undefined as unknown as Executor, db: () => { throw new Error('no database in planning'); }, saveCursor: () => {} });
-  const planned = planStage(labelKind, 0, ctx.stageContext(emptyCursor(t.config.name, t.now)), { ...ctx.arrays, maxArraySize: t.maxArraySize });
-  return { cursor: { ...emptyCursor(t.config.name, t.now), stages: [planned.stage] }, files: planned.files };
+  const planned = planStage(labelKind, 0, ctx.stageContext(emptyCursor(t.config.name, t.now, 'c0ffee000001')), { ...ctx.arrays, maxArraySize: t.maxArraySize });
+  return { cursor: { ...emptyCursor(t.config.name, t.now, 'c0ffee000001'), stages: [planned.stage] }, files: planned.files };
 }

@@ -32,8 +32,9 @@ export function preparedSshProject(n: number, cluster: Record<string, string>): 
     // a distinct energy per task, so that every task is its own row (merging is by content)
     writeFileSync(join(d, 'pw.out'), pwOut.replace(/^(!\s+total energy\s+=\s+)(-?\d+\.\d+)/m, (_m, head: string, e: string) => `${head}${(Number(e) - Number(t.id.slice(1)) * 1e-8).toFixed(8)}`));
     writeFileSync(join(d, 'structure.extxyz'), writeExtxyz([AL4]));
-    writeFileSync(join(d, 'started'), '1795000000\n');
-    writeFileSync(join(d, 'exitcode'), '0\n');
+    // as autopipe's job writes them: with the attempt's token
+    writeFileSync(join(d, 'started'), `1795000000 ${t.attempts[0].token}\n`);
+    writeFileSync(join(d, 'exitcode'), `0 ${t.attempts[0].token}\n`);
   }
   mkdirSync(join(dir, '.autopipe'), { recursive: true });
   writeCursor(join(dir, '.autopipe', 'cursor.json'), cursor);

@@ -1,59 +1,37 @@
-/** `autopipe submit | poll | status | run`: the loop's stages, driven from a workstation or cron. */
+/** `autopipe submit | poll | status | run | resume`: the loop's stages, driven from a workstation or cron. */
 import type { Argv } from 'yargs';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { openProject, type Project } from '../../project/project.js';
-import { openExecutor, type OpenExecutor } from '../../exec/factory.js';
+import { homeOf, openProject, type Project } from '../../project/project.js';
 import { stageFilesLocally } from '../../exec/stage-local.js';
-import { readCursor, emptyCursor, type Cursor } from '../../state/cursor.js';
-import { acquireLock } from '../../state/lock.js';
+import { emptyCursor, newCampaignId, readCursor, type Cursor } from '../../state/cursor.js';
 import { enterFirstStage, pollPass } from '../../loop/pass.js';
 import { planStage } from '../../loop/enter.js';
 import { submitIntents } from '../../loop/submit.js';
-import { countsOf } from '../../loop/tasks.js';
+import { resume, stopLine } from '../../loop/stop.js';
+import { countsOf } from '../../state/tasks.js';
 import { REGISTRY } from '../../stages/registry.js';
-import { UsageError } from '../../errors/errors.js';
+import { LoopStoppedError, UsageError } from '../../errors/errors.js';
 import { logger, onEachMessage } from '../../log/logger.js';
 import { ProgressLine, progressOf } from '../progress.js';
 import { out, printJson } from '../output.js';
 import { reportLines } from '../../loop/report.js';
 import { iterationLines, statusJson } from '../status.js';
-import { loopContext } from '../loop-context.js';
 import { labelledCellsOf } from '../cells.js';
 import { whereOf } from '../where.js';
+import { checkFreshStart } from '../campaign.js';
+import { openCampaign, withLock, withLoop } from '../session.js';
 import { campaignTable } from '../../report/campaign.js';
 import type { LabelledCell } from '../../db/ase-db.js';
 import type { CliContext } from '../context.js';
-
-async function withLock<T>(p: Project, ctx: CliContext, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(p.workdir, { recursive: true });
-  const lock = acquireLock(p.lockPath, ctx.now());
-  try {
-    return await fn();
-  } finally {
-    lock.release();
-  }
-}
-
-/** Open the executor (an SSH connection with a host) and the loop's context, run fn, always close both. */
-async function withLoop<T>(p: Project, ctx: CliContext, fn: (l: ReturnType<typeof loopContext>, x: OpenExecutor) => Promise<T>): Promise<T> {
-  const x = await openExecutor(p);
-  const l = loopContext(p, x, ctx);
-  try {
-    return await fn(l, x);
-  } finally {
-    l.closeDb();
-    x.close();
-  }
-}
 
 async function dryRun(p: Project, ctx: CliContext): Promise<void> {
   const dir = join(p.workdir, 'dry-run');
   await withLoop(p, ctx, async (l) => {
     const kind = REGISTRY.get('label');
     if (kind === undefined || kind.runs !== 'jobs') throw new UsageError('this autopipe has no label stage');
-    const c = emptyCursor(p.config.name, ctx.now());
-    const planned = planStage(kind, 0, l.pass.stageContext(c), { ...l.pass.arrays, runRoot: dir, maxArraySize: await l.pass.arrays.maxArraySize() });
+    const c = emptyCursor(p.config.name, ctx.now(), newCampaignId());
+    const planned = planStage(kind, 0, l.pass.stageContext(c), { ...l.pass.arrays, maxArraySize: await l.pass.arrays.maxArraySize() });
     stageFilesLocally(dir, planned.files);
     for (const s of planned.stage.submissions) logger.info(`would submit ${s.job_name}: ${s.tasks.length} task(s), script ${join(dir, 'iter-000', 'label', `${s.token}.sbatch`)}`);
     logger.info(`rendered ${planned.files.length} file(s) into ${dir}; nothing submitted`);
@@ -61,25 +39,44 @@ async function dryRun(p: Project, ctx: CliContext): Promise<void> {
 }
 
 async function submit(p: Project, ctx: CliContext): Promise<Cursor> {
-  const existing = readCursor(p.cursorPath);
+  if (existsSync(p.cursorPath)) {
+    const { cursor, notes } = openCampaign(p, 'submit');
+    return withLoop(p, ctx, async (l) => {
+      const changes: string[] = [...notes];
+      const c = await submitIntents(l.pass, cursor, changes);
+      for (const line of changes) logger.info(line);
+      if (c.stopped !== null) logger.info(`the loop stopped: ${stopLine(c.stopped)}`);
+      else logger.info(`iteration ${c.iteration} is under way (${c.stages.map((s) => s.kind).join(', ') || 'no open stage'}); every submission is in: see autopipe status`);
+      return c;
+    });
+  }
+  checkFreshStart(p);
   return withLoop(p, ctx, async (l) => {
     const changes: string[] = [];
-    if (existing !== undefined) {
-      const c = await submitIntents(l.pass, existing, changes);
-      for (const line of changes) logger.info(line);
-      logger.info(`iteration ${c.iteration} is under way (${c.stages.map((s) => s.kind).join(', ') || 'no open stage'}); every submission is in: see autopipe status`);
-      return c;
-    }
-    const c = await enterFirstStage(l.pass, emptyCursor(p.config.name, ctx.now()), changes);
+    const c = await enterFirstStage(l.pass, emptyCursor(p.config.name, ctx.now(), newCampaignId(), homeOf(p)), changes);
     for (const line of changes) logger.info(line);
     return c;
   });
 }
 
 async function poll(p: Project, ctx: CliContext) {
-  const cursor = readCursor(p.cursorPath);
-  if (cursor === undefined) throw new UsageError(`nothing to poll in ${p.dir}: no cursor yet`, { hint: 'run autopipe submit first' });
-  return withLoop(p, ctx, async (l, x) => ({ ...(await pollPass(l.pass, cursor)), roundTrips: x.roundTrips() }));
+  const { cursor, notes } = openCampaign(p, 'poll');
+  return withLoop(p, ctx, async (l, x) => {
+    const r = await pollPass(l.pass, cursor);
+    return { ...r, changes: [...notes, ...r.changes], roundTrips: x.roundTrips() };
+  });
+}
+
+/** `autopipe resume`: the stop lifted and what gave up given a fresh attempt, then one pass. */
+async function resumeCampaign(p: Project, ctx: CliContext) {
+  const { cursor, notes } = openCampaign(p, 'resume');
+  const r = resume(cursor);
+  if (r.changes.length === 0) throw new UsageError('the loop has not stopped and no task gave up: there is nothing to resume', { hint: 'autopipe status shows where it stands; autopipe run or poll goes on' });
+  return withLoop(p, ctx, async (l, x) => {
+    l.pass.saveCursor(r.cursor);
+    const pass = await pollPass(l.pass, r.cursor);
+    return { ...pass, changes: [...notes, ...r.changes, ...pass.changes], roundTrips: x.roundTrips() };
+  });
 }
 
 const dirOption = { alias: 'C', type: 'string', describe: 'the project folder (with autopipe.yaml); default: here' } as const;
@@ -88,7 +85,7 @@ function printStatus(p: Project, c: Cursor, cells: readonly LabelledCell[]): voi
   const s = statusJson(c, cells);
   for (const line of campaignTable(s.iterations)) out(`${line}\n`);
   out('\n');
-  for (const line of iterationLines(c, p.config)) out(`${line}\n`);
+  for (const line of iterationLines(c, cells)) out(`${line}\n`);
   for (const st of s.stages.filter((x) => x.tasks.length > 0)) { // a select stage runs no job: its line is above
     out(`iteration ${st.iteration}, stage ${st.kind}${st.followed ? ' (stragglers; the next stage has started)' : ''}: ${Object.entries(st.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
     for (const line of reportLines(st.report, whereOf(p))) out(`${line}\n`);
@@ -98,7 +95,45 @@ function printStatus(p: Project, c: Cursor, cells: readonly LabelledCell[]): voi
       out(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job_id}${t.error_class === null ? '' : `  ${t.error_class}`}${history === '' ? '' : `  (failed: ${history})`}\n`);
     }
   }
-  if (c.stopped !== null) out(`stopped: ${c.stopped.reason}\n`);
+  if (c.stopped !== null) out(`stopped: ${stopLine(c.stopped)}\n`);
+}
+
+/** The end of `run`: what each stage did, why the loop stopped; a stop on a failure exits 3 (LoopStoppedError). */
+function finish(p: Project, ctx: CliContext, c: Cursor): void {
+  for (const s of c.stages.filter((x) => x.tasks.length > 0)) {
+    const n = countsOf(s.tasks);
+    logger.info(`stage complete: ${n.done} done, ${n.failed} failed (${s.kind} of iteration ${s.iteration})`);
+  }
+  for (const line of iterationLines(c, labelledCellsOf(p, ctx))) logger.info(line);
+  const stop = c.stopped;
+  if (stop?.by === 'failure') throw new LoopStoppedError(`the loop stopped: ${stop.reason}; database ${p.dbPath}`, { hint: 'fix the cause, then run autopipe resume (autopipe status shows what gave up and where)' });
+  logger.info(`the loop stopped: ${stop === null ? '-' : stopLine(stop)}; database ${p.dbPath}`);
+}
+
+async function run(dirArg: string | undefined, ctx: CliContext): Promise<void> {
+  const said = new Set<string>();
+  const first = openProject(dirArg, said);
+  const started = ctx.now();
+  // the terminal's line is taken off before any message and drawn again after the pass
+  const progress = new ProgressLine(process.stderr);
+  onEachMessage(() => progress.clear());
+  try {
+    if (!existsSync(first.cursorPath)) await withLock(first, ctx, () => submit(first, ctx), { wait: true });
+    for (;;) {
+      // autopipe.yaml is read again for every pass, as cron's polls do: an edit applies from the next stage planned
+      const p = openProject(dirArg, said);
+      // a cron poll beside run holds the lock for a moment: wait for it
+      const r = await withLock(p, ctx, () => poll(p, ctx), { wait: true });
+      // on a terminal a task's routine moves are the progress line's counts; a pipe gets every change
+      for (const line of r.changes) if (!(progress.tty && r.routine.has(line))) logger.info(line);
+      if (r.finished) return finish(p, ctx, r.cursor);
+      progress.update(progressOf(r.cursor), ctx.now() - started);
+      await sleepTicking(p.config.executor.poll_interval, ctx.now, () => progress.tick(ctx.now() - started));
+    }
+  } finally {
+    progress.clear();
+    onEachMessage(undefined);
+  }
 }
 
 export function loopCommands(y: Argv, ctx: CliContext): Argv {
@@ -118,6 +153,13 @@ export function loopCommands(y: Argv, ctx: CliContext): Argv {
         }
         else for (const line of r.changes) out(`${line}\n`); // quiet when nothing changed
       })
+    .command('resume', 'go on after the loop stopped on a failure you fixed: what gave up gets a fresh attempt, then one pass', (a) => a.option('dir', dirOption),
+      async (argv) => {
+        const p = openProject(argv.dir);
+        const r = await withLock(p, ctx, () => resumeCampaign(p, ctx));
+        for (const line of r.changes) out(`${line}\n`);
+        out(r.cursor.stopped === null ? 'the loop goes on: autopipe run, or poll from cron, carries it on\n' : `the loop stopped again: ${stopLine(r.cursor.stopped)}\n`);
+      })
     .command('status', 'where every iteration, stage and task stands', (a) => a.option('dir', dirOption).option('json', { type: 'boolean', default: false }),
       (argv) => {
         const p = openProject(argv.dir);
@@ -127,39 +169,8 @@ export function loopCommands(y: Argv, ctx: CliContext): Argv {
         if (argv.json) printJson(statusJson(c, cells));
         else printStatus(p, c, cells);
       })
-    .command('run', 'submit, then poll every few seconds until the loop stops', (a) => a.option('dir', dirOption),
-      async (argv) => {
-        const said = new Set<string>();
-        const first = openProject(argv.dir, said);
-        const started = ctx.now();
-        // the terminal's line is taken off before any message and drawn again after the pass
-        const progress = new ProgressLine(process.stderr);
-        onEachMessage(() => progress.clear());
-        try {
-          if (!existsSync(first.cursorPath)) await withLock(first, ctx, () => submit(first, ctx));
-          for (;;) {
-            // autopipe.yaml is read again for every pass, as cron's polls do: an edit applies from the next stage planned
-            const p = openProject(argv.dir, said);
-            const r = await withLock(p, ctx, () => poll(p, ctx));
-            // on a terminal a task's routine moves are the progress line's counts; a pipe gets every change
-            for (const line of r.changes) if (!(progress.tty && r.routine.has(line))) logger.info(line);
-            if (r.finished) {
-              for (const s of r.cursor.stages.filter((x) => x.tasks.length > 0)) {
-                const n = countsOf(s.tasks);
-                logger.info(`stage complete: ${n.done} done, ${n.failed} failed (${s.kind} of iteration ${s.iteration})`);
-              }
-              for (const line of iterationLines(r.cursor, p.config)) logger.info(line);
-              logger.info(`the loop stopped: ${r.cursor.stopped?.reason ?? '-'}; database ${p.dbPath}`);
-              return;
-            }
-            progress.update(progressOf(r.cursor), ctx.now() - started);
-            await sleepTicking(p.config.executor.poll_interval, ctx.now, () => progress.tick(ctx.now() - started));
-          }
-        } finally {
-          progress.clear();
-          onEachMessage(undefined);
-        }
-      });
+    .command('run', 'submit, then poll every few seconds until the loop stops (exit 3 when it stopped on a failure)', (a) => a.option('dir', dirOption),
+      (argv) => run(argv.dir, ctx));
 }
 
 /** Sleep, calling tick once a second (the terminal's clock). */

@@ -1,12 +1,12 @@
 /** `autopipe report`: the campaign as one self-contained HTML page (tables and inline SVG plots). */
 import type { Argv } from 'yargs';
-import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { openProject } from '../../project/project.js';
 import { readCursor } from '../../state/cursor.js';
-import { writeFileAtomic } from '../../fsutil/atomic.js';
+import { readKeptFile, writeFileAtomic } from '../../fsutil/atomic.js';
 import { UsageError } from '../../errors/errors.js';
 import { gatherReport } from '../../report/gather.js';
+import { REGISTRY } from '../../stages/registry.js';
 import { reportHtml } from '../../report/html.js';
 import { labelledCellsOf } from '../cells.js';
 import { whereOf } from '../where.js';
@@ -22,11 +22,8 @@ export function reportCommand(y: Argv, ctx: CliContext): Argv {
     const cursor = readCursor(p.cursorPath);
     if (cursor === undefined) throw new UsageError(`no cursor in ${p.workdir}: nothing to report yet`, { hint: 'run autopipe submit (or autopipe run) first' });
     const data = gatherReport({
-      cursor, cells: labelledCellsOf(p, ctx),
-      readWork: (path) => {
-        const full = join(p.workdir, path);
-        return existsSync(full) ? readFileSync(full) : undefined;
-      },
+      cursor, cells: labelledCellsOf(p, ctx), registry: REGISTRY,
+      readWork: (path) => readKeptFile(join(p.workdir, path), 'a file the campaign kept'),
       gammaCollect: p.config.explore.gamma_collect, gammaStop: p.config.explore.gamma_stop,
     });
     const file = argv.output === undefined ? join(p.dir, 'report.html') : isAbsolute(argv.output) ? argv.output : resolve(argv.output);

@@ -1,12 +1,12 @@
 /** The exploration stage: MD runs with the iteration's potential, as job arrays (engine ase). */
 import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
-import type { StageRecord, TaskRecord } from '../../state/cursor.js';
+import type { StageRecord } from '../../state/cursor.js';
 import { readExtxyz } from '../../formats/extxyz.js';
 import { StageError } from '../../errors/errors.js';
-import type { Candidate, StageContext, JobStageKind } from '../kind.js';
+import { defineJobKind, recordedSection, type Candidate, type StageContext, type StageShape, type Typed } from '../kind.js';
 import { elementsOf, keptPotential, runDir, runResultsOf, runTotals, stageOf } from '../kept.js';
-import { planExplore, type Continued } from './plan.js';
+import { planExplore, type Continued, type ExploreData, type ExploreSpec } from './plan.js';
 import { ASE_SCRIPT, RUN_INPUTS, type Engine } from './engines.js';
 import { judgeExplore, type RunResult } from './judge.js';
 import { judgeLammps } from './judge-lammps.js';
@@ -46,17 +46,23 @@ function engineOf(ctx: StageContext): Engine {
     : { kind: 'ase', script: ctx.asset(ASE_SCRIPT) };
 }
 
-function engineOfTask(t: TaskRecord): Engine['kind'] {
+function engineOfTask(t: { spec: ExploreSpec }): Engine['kind'] {
   return t.spec.engine === 'lammps' ? 'lammps' : 'ase';
 }
 
-/** The convergence rules of iterations.*, on a settled exploration (pure). */
-export function convergedReason(s: StageRecord, config: Config): string | undefined {
+/** The thresholds an exploration ran with (what it recorded; today's config for a stage planned before autopipe recorded it). */
+function thresholdsOf(s: StageShape): { collect: number | null; stop: number | null } {
+  const e = recordedSection(s, 'explore');
+  return { collect: e?.gamma_collect ?? null, stop: e?.gamma_stop ?? null };
+}
+
+/** The convergence rules of iterations.* (today's), on a settled exploration with the thresholds it ran with (pure). */
+export function convergedReason(s: Typed<StageRecord, ExploreData>, config: Config): string | undefined {
   const results = Object.values(runResultsOf(s.data));
   if (results.length === 0) return undefined;
   const { explored, collected } = runTotals(results);
   const allRan = results.length === s.tasks.length && results.every((r) => !r.stopped_early);
-  const g = config.explore.gamma_collect;
+  const g = thresholdsOf(s).collect ?? config.explore.gamma_collect;
   if (config.iterations.stop_when_no_candidates && allRan && collected === 0) {
     return `converged: every exploration run of iteration ${s.iteration} (${results.length}) ran its full length with no frame at γ ≥ ${g} (iterations.stop_when_no_candidates)`;
   }
@@ -67,11 +73,13 @@ export function convergedReason(s: StageRecord, config: Config): string | undefi
   return undefined;
 }
 
-export const exploreKind: JobStageKind = {
+export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
   kind: 'explore',
+  noun: 'exploration',
   runs: 'jobs',
   configSections: ['explore'],
-  template: 'explore.sbatch.hbs',
+  next: { kind: 'select', nextIteration: false },
+  template: 'explore.sh.hbs',
   progressFile: 'explore.out',
   // the run's inputs too: a retry starts from them
   outputs: ['explore.out', 'explore.err', 'explore.log', 'summary.json', 'frames.dump', 'last.extxyz', 'good.dump', ...RUN_INPUTS.lammps],
@@ -98,7 +106,7 @@ export const exploreKind: JobStageKind = {
     let collected = 0;
     let top = 0;
     for (const d of done) {
-      const r = d.result as RunResult;
+      const r = d.result;
       for (const [name, content] of r.files) sink.keep(posix.join(runDir(stage.iteration, d.task.id), name), content);
       explored += r.summary.frames_explored;
       collected += r.summary.frames_collected;
@@ -106,17 +114,34 @@ export const exploreKind: JobStageKind = {
     }
     return [`explored ${done.length} run(s) of iteration ${stage.iteration}: ${explored} frames, ${collected} with γ ≥ ${sink.config.explore.gamma_collect} collected, largest γ ${top.toFixed(2)}`];
   },
-  record(cursor, stage, done) {
+  record(stage, done) {
     const results = { ...runResultsOf(stage.data) };
     for (const d of done) {
-      const r = (d.result as RunResult).summary;
+      const r = d.result.summary;
       results[d.task.id] = { explored: r.frames_explored, collected: r.frames_collected, max_gamma: r.max_gamma, stopped_early: r.stopped_early, steps_run: r.steps_run };
     }
-    return { ...cursor, stages: cursor.stages.map((s) => (s.kind === stage.kind && s.iteration === stage.iteration ? { ...s, data: { ...s.data, results } } : s)) };
+    return { results };
   },
   stopReason: convergedReason,
+  summaryLine(stage) {
+    const r = Object.values(runResultsOf(stage.data));
+    const t = runTotals(r);
+    const { collect } = thresholdsOf(stage);
+    return `${r.length} run(s): ${t.explored} frames explored, ${t.collected} collected${collect === null ? '' : ` (γ ≥ ${collect})`}, largest γ ${t.maxGamma.toFixed(2)}, ${r.filter((x) => x.stopped_early).length} stopped early at gamma_stop`;
+  },
+  iterationPart(stage) {
+    const results = runResultsOf(stage.data);
+    const t = runTotals(Object.values(results));
+    const { collect, stop } = thresholdsOf(stage);
+    return {
+      explore: {
+        runs: Object.keys(results).length, frames_explored: t.explored, frames_collected: t.collected, largest_gamma: t.maxGamma, gamma_collect: collect, gamma_stop: stop,
+        summaries: Object.keys(results).sort().map((task) => `${runDir(stage.iteration, task)}/summary.json`),
+      },
+    };
+  },
   neverRetried: {
     explore_error: 'the MD engine stopped with an error; the same start, seed and potential fail the same way (see its last error line)',
     zero_gamma: 'a broken active set stays broken: retrain, or check python-ace',
   },
-};
+});

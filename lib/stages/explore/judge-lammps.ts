@@ -11,7 +11,7 @@ import { makeAtoms } from '../../atoms/atoms.js';
 import { AutopipeError } from '../../errors/errors.js';
 import type { Judged } from '../kind.js';
 import { exitFailure, lastErrorLine } from '../error-line.js';
-import { judgeSummary, type RunSummary } from './judge.js';
+import { judgeSummary, type RunResult, type RunSummary } from './judge.js';
 
 interface Check { step: number; gamma: number }
 
@@ -28,7 +28,7 @@ export function renameGradeColumn(dump: string): string {
   return dump.replace(/^(ITEM: ATOMS .*?)\bv_pace_gamma\b/gm, '$1f_pace_gamma');
 }
 
-export function judgeLammps(files: FetchedFiles, exitcode: number): Judged {
+export function judgeLammps(files: FetchedFiles, exitcode: number): Judged<RunResult> {
   const text = (n: string) => files.get(n)?.toString('utf8');
   const out = text('explore.out');
   const err = lastErrorLine(text('explore.err'), out, text('explore.log'));

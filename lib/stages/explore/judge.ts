@@ -30,7 +30,7 @@ function summaryOf(text: string | undefined): RunSummary | undefined {
   }
 }
 
-export function judgeExplore(files: FetchedFiles, exitcode: number): Judged {
+export function judgeExplore(files: FetchedFiles, exitcode: number): Judged<RunResult> {
   const text = (n: string) => files.get(n)?.toString('utf8');
   const err = lastErrorLine(text('explore.err'), text('explore.out'));
   const stopped = exitFailure(exitcode, err, { cls: 'explore_error', program: 'the MD engine', settings: 'explore.python', run: 'the run' });
@@ -44,7 +44,7 @@ export function judgeExplore(files: FetchedFiles, exitcode: number): Judged {
 }
 
 /** A run's summary and files, judged alike for both engines: γ all zero is an error; what was collected must be there. */
-export function judgeSummary(summary: RunSummary, files: FetchedFiles): Judged {
+export function judgeSummary(summary: RunSummary, files: FetchedFiles): Judged<RunResult> {
   if (summary.all_gamma_zero) {
     return { ok: false, failure: { cls: 'zero_gamma', message: `every extrapolation grade of ${summary.frames_explored} frame(s) was exactly 0: the active set is broken or the evaluator computes no γ` } };
   }

@@ -10,6 +10,23 @@ import { natoms, symbolsOf, type Atoms } from '../../atoms/atoms.js';
 import { runFiles, sharedFiles, type Engine, type RunSettings } from './engines.js';
 import { StageError } from '../../errors/errors.js';
 import { attemptDir, taskId, type Candidate, type PlannedTask, type StagePlan } from '../kind.js';
+import type { RunRecord } from '../kept.js';
+
+/** What an MD run is: where it starts, at what temperature and seed, with which engine. */
+export interface ExploreSpec {
+  source: { file: string; frame: number };
+  temperature: number;
+  seed: number;
+  continued_from: string | null;
+  engine: 'ase' | 'lammps';
+}
+
+/** What an exploration records: its potential, each run's key (start, temperature, replica) and each finished run's result. */
+export interface ExploreData {
+  potential: string;
+  runs: Record<string, string>;
+  results?: Record<string, RunRecord>;
+}
 
 
 export function runSettings(config: Config, temperature: number, seed: number, types: readonly string[], keepVelocities = false): RunSettings {
@@ -51,7 +68,7 @@ export interface ExploreInputs {
   elements: readonly string[];
 }
 
-export function planExplore(p: ExploreInputs): StagePlan {
+export function planExplore(p: ExploreInputs): StagePlan<ExploreSpec, ExploreData> {
   const where = `iteration ${p.iteration}'s exploration`;
   // one atom with its centre of mass held still has no motion at all: nothing to explore
   const tooSmall = p.starts.filter((c) => natoms(c.atoms) < 2);
@@ -63,7 +80,7 @@ export function planExplore(p: ExploreInputs): StagePlan {
   }
   const inputs = posix.join(p.stageDir, 'inputs');
   const shared = sharedFiles(p.engine, inputs, p.potential);
-  const tasks: PlannedTask[] = [];
+  const tasks: PlannedTask<ExploreSpec>[] = [];
   const runs: Record<string, string> = {};
   let continuedRuns = 0;
   for (const start of starts) {

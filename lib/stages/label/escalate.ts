@@ -24,7 +24,7 @@ function describe(p: Parameters): string {
   return Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'string' ? `'${v}'` : String(v)}`).join(', ');
 }
 
-export function escalateLabel(task: TaskRecord, config: Config): KindStep | undefined {
+export function escalateLabel(task: Pick<TaskRecord, 'attempts'>, config: Config): KindStep | undefined {
   const last = task.attempts[task.attempts.length - 1];
   const cls = last.error_class ?? 'unknown';
   if (!LADDERS.has(cls)) return undefined;

@@ -2,10 +2,11 @@
 import type { Config } from '../../config/types.js';
 import { readExtxyz } from '../../formats/extxyz.js';
 import { StageError } from '../../errors/errors.js';
-import type { Candidate, JobStageKind, StageContext } from '../kind.js';
+import { phaseOf, stageCoreSeconds, stageCounts } from '../../state/tasks.js';
+import { defineJobKind, type Candidate, type StageContext } from '../kind.js';
 import { selectedFile } from '../kept.js';
-import { attemptFiles, planLabelTasks } from './plan.js';
-import { judgeLabel, mergeLabel } from './merge.js';
+import { attemptFiles, planLabelTasks, type LabelSpec } from './plan.js';
+import { judgeLabel, mergeLabel, type LabelData, type LabelRow } from './merge.js';
 import { carried, escalateLabel } from './escalate.js';
 
 /** Iteration 0 labels the user's structures; iteration k + 1 what the select stage of k chose. */
@@ -21,11 +22,14 @@ function structuresToLabel(ctx: StageContext): Candidate[] {
   }));
 }
 
-export const labelKind: JobStageKind = {
+export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
   kind: 'label',
+  noun: 'labelling',
   runs: 'jobs',
   configSections: ['dft', 'recovery'],
-  template: 'label.sbatch.hbs',
+  next: { kind: 'train', nextIteration: false },
+  spendsDft: true,
+  template: 'label.sh.hbs',
   progressFile: 'pw.out',
   // the structure too: a retry starts from it (pw.x's output does not carry the mask)
   outputs: ['pw.out', 'structure.extxyz'],
@@ -50,10 +54,23 @@ export const labelKind: JobStageKind = {
   },
   judge: judgeLabel,
   merge: (done, sink) => mergeLabel(done, sink),
+  // training may start while stragglers run, once enough are labelled
+  followsEarly: (stage, config) => stage.tasks.filter((t) => phaseOf(t) === 'done').length >= config.train.min_new_structures,
+  summaryLine(stage) {
+    const n = stageCounts(stage);
+    return `${n.done} structure(s) labelled${n.failed > 0 ? `, ${n.failed} failed for good` : ''}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`;
+  },
+  iterationPart(stage, view) {
+    const mine = view.cells.filter((x) => x.iteration === stage.iteration);
+    return {
+      labelled: { full: mine.filter((x) => x.embedded !== true).length, sub: mine.filter((x) => x.embedded === true).length },
+      dft_core_hours: stageCoreSeconds(stage) / 3600,
+    };
+  },
   neverRetried: {
     input_error: 'pw.x rejected its input (fix the structure or dft.parameters)',
     pw_error: 'pw.x stopped with an error autopipe has no remedy for',
   },
   carry: carried,
   escalate: escalateLabel,
-};
+});

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../../config/types.js';
 import type { FetchedFiles } from '../../exec/executor.js';
-import type { AttemptRecord, StageRecord, TaskRecord } from '../../state/cursor.js';
+import type { AttemptRecord, JsonObject, StageRecord } from '../../state/cursor.js';
 import type { Kvp } from '../../db/keys.js';
 import type { DataObject } from '../../db/ase-data.js';
 import type { Atoms } from '../../atoms/atoms.js';
@@ -15,22 +15,25 @@ import { readExtxyz } from '../../formats/extxyz.js';
 import { makeAtoms } from '../../atoms/atoms.js';
 import { prepareRow } from '../../db/prepare-row.js';
 import { classifyOutput } from './classes.js';
-import { labelSpecOf } from './plan.js';
-import type { Finished, Judged, MergeSink } from '../kind.js';
+import type { LabelSpec } from './plan.js';
+import { recordedSection, type Finished, type Judged, type KindTask, type MergeSink, type Typed } from '../kind.js';
 
 /** What judging a labelled structure yields: the row, ready to write. */
 export interface LabelRow { atoms: Atoms; kvp: Kvp; data: DataObject }
 
-/** The pw.x parameters worth querying by, as key-value pairs (scalars only). */
-function dftKvp(config: Config, extra: AttemptRecord['parameters']): Kvp {
+/** What a labelling stage records of itself. */
+export type LabelData = JsonObject;
+
+/** The pw.x parameters worth querying by, as key-value pairs (scalars only): the stage's own, as it was planned, with the attempt's on top. */
+function dftKvp(dft: Config['dft'] | undefined, extra: AttemptRecord['parameters']): Kvp {
   const out: Kvp = {};
-  for (const [k, v] of Object.entries({ ...config.dft.parameters, ...extra })) if (typeof v !== 'object') out[k] = v;
+  for (const [k, v] of Object.entries({ ...(dft?.parameters ?? {}), ...extra })) if (typeof v !== 'object') out[k] = v;
   return out;
 }
 
 const text = (files: FetchedFiles, name: string): string | undefined => files.get(name)?.toString('utf8');
 
-export function judgeLabel(files: FetchedFiles, exitcode: number, t: TaskRecord, a: AttemptRecord, stage: StageRecord, config: Config): Judged {
+export function judgeLabel(files: FetchedFiles, exitcode: number, t: KindTask<LabelSpec>, a: AttemptRecord, stage: Typed<StageRecord, LabelData>): Judged<LabelRow> {
   const out = parsePwOutput(text(files, 'pw.out') ?? '');
   if (out.status !== 'ok' || out.atoms === undefined) {
     const c = classifyOutput(out, exitcode);
@@ -43,8 +46,8 @@ export function judgeLabel(files: FetchedFiles, exitcode: number, t: TaskRecord,
   const info = { embedded: false, n_core: nCore, ...(given?.info ?? {}) };
   const atoms = makeAtoms({ ...out.atoms, arrays: mask === undefined ? {} : { force_mask: mask }, info });
   const failures = t.attempts.filter((x) => x.state === 'failed').map((x) => `a${x.attempt} ${x.error_class ?? 'unknown'}: ${x.message ?? ''}`);
-  const source = labelSpecOf(t.spec).source;
-  const row = prepareRow(atoms, { iteration: stage.iteration, task: t.id, attempt: a.attempt, ...dftKvp(config, a.parameters) }, {
+  const source = t.spec.source;
+  const row = prepareRow(atoms, { iteration: stage.iteration, task: t.id, attempt: a.attempt, ...dftKvp(recordedSection(stage, 'dft'), a.parameters) }, {
     source: `${source.file}#${source.frame}`, task_dir: a.dir, ...(failures.length > 0 ? { failures } : {}),
   });
   if (!row.ok) return { ok: false, failure: { cls: 'input_error', message: row.reason } };
@@ -52,14 +55,14 @@ export function judgeLabel(files: FetchedFiles, exitcode: number, t: TaskRecord,
 }
 
 /** One transaction for all of them: committed before the cursor that records them is saved. */
-export function mergeLabel(done: readonly Finished[], sink: MergeSink): string[] {
+export function mergeLabel(done: readonly Finished<LabelSpec, LabelRow>[], sink: MergeSink): string[] {
   if (done.length === 0) return [];
   const db = sink.db();
   let added = 0;
   db.transaction(() => {
     for (const d of done) {
-      const r = d.result as LabelRow;
-      if (db.write(r.atoms, { kvp: r.kvp, data: r.data, now: sink.now, user: sink.user }).added) added++;
+      const r = d.result;
+      if (db.write(r.atoms, { kvp: { ...r.kvp, campaign: sink.campaign }, data: r.data, now: sink.now, user: sink.user }).added) added++;
     }
   });
   return added === done.length ? [] : [`${done.length - added} labelled structure(s) were in the database already (merged by an earlier pass)`];

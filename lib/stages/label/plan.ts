@@ -36,21 +36,17 @@ export function attemptFiles(atoms: Atoms, dir: string, parameters: Readonly<Par
   ];
 }
 
-/** The label kind's view of a task's spec. */
+/** What a labelling task is: the structure's source and size. */
 export interface LabelSpec { source: { file: string; frame: number }; natoms: number }
 
-export function labelSpecOf(spec: unknown): LabelSpec {
-  return spec as LabelSpec;
-}
-
-export function planLabelTasks(candidates: readonly Candidate[], config: Config, stageDir: string, configFile: string): PlannedTask[] {
+export function planLabelTasks(candidates: readonly Candidate[], config: Config, stageDir: string, configFile: string): PlannedTask<LabelSpec>[] {
   const missing = [...new Set(candidates.flatMap((c) => symbolsOf(c.atoms)))].filter((s) => config.dft.pseudopotentials[s] === undefined);
   if (missing.length > 0) {
     throw new ConfigError(configFile, [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (the structures to label contain them)`]);
   }
   // every structure pw.x cannot be given is collected, so that all of them are named at once
   const unusable: StructureError[] = [];
-  const tasks = candidates.map((c, k): PlannedTask => {
+  const tasks = candidates.map((c, k): PlannedTask<LabelSpec> => {
     const id = taskId(k);
     let files: PlannedFile[] = [];
     try {

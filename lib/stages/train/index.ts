@@ -1,18 +1,17 @@
 /** The training stage: one pacemaker fit of every labelled row, then its active set. */
 import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
-import type { PotentialRecord } from '../../state/cursor.js';
+import type { JsonObject } from '../../state/cursor.js';
 import { StageError } from '../../errors/errors.js';
-import type { JobStageKind, StageContext } from '../kind.js';
-import { potentialDir } from '../kept.js';
-import { HELPER, inputYaml, planTrain } from './plan.js';
+import { defineJobKind, type FitErrors, type StageContext } from '../kind.js';
+import { potentialDir, potentialLine, potentialsOf, type PotentialRecord } from '../kept.js';
+import { HELPER, inputYaml, planTrain, type TrainData, type TrainSpec } from './plan.js';
 import { FIT_CURVE_FILES, judgeTrain, POTENTIAL_FILES, type FitResult } from './judge.js';
-
 
 /** The potential a fit of `iteration` starts from: the last one kept, else train.initial_potential. */
 function previousPotential(ctx: StageContext): { yaml: string; from: string } | null {
   if (!ctx.config.train.warm_start) return null;
-  const last = ctx.cursor.potentials.filter((p) => p.iteration < ctx.iteration).at(-1);
+  const last = potentialsOf(ctx.cursor).filter((p) => p.iteration < ctx.iteration).at(-1);
   if (last !== undefined) {
     const path = posix.join(last.dir, 'output_potential.yaml');
     const yaml = ctx.readFile(path, 'work');
@@ -31,11 +30,20 @@ function toolsDir(command: string): string | null {
   return /^\/\S+$/.test(command) ? posix.dirname(command) : null;
 }
 
-export const trainKind: JobStageKind = {
+function fitErrors(split: unknown): FitErrors | null {
+  if (split === null || typeof split !== 'object') return null;
+  const x = split as Record<string, unknown>;
+  const m = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v * 1000 : null);
+  return { energy_mev_per_atom: m(x.energy_rmse_per_atom), force_core_mev_per_a: m(x.force_rmse_core) };
+}
+
+export const trainKind = defineJobKind<TrainSpec, TrainData, FitResult>({
   kind: 'train',
+  noun: 'training',
   runs: 'jobs',
   configSections: ['train', 'embedding'],
-  template: 'train.sbatch.hbs',
+  next: { kind: 'explore', nextIteration: false },
+  template: 'train.sh.hbs',
   progressFile: 'pacemaker.out',
   outputs: ['pacemaker.out', 'pacemaker.err', ...POTENTIAL_FILES, ...FIT_CURVE_FILES],
   resourcesField: 'train.resources',
@@ -48,38 +56,44 @@ export const trainKind: JobStageKind = {
     });
   },
   retryFiles(task, _failed, dir, _parameters, ctx) {
-    return [{ path: posix.join(dir, 'input.yaml'), content: inputYaml(ctx.config, task.spec.elements as string[], ctx.render) }];
+    return [{ path: posix.join(dir, 'input.yaml'), content: inputYaml(ctx.config, task.spec.elements, ctx.render) }];
   },
   judge: (files, exitcode) => judgeTrain(files, exitcode),
   merge(done, sink, stage) {
     const lines: string[] = [];
     for (const d of done) {
-      const r = d.result as FitResult;
       const dir = potentialDir(stage.iteration);
-      for (const [name, content] of r.files) sink.keep(posix.join(dir, name), content);
-      const m = r.metrics.train;
-      lines.push(`iteration ${stage.iteration} potential in ${dir}: energy RMSE ${fmt(m.energy_rmse_per_atom, 1000)} meV/atom, force RMSE ${fmt(m.force_rmse_core, 1000)} meV/Å on ${m.core_atoms} core atoms (train), ${r.metrics.seconds} s`);
+      for (const [name, content] of d.result.files) sink.keep(posix.join(dir, name), content);
+      const m = d.result.metrics.train;
+      lines.push(`iteration ${stage.iteration} potential in ${dir}: energy RMSE ${fmt(m.energy_rmse_per_atom, 1000)} meV/atom, force RMSE ${fmt(m.force_rmse_core, 1000)} meV/Å on ${m.core_atoms} core atoms (train), ${d.result.metrics.seconds} s`);
     }
     return lines;
   },
-  record(cursor, stage, done) {
-    const kept: PotentialRecord[] = done.map((d) => {
-      const r = d.result as FitResult;
-      return {
-        iteration: stage.iteration, dir: potentialDir(stage.iteration), rows: Number(stage.data.rows ?? 0),
-        row_ids: Array.isArray(stage.data.row_ids) ? (stage.data.row_ids as Array<[number, number]>) : [],
-        metrics: JSON.parse(JSON.stringify(r.metrics)), duration_s: r.metrics.seconds,
-        warm_start_from: typeof stage.data.warm_start_from === 'string' ? stage.data.warm_start_from : null,
-      };
-    });
-    return { ...cursor, potentials: [...cursor.potentials.filter((p) => p.iteration !== stage.iteration), ...kept] };
+  record(stage, done) {
+    const d = done.at(-1);
+    if (d === undefined) return {};
+    const potential: PotentialRecord = {
+      iteration: stage.iteration, dir: potentialDir(stage.iteration), rows: stage.data.rows, row_ids: stage.data.row_ids,
+      metrics: JSON.parse(JSON.stringify(d.result.metrics)) as JsonObject, duration_s: d.result.metrics.seconds, warm_start_from: stage.data.warm_start_from,
+    };
+    return { potential };
+  },
+  summaryLine(stage) {
+    const p = stage.data.potential;
+    return p === undefined ? 'no potential yet' : `${p.dir}: ${potentialLine(p)}`;
+  },
+  iterationPart(stage) {
+    const p = stage.data.potential;
+    if (p === undefined) return {};
+    const m = p.metrics as { train?: unknown; test?: unknown };
+    return { fit: { train: fitErrors(m.train) ?? { energy_mev_per_atom: null, force_core_mev_per_a: null }, test: fitErrors(m.test), dir: p.dir } };
   },
   neverRetried: {
     pacemaker_error: 'pacemaker stopped with an error; the same rows and input fail the same way (see its last error line)',
     no_potential: 'the fit wrote no potential',
     nonfinite_loss: 'the same rows and input give the same non-finite loss',
   },
-};
+});
 
 function fmt(v: number | null, scale: number): string {
   return v === null ? '-' : (v * scale).toFixed(1);

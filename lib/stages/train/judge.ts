@@ -27,11 +27,11 @@ function parseMetrics(text: string | undefined): FitMetrics | undefined {
   }
 }
 
-function failed(failure: Failure): Judged {
+function failed(failure: Failure): Judged<FitResult> {
   return { ok: false, failure };
 }
 
-export function judgeTrain(files: FetchedFiles, exitcode: number): Judged {
+export function judgeTrain(files: FetchedFiles, exitcode: number): Judged<FitResult> {
   const text = (n: string) => files.get(n)?.toString('utf8');
   const err = lastErrorLine(text('pacemaker.err'), text('pacemaker.out'), text('log.txt'));
   const stopped = exitFailure(exitcode, err, { cls: 'pacemaker_error', program: 'a training command', settings: 'train.command and train.python', run: 'the fit' });

@@ -10,7 +10,21 @@ import type { AseRow } from '../../db/ase-db.js';
 import { isElementSymbol } from '../../atoms/elements.js';
 import { StageError } from '../../errors/errors.js';
 import { attemptDir, taskId, type PlannedTask, type StagePlan } from '../kind.js';
+import type { PotentialRecord } from '../kept.js';
 import { idRanges, trainingSet } from './dataset.js';
+
+/** What a fit's task is: the elements of its basis. */
+export interface TrainSpec { elements: string[] }
+
+/** What a training stage records: the rows it fits, where it starts from, and (once fitted) its potential. */
+export interface TrainData {
+  rows: number;
+  row_ids: Array<[number, number]>;
+  core_atoms: number;
+  elements: string[];
+  warm_start_from: string | null;
+  potential?: PotentialRecord;
+}
 
 export const HELPER = 'autopipe_train.py';
 
@@ -39,7 +53,7 @@ export function inputYaml(config: Config, elements: readonly string[], render: T
   return render('pacemaker.yaml.hbs', pacemakerContext(config, elements));
 }
 
-export function planTrain(p: TrainInputs): StagePlan {
+export function planTrain(p: TrainInputs): StagePlan<TrainSpec, TrainData> {
   const set = trainingSet(p.rows, p.config.embedding.energy_weight);
   const where = `iteration ${p.iteration}'s fit`;
   if (set.ids.length === 0) {
@@ -63,7 +77,7 @@ export function planTrain(p: TrainInputs): StagePlan {
     ...(p.previous === null ? [] : [{ path: posix.join(inputs, 'previous.yaml'), content: p.previous.yaml }]),
   ];
   const id = taskId(0);
-  const task: PlannedTask = {
+  const task: PlannedTask<TrainSpec> = {
     id, about: `fit of ${set.ids.length} rows`, spec: { elements },
     files: [{ path: posix.join(attemptDir(p.stageDir, id, 1), 'input.yaml'), content: inputYaml(p.config, elements, p.render) }],
   };

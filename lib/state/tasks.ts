@@ -1,6 +1,6 @@
 /** A task's life cycle, derived in one place from its attempts (pure). */
-import type { AttemptRecord, AttemptState, StageRecord, TaskRecord } from '../state/cursor.js';
-import { ATTEMPT_STATES } from '../state/cursor.js';
+import type { AttemptRecord, AttemptState, StageRecord, StageSummary, TaskRecord } from './cursor.js';
+import { ATTEMPT_STATES } from './cursor.js';
 
 /**
  * Where a task stands:
@@ -47,17 +47,27 @@ export function countsOf(tasks: readonly TaskRecord[]): Record<AttemptState, num
   return counts;
 }
 
-export function stageSettled(s: StageRecord): boolean {
+export function stageSettled(s: Pick<StageRecord, 'tasks'>): boolean {
   return s.tasks.every(isSettled);
 }
 
 /** Cores an attempt held: SLURM's ntasks × cpus_per_task of its submission. */
-function coresOf(s: StageRecord, a: AttemptRecord): number {
+function coresOf(s: Pick<StageRecord, 'submissions'>, a: AttemptRecord): number {
   const r = s.submissions.find((x) => x.token === a.submission)?.resources;
   return r === undefined ? 1 : r.ntasks * r.cpus_per_task;
 }
 
 /** Core-seconds the stage's attempts ran (wall time from the sentinels × cores), failed ones included. */
-export function coreSeconds(s: StageRecord): number {
+export function coreSeconds(s: Pick<StageRecord, 'tasks' | 'submissions'>): number {
   return s.tasks.reduce((sum, t) => sum + t.attempts.reduce((n, a) => n + (a.ran_s ?? 0) * coresOf(s, a), 0), 0);
+}
+
+/** Its tasks' last states: counted from an open stage's tasks, read from a settled one's summary. */
+export function stageCounts(s: Omit<StageRecord, 'data'> | Omit<StageSummary, 'data'>): Record<AttemptState, number> {
+  return Array.isArray(s.tasks) ? countsOf(s.tasks) : (s as StageSummary).counts;
+}
+
+/** Core-seconds its attempts ran: counted from an open stage, read from a settled one's summary (0 in summaries written before they had it). */
+export function stageCoreSeconds(s: Omit<StageRecord, 'data'> | Omit<StageSummary, 'data'>): number {
+  return Array.isArray(s.tasks) ? coreSeconds(s as StageRecord) : (s as StageSummary).core_s ?? 0;
 }
