@@ -13,6 +13,9 @@
       summary.json says what happened: steps run, frames explored and collected, the largest
       gamma, whether it stopped early, whether every grade was exactly 0 (a broken active set),
       and each explored frame's largest grade (frame_gammas, for the report).
+      An MD that blows up (a non-finite energy, position or grade, or the calculator failing on
+      the structure the dynamics made) ends the run there: the frames collected before it are
+      kept, and summary.json says where and why (blew_up).
 
 TASK.json: {"temperature": K, "seed": int, "steps": int, "timestep": fs, "dump_every": int,
             "gamma_collect": float, "gamma_stop": float, "types": ["Al", ...], "friction": 1/fs}
@@ -51,6 +54,23 @@ def dump_frame(f, step, atoms, gamma, types):
         f.write(f"{i + 1} {types.index(s) + 1} {p[0]:.10f} {p[1]:.10f} {p[2]:.10f} {g:.8g}\n")
 
 
+def blown_up(atoms, calc):
+    """Why the structure the dynamics reached can no longer be explored, or None: non-finite
+    positions, or an energy, forces or grades the calculator cannot give as finite numbers."""
+    if not np.all(np.isfinite(atoms.positions)):
+        return "non-finite positions"
+    try:
+        energy = atoms.get_potential_energy()
+    except Exception as e:  # the evaluator refuses what the dynamics made (atoms on top of each other)
+        return f"{type(e).__name__}: {e}"[:200]
+    gamma = calc.results.get("gamma")
+    if not np.isfinite(energy) or not np.all(np.isfinite(atoms.get_forces())):
+        return "a non-finite energy or force"
+    if gamma is not None and not np.all(np.isfinite(np.asarray(gamma, dtype=float))):
+        return "a non-finite extrapolation grade"
+    return None
+
+
 def run(task_file, start_file, potential, active_set):
     from ase import units
     from ase.io import read, write
@@ -80,7 +100,13 @@ def run(task_file, start_file, potential, active_set):
     with open("frames.dump.tmp", "w") as dump:
         step = 0
         while True:
-            atoms.get_potential_energy()
+            why = blown_up(atoms, calc)
+            if why is not None:
+                # what was collected before is real: it is kept, and the run says where it ended
+                summary["stopped_early"] = True
+                summary["blew_up"] = {"step": step, "why": why}
+                print(f"autopipe_explore: the MD blew up at step {step} ({why}); the {summary['frames_collected']} frame(s) collected before it are kept", file=sys.stderr)
+                break
             if "gamma" not in calc.results:
                 sys.exit("autopipe_explore: the calculator computed no extrapolation grade (is the active set loaded?)")
             gamma = np.asarray(calc.results["gamma"], dtype=float)
@@ -89,8 +115,6 @@ def run(task_file, start_file, potential, active_set):
             summary["max_gamma"] = max(summary["max_gamma"], top)
             summary["frame_gammas"].append(float(f"{top:.5g}"))  # the report's γ distribution
             summary["all_gamma_zero"] = summary["all_gamma_zero"] and bool(np.all(gamma == 0))
-            if not np.all(np.isfinite(gamma)):
-                sys.exit(f"autopipe_explore: a non-finite extrapolation grade at step {step}")
             if top >= task["gamma_collect"]:
                 dump_frame(dump, step, atoms, gamma, task["types"])
                 summary["frames_collected"] += 1
@@ -104,7 +128,13 @@ def run(task_file, start_file, potential, active_set):
             if step >= task["steps"]:
                 break
             n = min(task["dump_every"], task["steps"] - step)
-            dyn.run(n)
+            try:
+                dyn.run(n)
+            except (FloatingPointError, ValueError, RuntimeError, np.linalg.LinAlgError) as e:
+                summary["stopped_early"] = True
+                summary["blew_up"] = {"step": step, "why": f"{type(e).__name__}: {e}"[:200]}
+                print(f"autopipe_explore: the MD blew up after step {step} ({summary['blew_up']['why']}); the {summary['frames_collected']} frame(s) collected before it are kept", file=sys.stderr)
+                break
             step += n
         summary["steps_run"] = step
     os.replace("frames.dump.tmp", "frames.dump")

@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """autopipe's helper for the training job (runs with train.python: ASE, pandas, numpy).
 
-  dataframe TRAIN.extxyz REFERENCE.json OUT.pckl.gzip
+  dataframe TRAIN.extxyz REFERENCE.json OUT.pckl.gzip [USED.json]
       pacemaker's DataFrame from the rows autopipe exported: ase_atoms, energy, energy_corrected
       (energy minus the per-element reference energies), forces, w_energy (per row), w_forces
       (per atom: the row's force_mask), force_mask, db_id. REFERENCE.json is {"Al": -57.3, ...}
       or "auto" (a least-squares fit of E = sum_el n_el * e_el over the rows whose w_energy > 0).
+      USED.json gets the reference energies used, kept with the potential: its energy plus
+      their sum over the atoms is the DFT total energy.
   metrics POTENTIAL.yaml SECONDS TRAIN_PRED [TEST_PRED]
       metrics.json on stdout: energy RMSE per atom over rows with energy weight, force RMSE over
       core atoms (force_mask 1), for train (and test), the fit's final loss, and whether all are finite.
 """
 import json
 import math
+import os
 import sys
 
 import numpy as np
@@ -35,7 +38,7 @@ def reference_energies(frames, weights, ref):
     return dict(zip(elements, map(float, solution)))
 
 
-def dataframe(extxyz, reference_file, out):
+def dataframe(extxyz, reference_file, out, used=None):
     frames = read(extxyz, index=":", format="extxyz")
     with open(reference_file) as f:
         ref = json.load(f)
@@ -55,6 +58,11 @@ def dataframe(extxyz, reference_file, out):
         })
     df = pd.DataFrame(records)
     df.to_pickle(out, compression="gzip")
+    if used:
+        with open(used + ".tmp", "w") as f:
+            json.dump(refs, f)
+            f.write("\n")
+        os.replace(used + ".tmp", used)
     print(json.dumps({"rows": len(df), "reference_energy": refs}))
 
 
@@ -105,7 +113,7 @@ def metrics(potential, seconds, train_pred, test_pred=None):
 
 if __name__ == "__main__":
     if len(sys.argv) >= 5 and sys.argv[1] == "dataframe":
-        dataframe(*sys.argv[2:5])
+        dataframe(*sys.argv[2:6])
     elif len(sys.argv) >= 5 and sys.argv[1] == "metrics":
         metrics(*sys.argv[2:6])
     else:

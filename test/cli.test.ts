@@ -53,15 +53,15 @@ Lattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3:force_mask:R:1:forces
 Al 0 0 0 1 0.1 0 0
 Al 2.5 2.5 0 0 -0.1 0 0
 `);
-    const add = cli(['db', 'add', db, al, si, alFail, x, '--kv', 'campaign=test', '--kv', 'iteration=0']);
+    const add = cli(['db', 'add', db, al, si, alFail, x, '--kv', 'campaign=test', '--kv', 'iteration=0', '--level', 'none']);
     expect(add.status).to.equal(2);
     expect(add.stderr).not.to.match(/added: /); // one line per file only with --verbose
     expect(add.stderr).to.match(/skipped .*alfail\.out: scf_not_converged at line \d+: convergence NOT achieved/);
     expect(add.stderr).to.match(/3 added, 0 already present, 1 skipped; 3 rows in all/);
-    const again = cli(['db', 'add', db, al, x]);
+    const again = cli(['db', 'add', db, al, x, '--level', 'none']);
     expect(again.status).to.equal(0);
     expect(again.stderr).to.match(/0 added, 2 already present, 0 skipped; 3 rows in all/);
-    expect(cli(['db', 'add', db, al, '--verbose']).stderr).to.match(/already present: .*al\.out \(id 1\)/);
+    expect(cli(['db', 'add', db, al, '--level', 'none', '--verbose']).stderr).to.match(/already present: .*al\.out \(id 1\)/);
 
     const ls = JSON.parse(cli(['db', 'ls', db, '--json']).stdout);
     expect(ls.map((r: { formula: string }) => r.formula)).to.deep.equal(['Al4', 'Si2', 'Al2']);

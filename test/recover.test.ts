@@ -17,7 +17,8 @@ import { FakeExecutor, type Outcome } from './support/fake-executor.js';
 import { pwRuns, AL4, SI2 } from './support/pw-runs.js';
 
 const NOW = 1795000000;
-const BASE = 'name: rec\ndft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: Si.pz-vbc.UPF}\n  parameters: {ecutwfc: 12, electron_maxstep: 3}\n';
+// the cutoff of the captured pw.x outputs the fake executor hands back (autopipe checks a label's output ran at its attempt's cutoff)
+const BASE = 'name: rec\ndft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: Si.pz-vbc.UPF}\n  parameters: {ecutwfc: 15, electron_maxstep: 3}\n';
 
 function config(extra = ''): Config {
   return parseConfigText(BASE + extra, 'autopipe.yaml').config;

@@ -35,10 +35,12 @@ import { ROOT } from './support/tools.js';
 
 const NOW = 1795000000;
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'pacemaker');
-const BASE = 'name: tr\ndft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF}\n';
+// the cutoff of the captured pw.x outputs; a basis small enough for these few 4-atom rows (the active set needs an environment per function)
+const BASE = 'name: tr\ndft:\n  pseudopotentials: {Al: Al.pz-vbc.UPF}\n  parameters: {ecutwfc: 15}\n';
 
 function config(extra = ''): Config {
-  return parseConfigText(BASE + extra, 'autopipe.yaml').config;
+  const train = /^train: \{/m.test(extra) ? extra.replace(/^train: \{(?!.*functions_per_element)/m, 'train: {functions_per_element: 4, ') : `${extra}train: {functions_per_element: 4}\n`;
+  return parseConfigText(BASE + train, 'autopipe.yaml').config;
 }
 
 function labelled(a: Atoms, energy: number, opts: { mask?: number[]; embedded?: boolean; forces?: boolean } = {}): Atoms {
@@ -88,17 +90,17 @@ describe('training: rows, weights and the plan', () => {
 
   it('the plan: one task, the rows and helper staged once, the rendered input per attempt, what it used in the stage data', () => {
     const cfg = config('train: {cutoff: 4.5, functions_per_element: 6, test_fraction: 0.1}\n');
-    const plan = planTrain({ rows: database().select(), config: cfg, iteration: 2, stageDir: 'iter-002/train', helper: 'print(1)\n', previous: { yaml: 'elements: [Al]\n', from: 'potentials/iter-001/output_potential.yaml' }, render });
+    const plan = planTrain({ rows: database().select(), config: cfg, iteration: 2, stageDir: 'iter-002/train', helper: 'print(1)\n', level: null, previous: { yaml: 'elements: [Al]\n', from: 'potentials/iter-001/output_potential.yaml', initial: false }, render });
     expect(plan.tasks.map((t) => [t.id, t.files.map((f) => f.path)])).to.deep.equal([['t0000', ['iter-002/train/t0000/a1/input.yaml']]]);
     expect(plan.shared.map((f) => f.path)).to.deep.equal(['iter-002/train/inputs/train.extxyz', 'iter-002/train/inputs/reference_energy.json', `iter-002/train/inputs/${HELPER}`, 'iter-002/train/inputs/previous.yaml']);
-    expect(plan.data).to.deep.equal({ rows: 3, row_ids: [[1, 3]], core_atoms: 10, elements: ['Al'], warm_start_from: 'potentials/iter-001/output_potential.yaml' });
+    expect(plan.data).to.deep.equal({ rows: 3, row_ids: [[1, 3]], core_atoms: 10, elements: ['Al'], warm_start_from: 'potentials/iter-001/output_potential.yaml', level: null, level_summary: null, left_out: [], cold_start: null });
     expect(plan.notes[0]).to.equal('fit of iteration 2: 3 rows (10 atoms with force weight), 1 left out (id 4: no forces), warm start from potentials/iter-001/output_potential.yaml');
     const input = plan.tasks[0].files[0].content;
     expect(input).to.match(/test_size: 0\.1/).and.match(/number_of_functions_per_element: 6/).and.match(/rcut: 4\.5/).and.match(/evaluator: tensorpot/);
   });
 
   it('a plan that cannot be fitted is a StageError saying why: no rows, no energy weight, elements left out', () => {
-    const plan = (db: AseDatabase, extra = '') => () => planTrain({ rows: db.select(), config: config(extra), iteration: 0, stageDir: 'iter-000/train', helper: '', previous: null, render });
+    const plan = (db: AseDatabase, extra = '') => () => planTrain({ rows: db.select(), config: config(extra), iteration: 0, stageDir: 'iter-000/train', helper: '', level: null, previous: null, render });
     expect(plan(memoryDatabase())).to.throw(StageError, /no row with an energy and forces/);
     const subOnly = memoryDatabase();
     subOnly.write(labelled(AL4, -1, { mask: [1, 0, 0, 0], embedded: true }), { kvp: { embedded: true }, now: NOW });
@@ -106,26 +108,45 @@ describe('training: rows, weights and the plan', () => {
     expect(plan(database(), 'train: {elements: [Cu]}\n')).to.throw(StageError, /train\.elements leaves out Al/);
   });
 
-  it('warm start: the previous iteration\'s kept potential, else train.initial_potential, else none; a missing one is a StageError', () => {
-    const kept = new Map([['potentials/iter-000/output_potential.yaml', Buffer.from('previous: 0\n')]]);
+  it('warm start: the previous iteration\'s kept potential when its basis is the one asked for, else from scratch (said); train.initial_potential only of the basis asked for', () => {
+    // a B-basis potential as pacemaker writes it: one species block with its cutoff and its functions
+    const potential = (rcut: number, functions: number) => Buffer.from(`species:\n  - speciesblock: Al\n    rcutij: ${rcut}\n    nbody:\n${Array.from({ length: functions }, (_, k) => `      - {type: Al Al, nr: [${k + 1}], nl: [0], c: [1]}\n`).join('')}`);
+    const same = potential(7, 4); // train's defaults here: cutoff 7, 4 functions per element
+    const kept = new Map([['potentials/iter-000/output_potential.yaml', same]]);
     const ctx = (cursor: Cursor, cfg: Config, files: Map<string, Buffer>) => ({
       cursor, iteration: 1, config: cfg, configFile: 'autopipe.yaml', now: NOW, db: () => database(), render,
       asset: () => '', readFile: (p: string) => files.get(p), initialStructures: () => [],
     });
     const fit0: StageRecord = { kind: 'train', iteration: 0, planned_at: NOW, tasks: [], submissions: [], followed: true, data: { potential: { iteration: 0, dir: 'potentials/iter-000', rows: 3, row_ids: [[1, 3]], metrics: {}, duration_s: 1, warm_start_from: null } } };
     const withPotential: Cursor = { ...emptyCursor('tr', NOW, 'c0ffee000001'), done: [summarize(fit0, NOW)] };
-    const previousOf = (c: Cursor, cfg: Config, files = kept) => trainKind.plan(ctx(c, cfg, files), 'iter-001/train').shared.find((f) => f.path.endsWith('previous.yaml'))?.content;
-    expect(previousOf(withPotential, config())).to.equal('previous: 0\n');
+    const planOf = (c: Cursor, cfg: Config, files = kept) => trainKind.plan(ctx(c, cfg, files), 'iter-001/train');
+    const previousOf = (c: Cursor, cfg: Config, files = kept) => planOf(c, cfg, files).shared.find((f) => f.path.endsWith('previous.yaml'))?.content;
+    expect(previousOf(withPotential, config())).to.equal(same.toString('utf8'));
     expect(previousOf(withPotential, config('train: {warm_start: false}\n'))).to.equal(undefined);
     expect(previousOf(emptyCursor('tr', NOW, 'c0ffee000001'), config())).to.equal(undefined);
-    expect(previousOf(emptyCursor('tr', NOW, 'c0ffee000001'), config('train: {initial_potential: start.yaml}\n'), new Map([['start.yaml', Buffer.from('start: 1\n')]]))).to.equal('start: 1\n');
+    // another basis asked for: pacemaker would keep the previous one's, so the fit starts from scratch and says why
+    const grown = planOf(withPotential, config('train: {functions_per_element: 6, cutoff: 5.5}\n'));
+    expect(grown.shared.some((f) => f.path.endsWith('previous.yaml'))).to.equal(false);
+    expect(grown.data.cold_start).to.equal('the basis changed since potentials/iter-000/output_potential.yaml (cutoff 7 → 5.5 Å, Al functions 4 → 6): this fit starts from scratch, not from it');
+    expect(grown.notes).to.include(grown.data.cold_start);
+    // the kept input.yaml that made it is what is compared when there is one (a template's change counts too)
+    const input = planOf(withPotential, config()).tasks[0].files[0].content as string;
+    const withInput = new Map([...kept, ['potentials/iter-000/input.yaml', Buffer.from(input.replace('nradmax_by_orders: [15, 3, 2, 1]', 'nradmax_by_orders: [12, 3, 2, 1]'))]]);
+    expect(planOf(withPotential, config(), withInput).data.cold_start).to.match(/the basis changed since .*: this fit starts from scratch/);
+    expect(planOf(withPotential, config(), new Map([...kept, ['potentials/iter-000/input.yaml', Buffer.from(input)]])).data.cold_start).to.equal(null);
+    expect(previousOf(emptyCursor('tr', NOW, 'c0ffee000001'), config('train: {initial_potential: start.yaml}\n'), new Map([['start.yaml', same]]))).to.equal(same.toString('utf8'));
+    expect(() => previousOf(emptyCursor('tr', NOW, 'c0ffee000001'), config('train: {initial_potential: start.yaml, functions_per_element: 8}\n'), new Map([['start.yaml', same]])))
+      .to.throw(StageError, /train\.initial_potential start\.yaml has another basis than train asks for \(Al functions 4 → 8\)/);
+    expect(() => previousOf(emptyCursor('tr', NOW, 'c0ffee000001'), config('train: {initial_potential: start.yaml}\n'), new Map([['start.yaml', Buffer.from('start: 1\n')]])))
+      .to.throw(StageError, /start\.yaml is not a pacemaker potential/);
     expect(() => previousOf(withPotential, config(), new Map())).to.throw(StageError, /the previous potential potentials\/iter-000\/output_potential\.yaml is missing/);
     expect(() => previousOf(emptyCursor('tr', NOW, 'c0ffee000001'), config('train: {initial_potential: gone.yaml}\n'), new Map())).to.throw(StageError, /train\.initial_potential: gone\.yaml does not exist/);
   });
 });
 
 describe('training: judging a finished fit (pacemaker\'s captured outputs)', () => {
-  const potential = () => new Map(POTENTIAL_FILES.map((n) => [n, Buffer.from(n === 'metrics.json' ? readFileSync(join(FIXTURES, 'metrics.json')) : `${n}\n`)]));
+  const content = (n: string) => (n === 'metrics.json' ? readFileSync(join(FIXTURES, 'metrics.json')) : n === 'reference_energy.json' ? '{"Al": -57.1875}\n' : `${n}\n`);
+  const potential = () => new Map(POTENTIAL_FILES.map((n) => [n, Buffer.from(content(n))]));
 
   it('a fit with every file and finite metrics is done, with its metrics', () => {
     const j = judgeTrain(potential(), 0);

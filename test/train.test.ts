@@ -264,8 +264,10 @@ print(json.dumps({"buffer": n_buffer, "core": n_core}))`, [jobData, join(dir, 'b
     const template = readFileSync(join(ROOT, 'templates', 'pacemaker.yaml.hbs'), 'utf8');
     expect(template).to.include('FinnisSinclairShiftedScaled');
     writeFileSync(join(dir, 'templates', 'pacemaker.yaml.hbs'), template.replace('FinnisSinclairShiftedScaled', 'NoSuchEmbedding'));
+    // a stage that gave up: run exits 3, and says how to go on
     const r = autopipe(['run'], dir);
-    expect(r.status, r.stderr).to.equal(0);
+    expect(r.status, r.stderr).to.equal(3);
+    expect(r.stderr).to.match(/autopipe: the loop stopped: training of iteration 0 gave up/).and.match(/what to do: fix the cause, then run autopipe resume/);
     const c = cursorOf(dir);
     const train = c.stages.find((s) => s.kind === 'train')!;
     expect(train.tasks[0].attempts).to.have.length(1);
@@ -275,7 +277,7 @@ print(json.dumps({"buffer": n_buffer, "core": n_core}))`, [jobData, join(dir, 'b
     expect(potentialsOf(c)).to.deep.equal([]);
     expect(c.stopped?.reason).to.match(/^training of iteration 0 gave up: pacemaker_error is never retried.*; last error: exit 1: \w+Error/);
     const status = autopipe(['status'], dir).stdout;
-    expect(status).to.match(/t0000 {2}failed {4}attempt 1 .* pacemaker_error/).and.match(/stopped: training of iteration 0 gave up/);
+    expect(status).to.match(/t0000 {2}failed {4}attempt 1 .* pacemaker_error/).and.match(/stopped: training of iteration 0 gave up.*\(to go on: fix the cause named above, then run autopipe resume\)/);
     // the line is pacemaker's own, from its stderr
     const err = readFileSync(join(dir, '.autopipe', 'run', 'iter-000', 'train', 't0000', 'a1', 'pacemaker.err'), 'utf8');
     expect(err).to.include(train.tasks[0].attempts[0].message!.replace(/^exit 1: /, ''));

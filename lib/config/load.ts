@@ -11,6 +11,8 @@ export interface LoadedConfig {
   /** Warnings, formatted like problems. */
   warnings: string[];
   file: string;
+  /** The line of each field path in the file (for problems found later, as by autopipe's checks of the files it names). */
+  lines: ReadonlyMap<string, number>;
 }
 
 export function formatProblem(p: Problem, lines: ReadonlyMap<string, number>): string {
@@ -47,7 +49,7 @@ export function parseConfigText(text: string, file: string): LoadedConfig {
     const sorted = [...result.problems].sort((a, b) => (lineOf(parsed.lines, a.path) ?? 0) - (lineOf(parsed.lines, b.path) ?? 0));
     throw new ConfigError(file, sorted.map((p) => formatProblem(p, parsed.lines)));
   }
-  return { config: result.config, warnings: result.warnings.map((p) => formatProblem(p, parsed.lines)), file };
+  return { config: result.config, warnings: result.warnings.map((p) => formatProblem(p, parsed.lines)), file, lines: parsed.lines };
 }
 
 export function loadConfigFile(file: string): LoadedConfig {

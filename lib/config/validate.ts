@@ -181,6 +181,9 @@ function* valueProblems(value: unknown, path: string): Generator<Problem> {
   }
 }
 
+/** Beyond 10 fs no MD of atoms holds together: a larger explore.timestep is a unit mistake (ps). */
+const MAX_TIMESTEP_PS = 0.01;
+
 function* semanticProblems(c: Config): Generator<Problem> {
   for (const [el, file] of Object.entries(c.dft.pseudopotentials)) {
     if (!isElementSymbol(el)) yield { path: `dft.pseudopotentials.${el}`, message: `'${shown(el, 20)}' is not an element symbol` };
@@ -196,6 +199,17 @@ function* semanticProblems(c: Config): Generator<Problem> {
   if (typeof c.train.reference_energy === 'string' && c.train.reference_energy !== 'auto') {
     yield { path: 'train.reference_energy', message: "must be 'auto' or a map of element energies" };
   }
+  if (typeof c.train.reference_energy === 'object') {
+    for (const el of Object.keys(c.train.reference_energy)) if (!isElementSymbol(el)) yield { path: `train.reference_energy.${el}`, message: `'${shown(el, 20)}' is not an element symbol` };
+  }
+  // the dump's atom types are the potential's elements in its order: other types would label atoms as other elements
+  const { types } = c.selection;
+  if (types !== null && c.train.elements !== null && types.join(' ') !== c.train.elements.join(' ')) {
+    yield { path: 'selection.types', message: `[${types.join(', ')}] are not the elements of the potential (train.elements: [${c.train.elements.join(', ')}], in that order); the dumps' atom types are the potential's elements: set selection.types: null` };
+  }
+  const { timestep, tdamp } = c.explore;
+  if (timestep > MAX_TIMESTEP_PS) yield { path: 'explore.timestep', message: `${timestep} ps is not an MD time step (1 fs is 0.001 ps); at most ${MAX_TIMESTEP_PS} ps (10 fs), usually 0.001–0.005` };
+  else if (tdamp < 10 * timestep) yield { path: 'explore.tdamp', message: `${tdamp} ps is shorter than 10 time steps (${10 * timestep} ps): the thermostat would throw the MD apart; about 100 time steps (${100 * timestep} ps) is the usual choice` };
   const e = c.executor;
   if (e.kind === 'local' && e.host !== null) yield { path: 'executor.host', message: 'is only used with kind: slurm' };
   if (e.host === null && e.identity !== null) yield { path: 'executor.identity', message: 'is only used with a host' };

@@ -356,3 +356,32 @@ function lastNonEmptyLine(lines: string[]): number {
   for (let i = lines.length - 1; i >= 0; i--) if (lines[i].trim() !== '') return i + 1;
   return 0;
 }
+
+/** What a pw.x run says of itself in its header: the facts of its level of theory that its input cannot vouch for. */
+export interface PwRunFacts {
+  /** "PWSCF v.6.7MaX". */
+  code: string | null;
+  /** Each species' pseudopotential as pw.x read it: its file's name and pw.x's MD5 of it. */
+  pseudopotentials: Record<string, { file: string; md5: string | null }>;
+  /** The cutoffs pw.x used, Ry (ecutrho's default is 4 × ecutwfc). */
+  ecutwfc: number | null;
+  ecutrho: number | null;
+  /** pw.x's "Exchange-correlation=" line. */
+  xc: string | null;
+}
+
+/** The run's facts from the head of a pw.x output (the first occurrence of each; cheap: one pass of indexOf). */
+export function readPwRunFacts(text: string): PwRunFacts {
+  const head = (marker: string) => { const i = text.indexOf(marker); return i < 0 ? undefined : lineAt(text, i); };
+  const code = /Program (PWSCF v\.\S+)/.exec(head('Program PWSCF') ?? '')?.[1] ?? null;
+  const num = (marker: string) => { const v = parseFloat((head(marker) ?? '').split('=')[1] ?? ''); return Number.isFinite(v) ? v : null; };
+  const xc = /Exchange-correlation\s*=\s*(.*?)\s*(?:\(|$)/.exec(head('Exchange-correlation') ?? '')?.[1]?.replace(/\s+/g, ' ') ?? null;
+  const pseudopotentials: PwRunFacts['pseudopotentials'] = {};
+  for (let i = text.indexOf('PseudoPot. #'); i >= 0; i = text.indexOf('PseudoPot. #', i + 12)) {
+    const species = /PseudoPot\. #\s*\d+ for (\S+)/.exec(lineAt(text, i))?.[1];
+    const [file, md5] = linesAfter(text, i, 2).map((l) => l.trim());
+    if (species === undefined || file === undefined || pseudopotentials[species] !== undefined) continue;
+    pseudopotentials[species] = { file: file.split('/').pop() ?? file, md5: /MD5 check sum:\s*([0-9a-f]{32})/.exec(md5 ?? '')?.[1] ?? null };
+  }
+  return { code, pseudopotentials, ecutwfc: num('kinetic-energy cutoff'), ecutrho: num('charge density cutoff'), xc };
+}

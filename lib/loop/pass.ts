@@ -249,10 +249,25 @@ export async function pollPass(ctx: PassContext, cursor: Cursor): Promise<PassRe
   return { cursor: c, changes, routine, merged: merge.merged, finished: c.stopped !== null && c.stages.every(stageSettled) };
 }
 
-/** Enter the first stage (label of iteration 0) of a fresh cursor; the caller stages nothing else. */
+/** A campaign whose checkpoint is written but whose first stage is not (a submit killed in between, or about to enter it). */
+export function unstarted(c: Cursor): boolean {
+  return c.stages.length === 0 && c.done.length === 0 && c.stopped === null;
+}
+
+/** The kind that starts iteration 0: the registry's first (its order is the loop's). */
+export function firstKind(registry: Registry): JobStageKind {
+  const kind = [...registry.values()][0];
+  if (kind === undefined || kind.runs !== 'jobs') throw new StageError('this autopipe has no kind of stage that runs jobs to start a campaign with');
+  return kind;
+}
+
+/**
+ * Enter the first stage of iteration 0 of a cursor already saved with the campaign's id (so
+ * that a submit killed after staging finds its own marker in the run root): plan it, stage it,
+ * save the intents, submit them.
+ */
 export async function enterFirstStage(ctx: PassContext, cursor: Cursor, changes: string[]): Promise<Cursor> {
-  const kind = ctx.registry.get('label');
-  if (kind === undefined || kind.runs !== 'jobs') throw new StageError('this autopipe has no label stage');
+  const kind = firstKind(ctx.registry);
   const planned = planStage(kind, 0, ctx.stageContext(cursor), { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
   const staged = await ctx.executor.stage(planned.files, [], claim(ctx, cursor, newAttempts(planned.stage))); // one transfer
   const c: Cursor = { ...cursor, stages: [planned.stage] };

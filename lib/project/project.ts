@@ -16,13 +16,15 @@ export interface Project {
   dbPath: string;
   /** Where task folders live, as the machine running the jobs sees it. */
   runRoot: string;
+  /** The line of each field path in autopipe.yaml (for problems found by checking the files it names). */
+  configLines: ReadonlyMap<string, number>;
 }
 
 /** `said`: warnings already shown (a long-running `run` reopens the project every pass and says each once). */
-export function openProject(dirArg: string | undefined, said?: Set<string>): Project {
+export function openProject(dirArg: string | undefined, said?: Set<string>, configName = 'autopipe.yaml'): Project {
   const dir = resolve(dirArg ?? '.');
-  const configFile = join(dir, 'autopipe.yaml');
-  const { config, warnings } = loadConfigFile(configFile);
+  const configFile = join(dir, configName);
+  const { config, warnings, lines } = loadConfigFile(configFile);
   for (const w of warnings) {
     if (said?.has(w) === true) continue;
     said?.add(w);
@@ -36,6 +38,7 @@ export function openProject(dirArg: string | undefined, said?: Set<string>): Pro
     lockPath: join(workdir, 'lock'),
     dbPath: config.database === null ? join(workdir, 'autopipe.db') : at(config.database),
     runRoot: config.executor.remote_root === null ? join(workdir, 'run') : config.executor.remote_root,
+    configLines: lines,
   };
 }
 

@@ -10,6 +10,9 @@ import { escapeXml as esc } from './escape.js';
 import { plotSvg } from './svg.js';
 import { reportPlots } from './plots.js';
 
+/** The page's mark: `autopipe report` replaces only a file that carries it. */
+export const GENERATOR = '<meta name="generator" content="autopipe report">';
+
 export interface PageContext {
   /** When the report was made (Unix seconds, injected). */
   generatedAt: number;
@@ -80,6 +83,7 @@ export function reportHtml(d: ReportData, ctx: PageContext): string {
   const stop = d.campaign.stopped === null ? '<p class="stop">The loop is running.</p>' : `<p class="stop" id="stopped">The loop stopped: ${esc(d.campaign.stopped)}</p>`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+${GENERATOR}
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <title>autopipe report: ${esc(d.campaign.project)}</title>
 <style>${CSS}</style></head>

@@ -5,7 +5,12 @@
  */
 import type { Failure, FailureClass } from '../state/failure-class.js';
 
-const ERROR_LINE = /^(?:[A-Za-z_.]*(?:Error|Exception)\b.*|.*\b(?:ERROR|CRITICAL)\b.*|autopipe_(?:train|explore): .*)$/;
+/**
+ * Lines that say why a program stopped: a Python exception, an ERROR or CRITICAL log line,
+ * argparse's "prog: error: …" (pacemaker's own usage errors), a shell's "…: command not found"
+ * or "No such file or directory", a crash (Segmentation fault, Killed), and autopipe's helpers.
+ */
+const ERROR_LINE = /^(?:[A-Za-z_.]*(?:Error|Exception)\b.*|.*\b(?:ERROR|CRITICAL)\b.*|[\w./-]+: error: .*|.*: (?:command not found|No such file or directory)|.*\b(?:Segmentation fault|Killed|Aborted)\b.*|autopipe_(?:train|explore): .*)$/;
 
 /** The last line that reads as an error, from the end of the first text that has one (stderr first). */
 export function lastErrorLine(...texts: Array<string | undefined>): string | undefined {
@@ -28,4 +33,10 @@ export function exitFailure(exitcode: number, err: string | undefined, p: { cls:
   }
   if (exitcode === 137) return { cls: 'out_of_memory', message: `${p.run} was killed (exit 137, SIGKILL: most often for memory)${err === undefined ? '' : `; last error: ${err}`}` };
   return undefined;
+}
+
+/** A Python that lacks a package the job needs ("No module named 'numpy'"): the setting to fix, said with the error. */
+export function missingModule(err: string | undefined, setting: string): string | undefined {
+  const m = /No module named '([\w.]+)'/.exec(err ?? '');
+  return m === null ? undefined : `${setting} cannot import ${m[1]} (${err}): give it the Python of the venv scripts/install-venv.sh makes (/opt/autopipe/venv/bin/python), or one with ${m[1]}`;
 }

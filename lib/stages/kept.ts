@@ -14,7 +14,7 @@ import { StageError } from '../errors/errors.js';
 import { iterationDir, type AnyStage, type StageContext } from './kind.js';
 
 /** A fit's potential, as its training stage records it (data.potential). */
-export interface PotentialRecord extends JsonObject {
+export interface PotentialRecord {
   iteration: number;
   /** Its folder in the work folder: potentials/iter-000. */
   dir: string;
@@ -24,6 +24,10 @@ export interface PotentialRecord extends JsonObject {
   metrics: JsonObject;
   duration_s: number | null;
   warm_start_from: string | null;
+  /** The per-element energies (eV) subtracted from each row's energy before the fit: the potential's energy plus their sum is the DFT total (absent for fits of an older autopipe). */
+  reference_energy?: Record<string, number> | null;
+  /** The level of theory of its rows (absent or null: not told apart). */
+  level?: string | null;
 }
 
 function mev(v: unknown): string {
@@ -34,13 +38,14 @@ function mev(v: unknown): string {
 export function potentialLine(p: PotentialRecord): string {
   const m = p.metrics as { train?: Record<string, unknown>; test?: Record<string, unknown> };
   const split = (name: string, x: Record<string, unknown> | undefined) => (x === undefined ? '' : `; ${name}: energy ${mev(x.energy_rmse_per_atom)} meV/atom, force ${mev(x.force_rmse_core)} meV/Å on ${String(x.core_atoms ?? '-')} core atoms`);
-  return `${p.rows} rows (ids ${p.row_ids.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')})${split('train', m.train)}${split('test', m.test)}; ${p.duration_s ?? '-'} s${p.warm_start_from === null ? '' : `, warm start from ${p.warm_start_from}`}`;
+  const refs = p.reference_energy == null ? '' : `; reference energies ${Object.entries(p.reference_energy).map(([e, v]) => `${e} ${v.toFixed(4)} eV`).join(', ')}`;
+  return `${p.rows} rows (ids ${p.row_ids.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')})${split('train', m.train)}${split('test', m.test)}; ${p.duration_s ?? '-'} s${p.warm_start_from === null ? '' : `, warm start from ${p.warm_start_from}`}${refs}`;
 }
 
 /** Every potential the campaign made, by iteration: what each fit recorded in its stage's data. */
 export function potentialsOf(c: Cursor): PotentialRecord[] {
   return [...c.done, ...c.stages]
-    .flatMap((s) => { const p = s.data.potential; return p !== null && typeof p === 'object' && !Array.isArray(p) ? [p as PotentialRecord] : []; })
+    .flatMap((s) => { const p = s.data.potential; return p !== null && typeof p === 'object' && !Array.isArray(p) ? [p as unknown as PotentialRecord] : []; })
     .sort((a, b) => a.iteration - b.iteration);
 }
 
@@ -83,7 +88,7 @@ export function stageOf(c: Cursor, kind: StageKindName, iteration: number): AnyS
 }
 
 /** What an exploration stage's data keeps of each finished run (data.results, by task id). */
-export interface RunRecord extends JsonObject { explored: number; collected: number; max_gamma: number; stopped_early: boolean; steps_run: number }
+export interface RunRecord { explored: number; collected: number; max_gamma: number; stopped_early: boolean; steps_run: number; blew_up?: string | null }
 
 export function runResultsOf(data: { results?: unknown }): Record<string, RunRecord> {
   return (data.results ?? {}) as Record<string, RunRecord>;
@@ -92,4 +97,21 @@ export function runResultsOf(data: { results?: unknown }): Record<string, RunRec
 /** Frames explored and collected, and the largest grade, over runs. */
 export function runTotals(runs: readonly RunRecord[]): { explored: number; collected: number; maxGamma: number } {
   return runs.reduce((t, r) => ({ explored: t.explored + r.explored, collected: t.collected + r.collected, maxGamma: Math.max(t.maxGamma, r.max_gamma) }), { explored: 0, collected: 0, maxGamma: 0 });
+}
+
+/**
+ * The level of theory a fit of `iteration` uses: the one the newest labelling stage up to it
+ * labelled most rows at (each records its levels), or null when none recorded any (a campaign
+ * of an older autopipe: its rows carry no level).
+ */
+export function currentLevel(c: Cursor, iteration: number): string | null {
+  const counts = (s: AnyStage): Record<string, number> => {
+    const l = s.data.levels;
+    return l !== null && typeof l === 'object' && !Array.isArray(l) ? (l as Record<string, number>) : {};
+  };
+  const last = [...c.done, ...c.stages].filter((s) => s.iteration <= iteration && Object.keys(counts(s)).length > 0)
+    .sort((a, b) => a.iteration - b.iteration || a.planned_at - b.planned_at).at(-1);
+  if (last === undefined) return null;
+  const entries = Object.entries(counts(last)).sort(([a, m], [b, n]) => n - m || a.localeCompare(b));
+  return entries[0][0];
 }

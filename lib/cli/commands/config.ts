@@ -6,6 +6,9 @@ import { logger } from '../../log/logger.js';
 import { configDocs } from '../../config/docs.js';
 import { out } from '../output.js';
 import { CONFIG_SCHEMA } from '../../config/validate.js';
+import { basename, dirname, resolve } from 'node:path';
+import { openProject } from '../../project/project.js';
+import { checkBeforeDft } from '../preflight.js';
 
 export function configCommands(y: Argv): Argv {
   return y
@@ -15,6 +18,8 @@ export function configCommands(y: Argv): Argv {
     (argv) => {
       const { config, warnings } = loadConfigFile(argv.file);
       for (const w of warnings) logger.warn(`${argv.file}: ${w}`);
+      // the files it names, checked as submit will before any DFT is spent
+      checkBeforeDft(openProject(dirname(resolve(argv.file)), new Set(warnings.map((w) => w)), basename(argv.file)));
       out(argv.json ? JSON.stringify(config, null, 2) + '\n' : yaml.dump(config, { lineWidth: 120 }));
       logger.info(`${argv.file}: valid`);
     })

@@ -8,11 +8,12 @@ import { parseKvpArg, type Kvp } from '../../db/keys.js';
 import { parseSelection } from '../../db/query.js';
 import type { DataObject } from '../../db/ase-data.js';
 import { prepareRow } from '../../db/prepare-row.js';
-import { rowAtomsWithData, type AseRow } from '../../db/ase-db.js';
+import { rowAtomsWithData, type AseDatabase, type AseRow } from '../../db/ase-db.js';
+import { asLevel, levelId, levelSummary, type LevelOfTheory } from '../../level/level.js';
 import { detectFormat, readStructures, readText } from '../../structures/read-any.js';
 import { writeFileAtomic } from '../../fsutil/atomic.js';
 import { PartialFailure, UsageError, AutopipeError, DatabaseError } from '../../errors/errors.js';
-import { out, jsonArrayWriter } from '../output.js';
+import { out, jsonArrayWriter, printJson } from '../output.js';
 import { logger } from '../../log/logger.js';
 import type { CliContext } from '../context.js';
 
@@ -80,13 +81,60 @@ function rowsToAdd(files: string[], kvp: Kvp, types: string[] | undefined): { ro
   return { rows, skipped };
 }
 
+/** Each level of theory of a database's rows with energies: its id (null: none), how many rows, and what defines it. */
+function levelsOf(db: AseDatabase): Array<{ id: string | null; rows: number; level: LevelOfTheory | undefined }> {
+  const by = new Map<string | null, { id: string | null; rows: number; level: LevelOfTheory | undefined }>();
+  for (const row of db.select()) {
+    if (row.atoms.results.energy === undefined) continue;
+    const id = typeof row.kvp.level === 'string' ? row.kvp.level : null;
+    const l = by.get(id) ?? { id, rows: 0, level: asLevel(row.data.level) };
+    l.rows++;
+    by.set(id, l);
+  }
+  return [...by.values()].sort((a, b) => b.rows - a.rows);
+}
+
+/**
+ * Rows with energies declare the level of theory they were computed at, or are refused: a level
+ * id the database has, a JSON file of one (as `db levels --json` prints them), or `none` (kept,
+ * never fitted). Rows without an energy need none.
+ */
+function declareLevel(rows: RowToAdd[], given: string | undefined, db: AseDatabase): void {
+  const labelled = rows.filter((r) => r.atoms.results.energy !== undefined);
+  if (labelled.length === 0) return;
+  const hint = 'give --level ID (one of `autopipe db levels DB`), --level FILE.json (a level as `autopipe db levels DB --json` prints it), or --level none (kept, never fitted)';
+  if (given === undefined) throw new UsageError(`${labelled.length} input row(s) carry energies, and a row with an energy must declare the level of theory it was computed at: a fit uses only rows of one level`, { hint });
+  if (given === 'none') return;
+  let level: LevelOfTheory | undefined;
+  if (/^[0-9a-f]{8}$/.test(given)) {
+    level = levelsOf(db).find((l) => l.id === given)?.level;
+    if (level === undefined) throw new UsageError(`--level ${given}: the database has no row of that level`, { hint });
+  } else {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readText(given));
+    } catch (err) {
+      if (err instanceof AutopipeError) throw err;
+      throw new UsageError(`--level ${given}: not JSON (${(err as Error).message})`, { hint });
+    }
+    level = asLevel(Array.isArray(raw) ? (raw[0] as { level?: unknown })?.level : (raw as { level?: unknown })?.level ?? raw);
+    if (level === undefined) throw new UsageError(`--level ${given}: not a level of theory (code, pseudopotentials, parameters, kpoints)`, { hint });
+  }
+  const id = levelId(level);
+  for (const r of labelled) {
+    r.kvp.level = id;
+    r.data.level = level as unknown as DataObject;
+  }
+}
+
 export function dbCommands(y: Argv, ctx: CliContext): Argv {
   return y
     .command('add <db> <files..>', 'add converged pw.x outputs and extxyz frames to an ASE database', (a) => a
       .positional('db', { type: 'string', demandOption: true, describe: 'database file (.db); created if missing' })
       .positional('files', { type: 'string', array: true, demandOption: true, describe: 'pw.x outputs, extxyz files' })
       .option('kv', { type: 'string', array: true, describe: 'key=value stored with every row (repeatable)' })
-      .option('types', { type: 'string', describe: 'elements of LAMMPS types, for dumps' }),
+      .option('types', { type: 'string', describe: 'elements of LAMMPS types, for dumps' })
+      .option('level', { type: 'string', describe: 'the level of theory of rows with energies: a level id of the database (autopipe db levels), a JSON file of one, or none (never fitted)' }),
     (argv) => {
       const kvp = parseKvps(argv.kv);
       checkDbPath(argv.db);
@@ -96,6 +144,7 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
       if (rows.length > 0) {
         const db = openDatabaseFile(argv.db, { create: true, busyTimeoutMs: ctx.dbBusyTimeoutMs });
         try {
+          declareLevel(rows, argv.level, db);
           let added = 0;
           db.transaction(() => { // all of them or none
             for (const r of rows) {
@@ -112,6 +161,19 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
         logger.info(`${argv.db}: nothing to add (${skipped.length} skipped); the database is unchanged`);
       }
       if (skipped.length > 0) throw new PartialFailure(`${skipped.length} input(s) skipped (listed above)`, { hint: 'fix or leave out the skipped inputs; what was added stays added' });
+    })
+    .command('levels <db>', 'the levels of theory of the database\'s rows: id, rows, what defines each', (a) => a
+      .positional('db', { type: 'string', demandOption: true })
+      .option('json', { type: 'boolean', default: false }),
+    (argv) => {
+      const db = openDatabaseFile(argv.db, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
+      try {
+        const levels = levelsOf(db);
+        if (argv.json) printJson(levels.map((l) => ({ id: l.id, rows: l.rows, level: l.level ?? null })));
+        else for (const l of levels) out(`${(l.id ?? 'none').padEnd(8)}  ${String(l.rows).padStart(6)} row(s)  ${l.level === undefined ? (l.id === null ? 'no level of theory (an older autopipe, or --level none)' : '-') : levelSummary(l.level)}\n`);
+      } finally {
+        db.close();
+      }
     })
     .command('ls <db> [query]', 'list rows: id, formula, natoms, energy, key-value pairs, data entries', (a) => a
       .positional('db', { type: 'string', demandOption: true })

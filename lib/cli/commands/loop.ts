@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { homeOf, openProject, type Project } from '../../project/project.js';
 import { stageFilesLocally } from '../../exec/stage-local.js';
 import { emptyCursor, newCampaignId, readCursor, type Cursor } from '../../state/cursor.js';
-import { enterFirstStage, pollPass } from '../../loop/pass.js';
+import { enterFirstStage, firstKind, pollPass, unstarted } from '../../loop/pass.js';
 import { planStage } from '../../loop/enter.js';
 import { submitIntents } from '../../loop/submit.js';
 import { resume, stopLine } from '../../loop/stop.js';
@@ -20,6 +20,7 @@ import { iterationLines, statusJson } from '../status.js';
 import { labelledCellsOf } from '../cells.js';
 import { whereOf } from '../where.js';
 import { checkFreshStart } from '../campaign.js';
+import { checkBeforeDft } from '../preflight.js';
 import { openCampaign, withLock, withLoop } from '../session.js';
 import { campaignTable } from '../../report/campaign.js';
 import type { LabelledCell } from '../../db/ase-db.js';
@@ -28,33 +29,41 @@ import type { CliContext } from '../context.js';
 async function dryRun(p: Project, ctx: CliContext): Promise<void> {
   const dir = join(p.workdir, 'dry-run');
   await withLoop(p, ctx, async (l) => {
-    const kind = REGISTRY.get('label');
-    if (kind === undefined || kind.runs !== 'jobs') throw new UsageError('this autopipe has no label stage');
+    const kind = firstKind(REGISTRY);
     const c = emptyCursor(p.config.name, ctx.now(), newCampaignId());
     const planned = planStage(kind, 0, l.pass.stageContext(c), { ...l.pass.arrays, maxArraySize: await l.pass.arrays.maxArraySize() });
     stageFilesLocally(dir, planned.files);
-    for (const s of planned.stage.submissions) logger.info(`would submit ${s.job_name}: ${s.tasks.length} task(s), script ${join(dir, 'iter-000', 'label', `${s.token}.sbatch`)}`);
+    for (const s of planned.stage.submissions) logger.info(`would submit ${s.job_name}: ${s.tasks.length} task(s), script ${join(dir, 'iter-000', kind.kind, `${s.token}.sbatch`)}`);
     logger.info(`rendered ${planned.files.length} file(s) into ${dir}; nothing submitted`);
   });
 }
 
+/**
+ * A new campaign: checked (no earlier campaign's files, the files autopipe.yaml names), its
+ * checkpoint saved with its new id before anything is staged (a submit killed later goes on
+ * with the same id), then its first stage entered and submitted.
+ */
 async function submit(p: Project, ctx: CliContext): Promise<Cursor> {
-  if (existsSync(p.cursorPath)) {
-    const { cursor, notes } = openCampaign(p, 'submit');
-    return withLoop(p, ctx, async (l) => {
-      const changes: string[] = [...notes];
-      const c = await submitIntents(l.pass, cursor, changes);
-      for (const line of changes) logger.info(line);
-      if (c.stopped !== null) logger.info(`the loop stopped: ${stopLine(c.stopped)}`);
-      else logger.info(`iteration ${c.iteration} is under way (${c.stages.map((s) => s.kind).join(', ') || 'no open stage'}); every submission is in: see autopipe status`);
-      return c;
-    });
+  let fresh: Cursor | undefined;
+  if (!existsSync(p.cursorPath)) {
+    checkFreshStart(p);
+    checkBeforeDft(p);
+    fresh = emptyCursor(p.config.name, ctx.now(), newCampaignId(), homeOf(p));
   }
-  checkFreshStart(p);
+  const { cursor, notes } = fresh === undefined ? openCampaign(p, 'submit') : { cursor: fresh, notes: [] };
   return withLoop(p, ctx, async (l) => {
-    const changes: string[] = [];
-    const c = await enterFirstStage(l.pass, emptyCursor(p.config.name, ctx.now(), newCampaignId(), homeOf(p)), changes);
+    const changes: string[] = [...notes];
+    let c: Cursor;
+    if (unstarted(cursor)) {
+      if (fresh === undefined) checkBeforeDft(p);
+      l.pass.saveCursor(cursor);
+      c = await enterFirstStage(l.pass, cursor, changes);
+    } else {
+      c = await submitIntents(l.pass, cursor, changes);
+    }
     for (const line of changes) logger.info(line);
+    if (c.stopped !== null) logger.info(`the loop stopped: ${stopLine(c.stopped)}`);
+    else if (!unstarted(cursor)) logger.info(`iteration ${c.iteration} is under way (${c.stages.map((s) => s.kind).join(', ') || 'no open stage'}); every submission is in: see autopipe status`);
     return c;
   });
 }
@@ -62,7 +71,11 @@ async function submit(p: Project, ctx: CliContext): Promise<Cursor> {
 async function poll(p: Project, ctx: CliContext) {
   const { cursor, notes } = openCampaign(p, 'poll');
   return withLoop(p, ctx, async (l, x) => {
-    const r = await pollPass(l.pass, cursor);
+    // a submit killed before its first stage was saved: the pass enters it
+    const start: string[] = [];
+    const from = unstarted(cursor) ? await enterFirstStage(l.pass, cursor, start) : cursor;
+    const r = await pollPass(l.pass, from);
+    r.changes.unshift(...start);
     return { ...r, changes: [...notes, ...r.changes], roundTrips: x.roundTrips() };
   });
 }

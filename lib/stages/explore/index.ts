@@ -24,20 +24,20 @@ function startsOf(ctx: StageContext): Candidate[] {
  * explore.continue: each run of iteration k starts from the last good frame of the run of k − 1
  * with the same start, temperature and replica (its velocities too), when there is one.
  */
-function continuedFrom(ctx: StageContext): Continued {
+function continuedFrom(ctx: StageContext): { continued: Continued; previousRuns: number } {
   const none: Continued = () => undefined;
-  if (!ctx.config.explore.continue || ctx.iteration === 0) return none;
+  if (!ctx.config.explore.continue || ctx.iteration === 0) return { continued: none, previousRuns: 0 };
   const prev = stageOf(ctx.cursor, 'explore', ctx.iteration - 1);
   const runs = (prev?.data.runs ?? {}) as Record<string, string>;
   const byKey = new Map(Object.entries(runs).map(([id, key]) => [key, id]));
-  return (key) => {
+  return { previousRuns: byKey.size, continued: (key) => {
     const id = byKey.get(key);
     if (id === undefined) return undefined;
     const file = `${runDir(ctx.iteration - 1, id)}/last.extxyz`;
     const b = ctx.readFile(file, 'work');
     const atoms = b === undefined ? undefined : readExtxyz(b.toString('utf8'), file)[0];
     return atoms === undefined ? undefined : { atoms, from: file };
-  };
+  } };
 }
 
 function engineOf(ctx: StageContext): Engine {
@@ -89,7 +89,7 @@ export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
   plan(ctx, stageDir) {
     const pot = keptPotential(ctx, ctx.iteration);
     return planExplore({
-      starts: startsOf(ctx), continued: continuedFrom(ctx), config: ctx.config, iteration: ctx.iteration, stageDir, engine: engineOf(ctx),
+      starts: startsOf(ctx), ...continuedFrom(ctx), config: ctx.config, iteration: ctx.iteration, stageDir, engine: engineOf(ctx),
       potential: { dir: pot.record.dir, yaml: pot.yaml, asi: pot.asi }, elements: elementsOf(pot.yaml),
     });
   },
@@ -112,13 +112,20 @@ export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
       collected += r.summary.frames_collected;
       top = Math.max(top, r.summary.max_gamma);
     }
-    return [`explored ${done.length} run(s) of iteration ${stage.iteration}: ${explored} frames, ${collected} with γ ≥ ${sink.config.explore.gamma_collect} collected, largest γ ${top.toFixed(2)}`];
+    const blown = done.filter((d) => d.result.summary.blew_up !== undefined).map((d) => `${d.task.id} at step ${d.result.summary.blew_up?.step} (${d.result.summary.blew_up?.why})`);
+    return [
+      `explored ${done.length} run(s) of iteration ${stage.iteration}: ${explored} frames, ${collected} with γ ≥ ${thresholdsOf(stage).collect ?? sink.config.explore.gamma_collect} collected, largest γ ${top.toFixed(2)}`,
+      ...(blown.length > 0 ? [`the MD blew up in ${blown.join(', ')}: the frames collected before are kept (check explore.timestep and explore.tdamp, or the potential)`] : []),
+    ];
   },
   record(stage, done) {
     const results = { ...runResultsOf(stage.data) };
     for (const d of done) {
       const r = d.result.summary;
-      results[d.task.id] = { explored: r.frames_explored, collected: r.frames_collected, max_gamma: r.max_gamma, stopped_early: r.stopped_early, steps_run: r.steps_run };
+      results[d.task.id] = {
+        explored: r.frames_explored, collected: r.frames_collected, max_gamma: r.max_gamma, stopped_early: r.stopped_early, steps_run: r.steps_run,
+        ...(r.blew_up === undefined ? {} : { blew_up: `step ${r.blew_up.step}: ${r.blew_up.why}` }),
+      };
     }
     return { results };
   },
@@ -127,7 +134,8 @@ export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
     const r = Object.values(runResultsOf(stage.data));
     const t = runTotals(r);
     const { collect } = thresholdsOf(stage);
-    return `${r.length} run(s): ${t.explored} frames explored, ${t.collected} collected${collect === null ? '' : ` (γ ≥ ${collect})`}, largest γ ${t.maxGamma.toFixed(2)}, ${r.filter((x) => x.stopped_early).length} stopped early at gamma_stop`;
+    const blown = r.filter((x) => typeof x.blew_up === 'string').length;
+    return `${r.length} run(s): ${t.explored} frames explored, ${t.collected} collected${collect === null ? '' : ` (γ ≥ ${collect})`}, largest γ ${t.maxGamma.toFixed(2)}, ${r.filter((x) => x.stopped_early && typeof x.blew_up !== 'string').length} stopped early at gamma_stop${blown > 0 ? `, ${blown} ended when the MD blew up (their frames kept)` : ''}`;
   },
   iterationPart(stage) {
     const results = runResultsOf(stage.data);

@@ -5,7 +5,7 @@
  */
 import type { FetchedFiles } from '../../exec/executor.js';
 import type { Judged } from '../kind.js';
-import { exitFailure, lastErrorLine } from '../error-line.js';
+import { exitFailure, lastErrorLine, missingModule } from '../error-line.js';
 
 /** What the engine writes (summary.json). */
 export interface RunSummary {
@@ -13,6 +13,8 @@ export interface RunSummary {
   stopped_early: boolean; all_gamma_zero: boolean; last_good_step: number | null;
   /** Each explored frame's largest grade, in order (the report's distribution; absent before it was written). */
   frame_gammas?: number[];
+  /** Where and why the MD blew up (the run ended there; what it collected before is kept). */
+  blew_up?: { step: number; why: string };
 }
 
 export interface RunResult { summary: RunSummary; files: Map<string, Buffer> }
@@ -37,10 +39,20 @@ export function judgeExplore(files: FetchedFiles, exitcode: number): Judged<RunR
   if (stopped !== undefined) return { ok: false, failure: stopped };
   const summary = summaryOf(text('summary.json'));
   if (exitcode !== 0 || summary === undefined) {
+    const module = missingModule(err, 'explore.python');
+    if (module !== undefined) return { ok: false, failure: { cls: 'explore_error', message: module } };
     if (err !== undefined) return { ok: false, failure: { cls: 'explore_error', message: `exit ${exitcode}: ${err}` } };
     return { ok: false, failure: { cls: 'unknown', message: `the run ended (exit ${exitcode}) without summary.json; see explore.out` } };
   }
   return judgeSummary(summary, files);
+}
+
+/** Frames in a LAMMPS dump: its ITEM: TIMESTEP lines. */
+function framesIn(dump: Buffer | undefined): number {
+  if (dump === undefined) return 0;
+  let n = 0;
+  for (let i = dump.indexOf('ITEM: TIMESTEP'); i >= 0; i = dump.indexOf('ITEM: TIMESTEP', i + 14)) n++;
+  return n;
 }
 
 /** A run's summary and files, judged alike for both engines: γ all zero is an error; what was collected must be there. */
@@ -49,6 +61,11 @@ export function judgeSummary(summary: RunSummary, files: FetchedFiles): Judged<R
     return { ok: false, failure: { cls: 'zero_gamma', message: `every extrapolation grade of ${summary.frames_explored} frame(s) was exactly 0: the active set is broken or the evaluator computes no γ` } };
   }
   if (summary.frames_collected > 0 && !files.has('frames.dump')) return { ok: false, failure: { cls: 'unknown', message: `the run collected ${summary.frames_collected} frame(s) but left no frames.dump` } };
+  // what the summary claims must be there: a selection from a dump that lost frames would give a false reason to stop
+  const dumped = framesIn(files.get('frames.dump'));
+  if (summary.frames_collected !== dumped && files.has('frames.dump')) {
+    return { ok: false, failure: { cls: 'corrupt_output', message: `summary.json says ${summary.frames_collected} frame(s) collected, but frames.dump holds ${dumped}` } };
+  }
   const kept = new Map(RUN_FILES.flatMap((n) => { const b = files.get(n); return b === undefined ? [] : [[n, b] as const]; }));
   return { ok: true, result: { summary, files: kept } satisfies RunResult };
 }

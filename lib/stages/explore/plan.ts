@@ -6,8 +6,10 @@
  */
 import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
-import { natoms, symbolsOf, type Atoms } from '../../atoms/atoms.js';
+import { makeAtoms, natoms, symbolsOf, type Atoms } from '../../atoms/atoms.js';
 import { runFiles, sharedFiles, type Engine, type RunSettings } from './engines.js';
+import { createHash } from 'node:crypto';
+import { writeExtxyz } from '../../formats/extxyz.js';
 import { StageError } from '../../errors/errors.js';
 import { attemptDir, taskId, type Candidate, type PlannedTask, type StagePlan } from '../kind.js';
 import type { RunRecord } from '../kept.js';
@@ -49,15 +51,20 @@ export function runSeed(iteration: number, task: number): number {
 /** A run's key (start, temperature, replica) → the last good frame of the previous iteration's run with that key. */
 export type Continued = (key: string) => { atoms: Atoms; from: string } | undefined;
 
-/** What a run is, across iterations: where it started, at what temperature, which replica. */
-export function runKey(source: Candidate['source'], temperature: number, replica: number): string {
-  return `${source.file}#${source.frame}@${temperature}K/${replica}`;
+/**
+ * What a run is, across iterations: what it started from (by content: a file whose structures
+ * were replaced starts new runs), at what temperature, which replica.
+ */
+export function runKey(start: Atoms, temperature: number, replica: number): string {
+  const content = createHash('sha256').update(writeExtxyz([makeAtoms({ numbers: start.numbers, positions: start.positions, cell: start.cell, pbc: start.pbc })])).digest('hex').slice(0, 16);
+  return `${content}@${temperature}K/${replica}`;
 }
 
 export interface ExploreInputs {
   starts: readonly Candidate[];
-  /** explore.continue: where each run goes on from. */
+  /** explore.continue: where each run goes on from, and how many runs the previous iteration had. */
   continued: Continued;
+  previousRuns?: number;
   config: Config;
   iteration: number;
   stageDir: string;
@@ -90,7 +97,7 @@ export function planExplore(p: ExploreInputs): StagePlan<ExploreSpec, ExploreDat
         const id = taskId(k);
         const dir = attemptDir(p.stageDir, id, 1);
         const seed = runSeed(p.iteration, k);
-        const key = runKey(start.source, temperature, s);
+        const key = runKey(start.atoms, temperature, s);
         const from = p.continued(key);
         runs[id] = key;
         if (from !== undefined) continuedRuns++;
@@ -109,6 +116,7 @@ export function planExplore(p: ExploreInputs): StagePlan<ExploreSpec, ExploreDat
     notes: [
       `exploration of iteration ${p.iteration}: ${tasks.length} run(s) of ${e.steps} steps (${starts.length} structure(s) × ${e.temperatures.length} temperature(s) × ${e.seeds} seed(s)) with ${p.potential.dir}`,
       ...(continuedRuns > 0 ? [`${continuedRuns} of them go on from the last good frame of iteration ${p.iteration - 1}'s run (explore.continue)`] : []),
+      ...((p.previousRuns ?? 0) > 0 && continuedRuns < tasks.length ? [`${tasks.length - continuedRuns} of them start afresh: iteration ${p.iteration - 1} ran none from the same structure (by content), temperature and replica (explore.structures or explore.temperatures changed)`] : []),
       ...(tooSmall.length > 0 ? [`left out of exploration: ${tooSmall.map((c) => `${c.source.file} frame ${c.source.frame}`).join(', ')} (one atom: MD with the centre of mass fixed cannot move it)`] : []),
     ],
     data: { potential: p.potential.dir, runs },

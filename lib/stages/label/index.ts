@@ -6,7 +6,7 @@ import { phaseOf, stageCoreSeconds, stageCounts } from '../../state/tasks.js';
 import { defineJobKind, type Candidate, type StageContext } from '../kind.js';
 import { selectedFile } from '../kept.js';
 import { attemptFiles, planLabelTasks, type LabelSpec } from './plan.js';
-import { judgeLabel, mergeLabel, type LabelData, type LabelRow } from './merge.js';
+import { judgeLabel, levelsAdded, mergeLabel, type LabelData, type LabelRow } from './merge.js';
 import { carried, escalateLabel } from './escalate.js';
 
 /** Iteration 0 labels the user's structures; iteration k + 1 what the select stage of k chose. */
@@ -54,6 +54,7 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
   },
   judge: judgeLabel,
   merge: (done, sink) => mergeLabel(done, sink),
+  record: (stage, done) => ({ levels: levelsAdded(stage.data, done) }),
   // training may start while stragglers run, once enough are labelled
   followsEarly: (stage, config) => stage.tasks.filter((t) => phaseOf(t) === 'done').length >= config.train.min_new_structures,
   summaryLine(stage) {

@@ -6,11 +6,12 @@
  */
 import type { Config } from '../../config/types.js';
 import type { FetchedFiles } from '../../exec/executor.js';
-import type { AttemptRecord, JsonObject, StageRecord } from '../../state/cursor.js';
+import type { AttemptRecord, StageRecord } from '../../state/cursor.js';
 import type { Kvp } from '../../db/keys.js';
 import type { DataObject } from '../../db/ase-data.js';
 import type { Atoms } from '../../atoms/atoms.js';
-import { parsePwOutput } from '../../formats/espresso-out.js';
+import { parsePwOutput, readPwRunFacts } from '../../formats/espresso-out.js';
+import { levelId, pwLevel } from '../../level/level.js';
 import { readExtxyz } from '../../formats/extxyz.js';
 import { makeAtoms } from '../../atoms/atoms.js';
 import { prepareRow } from '../../db/prepare-row.js';
@@ -21,8 +22,8 @@ import { recordedSection, type Finished, type Judged, type KindTask, type MergeS
 /** What judging a labelled structure yields: the row, ready to write. */
 export interface LabelRow { atoms: Atoms; kvp: Kvp; data: DataObject }
 
-/** What a labelling stage records of itself. */
-export type LabelData = JsonObject;
+/** What a labelling stage records of itself: how many of its rows each level of theory labelled (by level id). */
+export interface LabelData { levels?: Record<string, number> }
 
 /** The pw.x parameters worth querying by, as key-value pairs (scalars only): the stage's own, as it was planned, with the attempt's on top. */
 function dftKvp(dft: Config['dft'] | undefined, extra: AttemptRecord['parameters']): Kvp {
@@ -47,11 +48,30 @@ export function judgeLabel(files: FetchedFiles, exitcode: number, t: KindTask<La
   const atoms = makeAtoms({ ...out.atoms, arrays: mask === undefined ? {} : { force_mask: mask }, info });
   const failures = t.attempts.filter((x) => x.state === 'failed').map((x) => `a${x.attempt} ${x.error_class ?? 'unknown'}: ${x.message ?? ''}`);
   const source = t.spec.source;
-  const row = prepareRow(atoms, { iteration: stage.iteration, task: t.id, attempt: a.attempt, ...dftKvp(recordedSection(stage, 'dft'), a.parameters) }, {
+  // the settings the stage was planned with (a stage of an older autopipe recorded none: no level)
+  const dft = recordedSection(stage, 'dft');
+  const facts = readPwRunFacts(text(files, 'pw.out') ?? '');
+  const planned = { ...(dft?.parameters ?? {}), ...a.parameters }.ecutwfc;
+  if (typeof planned === 'number' && facts.ecutwfc !== null && Math.abs(facts.ecutwfc - planned) > 1e-6) {
+    return { ok: false, failure: { cls: 'corrupt_output', message: `pw.out ran at ecutwfc ${facts.ecutwfc} Ry, but this attempt was planned at ${planned}: it is not this attempt's output` } };
+  }
+  const level = dft === undefined ? undefined : pwLevel(dft, a.parameters, facts);
+  const row = prepareRow(atoms, { iteration: stage.iteration, task: t.id, attempt: a.attempt, ...dftKvp(dft, a.parameters), ...(level === undefined ? {} : { level: levelId(level) }) }, {
     source: `${source.file}#${source.frame}`, task_dir: a.dir, ...(failures.length > 0 ? { failures } : {}),
+    ...(level === undefined ? {} : { level: level as unknown as DataObject }),
   });
   if (!row.ok) return { ok: false, failure: { cls: 'input_error', message: row.reason } };
   return { ok: true, result: { atoms, kvp: row.kvp, data: row.data } satisfies LabelRow };
+}
+
+/** How many rows of each level of theory the stage labelled, with these added. */
+export function levelsAdded(data: LabelData, done: readonly Finished<LabelSpec, LabelRow>[]): Record<string, number> {
+  const levels = { ...(data.levels ?? {}) };
+  for (const d of done) {
+    const id = d.result.kvp.level;
+    if (typeof id === 'string') levels[id] = (levels[id] ?? 0) + 1;
+  }
+  return levels;
 }
 
 /** One transaction for all of them: committed before the cursor that records them is saved. */

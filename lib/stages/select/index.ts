@@ -29,7 +29,12 @@ function selectionOf(ctx: StageContext): LocalOutcome<SelectData> {
   if (exploration === undefined) throw new StageError(`iteration ${ctx.iteration} has no exploration to select from`);
   const gammaCollect = recordedSection(exploration, 'explore')?.gamma_collect ?? ctx.config.explore.gamma_collect;
   const results = Object.entries(runResultsOf(exploration.data)).sort(([a], [b]) => a.localeCompare(b));
-  const types = sel.types ?? elementsOf(keptPotential(ctx, ctx.iteration).yaml);
+  // the dumps' atom types are the elements of the potential that wrote them, in its order
+  const elements = elementsOf(keptPotential(ctx, ctx.iteration).yaml);
+  if (sel.types !== null && sel.types.join(' ') !== elements.join(' ')) {
+    throw new StageError(`selection.types [${sel.types.join(', ')}] are not the elements of the potential that wrote iteration ${ctx.iteration}'s dumps ([${elements.join(', ')}]): its atoms would be labelled as other elements`, { hint: 'set selection.types: null (the potential\'s elements are used)' });
+  }
+  const types = elements;
   const best = new BestCandidates(sel.column, sel.lo, sel.hi, sel.max_candidates, { rcut: e.rcut, buffer: e.buffer, maskRadius: e.mask_radius ?? undefined, minDistance: e.min_distance });
   for (const [id, r] of results) {
     if (r.collected === 0) continue;

@@ -4,25 +4,26 @@ import type { Config } from '../../config/types.js';
 import type { JsonObject } from '../../state/cursor.js';
 import { StageError } from '../../errors/errors.js';
 import { defineJobKind, type FitErrors, type StageContext } from '../kind.js';
-import { potentialDir, potentialLine, potentialsOf, type PotentialRecord } from '../kept.js';
-import { HELPER, inputYaml, planTrain, type TrainData, type TrainSpec } from './plan.js';
+import { currentLevel, potentialDir, potentialLine, potentialsOf, type PotentialRecord } from '../kept.js';
+import { HELPER, inputYaml, planTrain, type TrainData, type TrainInputs, type TrainSpec } from './plan.js';
 import { FIT_CURVE_FILES, judgeTrain, POTENTIAL_FILES, type FitResult } from './judge.js';
 
-/** The potential a fit of `iteration` starts from: the last one kept, else train.initial_potential. */
-function previousPotential(ctx: StageContext): { yaml: string; from: string } | null {
+/** The potential a fit of `iteration` starts from: the last one kept (with the input that made it), else train.initial_potential. */
+function previousPotential(ctx: StageContext): TrainInputs['previous'] {
   if (!ctx.config.train.warm_start) return null;
   const last = potentialsOf(ctx.cursor).filter((p) => p.iteration < ctx.iteration).at(-1);
   if (last !== undefined) {
     const path = posix.join(last.dir, 'output_potential.yaml');
     const yaml = ctx.readFile(path, 'work');
     if (yaml === undefined) throw new StageError(`the previous potential ${path} is missing from the work folder`, { hint: 'restore it, or set train.warm_start: false' });
-    return { yaml: yaml.toString('utf8'), from: path };
+    const input = ctx.readFile(posix.join(last.dir, 'input.yaml'), 'work')?.toString('utf8');
+    return { yaml: yaml.toString('utf8'), from: path, initial: false, ...(input === undefined ? {} : { input }) };
   }
   const initial = ctx.config.train.initial_potential;
   if (initial === null) return null;
   const yaml = ctx.readFile(initial, 'project');
   if (yaml === undefined) throw new StageError(`train.initial_potential: ${initial} does not exist`, { hint: 'give the path of a pacemaker potential (YAML), or null' });
-  return { yaml: yaml.toString('utf8'), from: initial };
+  return { yaml: yaml.toString('utf8'), from: initial, initial: true };
 }
 
 /** The training job's tools: the folder of train.command when it is a path (the venv's bin). */
@@ -51,7 +52,7 @@ export const trainKind = defineJobKind<TrainSpec, TrainData, FitResult>({
   scriptContext: (config: Config) => ({ pacemaker: config.train.command, python: config.train.python, tools_dir: toolsDir(config.train.command) }),
   plan(ctx, stageDir) {
     return planTrain({
-      rows: ctx.db().select(), config: ctx.config, iteration: ctx.iteration, stageDir,
+      rows: ctx.db().select(), config: ctx.config, iteration: ctx.iteration, stageDir, level: currentLevel(ctx.cursor, ctx.iteration),
       helper: ctx.asset(HELPER), previous: previousPotential(ctx), render: ctx.render,
     });
   },
@@ -75,12 +76,18 @@ export const trainKind = defineJobKind<TrainSpec, TrainData, FitResult>({
     const potential: PotentialRecord = {
       iteration: stage.iteration, dir: potentialDir(stage.iteration), rows: stage.data.rows, row_ids: stage.data.row_ids,
       metrics: JSON.parse(JSON.stringify(d.result.metrics)) as JsonObject, duration_s: d.result.metrics.seconds, warm_start_from: stage.data.warm_start_from,
+      reference_energy: d.result.referenceEnergy, level: stage.data.level ?? null,
     };
     return { potential };
   },
   summaryLine(stage) {
     const p = stage.data.potential;
-    return p === undefined ? 'no potential yet' : `${p.dir}: ${potentialLine(p)}`;
+    const left = stage.data.left_out ?? [];
+    const notes = [
+      ...(left.length > 0 ? [`left out for their level of theory: ${left.join('; ')}`] : []),
+      ...(stage.data.cold_start == null ? [] : [stage.data.cold_start]),
+    ];
+    return `${p === undefined ? 'no potential yet' : `${p.dir}: ${potentialLine(p)}`}${notes.map((n) => `; ${n}`).join('')}`;
   },
   iterationPart(stage) {
     const p = stage.data.potential;

@@ -6,16 +6,26 @@
 import type { FetchedFiles } from '../../exec/executor.js';
 import type { Failure } from '../../state/failure-class.js';
 import type { Judged } from '../kind.js';
-import { exitFailure, lastErrorLine } from '../error-line.js';
+import { exitFailure, lastErrorLine, missingModule } from '../error-line.js';
 
 /** What a successful fit leaves, fetched in the poll's one download and kept in the work folder. */
-export const POTENTIAL_FILES = ['output_potential.yaml', 'output_potential.yace', 'output_potential.asi', 'metrics.json', 'log.txt', 'input.yaml'] as const;
+export const POTENTIAL_FILES = ['output_potential.yaml', 'output_potential.yace', 'output_potential.asi', 'metrics.json', 'log.txt', 'input.yaml', 'reference_energy.json'] as const;
 /** Kept when the fit wrote them: pacemaker's metrics at each iteration of the fit (the report's loss curve). */
 export const FIT_CURVE_FILES = ['metrics.txt', 'test_metrics.txt'] as const;
 
 export interface SplitMetrics { structures: number; core_atoms: number; energy_rmse_per_atom: number | null; force_rmse_core: number | null }
 export interface FitMetrics { loss: number | null; seconds: number; finite: boolean; train: SplitMetrics; test?: SplitMetrics }
-export interface FitResult { metrics: FitMetrics; files: Map<string, Buffer> }
+/** `referenceEnergy`: the per-element energies the fit subtracted (eV), kept with the potential so that its energies turn back into DFT totals. */
+export interface FitResult { metrics: FitMetrics; files: Map<string, Buffer>; referenceEnergy: Record<string, number> }
+
+function referenceEnergyOf(text: string | undefined): Record<string, number> | undefined {
+  try {
+    const v = JSON.parse(text ?? '') as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as Record<string, number>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function parseMetrics(text: string | undefined): FitMetrics | undefined {
   if (text === undefined) return undefined;
@@ -38,6 +48,8 @@ export function judgeTrain(files: FetchedFiles, exitcode: number): Judged<FitRes
   if (stopped !== undefined) return failed(stopped);
   const metrics = parseMetrics(text('metrics.json'));
   if (exitcode !== 0 || metrics === undefined) {
+    const module = missingModule(err, 'train.python (or train.command\'s Python)');
+    if (module !== undefined) return failed({ cls: 'pacemaker_error', message: module });
     if (err !== undefined) return failed({ cls: 'pacemaker_error', message: `exit ${exitcode}: ${err}` });
     if (!files.has('output_potential.yaml')) return failed({ cls: 'no_potential', message: `the job ended (exit ${exitcode}) without output_potential.yaml and without an error line; see pacemaker.out` });
     return failed({ cls: 'unknown', message: `the job ended (exit ${exitcode}) without metrics.json; see pacemaker.out` });
@@ -45,6 +57,8 @@ export function judgeTrain(files: FetchedFiles, exitcode: number): Judged<FitRes
   if (!metrics.finite) return failed({ cls: 'nonfinite_loss', message: `the fit's loss or errors are not finite (loss ${metrics.loss ?? 'NaN'}); see log.txt` });
   const missing = POTENTIAL_FILES.filter((n) => !files.has(n));
   if (missing.length > 0) return failed({ cls: 'no_potential', message: `the fit left no ${missing.join(', ')}` });
+  const referenceEnergy = referenceEnergyOf(text('reference_energy.json'));
+  if (referenceEnergy === undefined) return failed({ cls: 'corrupt_output', message: 'reference_energy.json is not a map of element to a finite energy in eV' });
   const kept = [...POTENTIAL_FILES, ...FIT_CURVE_FILES.filter((n) => files.has(n))];
-  return { ok: true, result: { metrics, files: new Map(kept.map((n) => [n, files.get(n) as Buffer])) } satisfies FitResult };
+  return { ok: true, result: { metrics, files: new Map(kept.map((n) => [n, files.get(n) as Buffer])), referenceEnergy } satisfies FitResult };
 }

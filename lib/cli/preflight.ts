@@ -1,0 +1,123 @@
+/**
+ * What can be checked before DFT is spent, from the files autopipe.yaml names (`config check`,
+ * and `submit` before a new campaign): the starting structures of the labelling and of the
+ * exploration, what the first fit will be given (its elements, their reference energies, enough
+ * atomic environments for its basis), an initial potential's basis, and, where the jobs run on
+ * this machine, that train.python is a Python with the venv's packages. Each problem names its
+ * field and says what to do; the caller lists them all at once.
+ */
+import { spawnSync } from 'node:child_process';
+import { isAbsolute, join } from 'node:path';
+import type { Project } from '../project/project.js';
+import type { Problem } from '../config/validate.js';
+import type { Atoms } from '../atoms/atoms.js';
+import { natoms, symbolsOf } from '../atoms/atoms.js';
+import { cellVolume } from '../atoms/cell.js';
+import { readStructures } from '../structures/read-any.js';
+import { readKeptFile } from '../fsutil/atomic.js';
+import { basisDifferences, potentialBasis } from '../stages/train/basis.js';
+import { AutopipeError, ConfigError } from '../errors/errors.js';
+import { formatProblem } from '../config/load.js';
+
+function structuresAt(p: Project, field: string, file: string, problems: Problem[]): Atoms[] | undefined {
+  const path = isAbsolute(file) ? file : join(p.dir, file);
+  try {
+    const frames = [...readStructures(path)];
+    if (frames.length === 0) problems.push({ path: field, message: `${file} holds no structure` });
+    return frames;
+  } catch (err) {
+    if (!(err instanceof AutopipeError)) throw err;
+    problems.push({ path: field, message: `${file} cannot be read: ${err.message}` });
+    return undefined;
+  }
+}
+
+/** MD needs a box: every starting frame periodic in all three directions, with a cell of volume. */
+function periodicProblems(frames: readonly Atoms[], field: string, file: string): Problem[] {
+  const bad = frames.flatMap((a, k) => (a.pbc.every(Boolean) && Math.abs(cellVolume(a.cell)) > 1e-6 ? [] : [k + 1]));
+  return bad.length === 0 ? [] : [{ path: field, message: `${file} frame(s) ${bad.slice(0, 5).join(', ')} are not periodic in x, y and z with a cell (Lattice="…" pbc="T T T"): MD in autopipe explores periodic cells` }];
+}
+
+function count(frames: readonly Atoms[]): Map<string, number> {
+  const n = new Map<string, number>();
+  for (const a of frames) for (const s of symbolsOf(a)) n.set(s, (n.get(s) ?? 0) + 1);
+  return n;
+}
+
+/** train.python, run here (the local executor, or a login node that shares the software): can it import what the training job needs? */
+function pythonProblem(p: Project): Problem | undefined {
+  if (p.config.executor.host !== null) return undefined;
+  const python = p.config.train.python;
+  const r = spawnSync('/bin/sh', ['-c', `${python} -c "import numpy, pandas, ase" 2>&1`], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status === 0) return undefined;
+  const why = (r.stdout ?? '').trim().split('\n').at(-1) ?? `exit ${r.status ?? '?'}`;
+  return { path: 'train.python', message: `'${python}' cannot import numpy, pandas and ase (${why}): give the Python of the venv scripts/install-venv.sh makes (/opt/autopipe/venv/bin/python), or one with those packages` };
+}
+
+export function preflight(p: Project): Problem[] {
+  const c = p.config;
+  const problems: Problem[] = [];
+  const initial = c.structures === null ? undefined : structuresAt(p, 'structures', c.structures, problems);
+  const starts = c.explore.structures === null ? initial : structuresAt(p, 'explore.structures', c.explore.structures, problems);
+  if (c.explore.structures !== null && starts !== undefined) problems.push(...periodicProblems(starts, 'explore.structures', c.explore.structures));
+  const first = count(initial ?? []);
+  const explored = count(starts ?? []);
+  const dataElements = [...first.keys()].sort();
+  for (const el of [...new Set([...first.keys(), ...explored.keys()])].sort()) {
+    if (c.dft.pseudopotentials[el] === undefined) problems.push({ path: 'dft.pseudopotentials', message: `no pseudopotential for ${el}, which the structures to ${first.has(el) ? 'label' : 'explore (and later label)'} contain` });
+  }
+  // a campaign that stops after labelling never fits: what the fit needs is not asked of it
+  const fits = c.iterations.stop_after !== 'label';
+  if (fits && initial !== undefined && initial.length > 0) {
+    const elements = c.train.elements ?? dataElements;
+    const empty = elements.filter((e) => !first.has(e));
+    if (empty.length > 0) problems.push({ path: 'train.elements', message: `${empty.join(', ')} has no atom in structures (${c.structures ?? '-'}): the first fit would have no data for it` });
+    const missing = dataElements.filter((e) => !elements.includes(e));
+    if (missing.length > 0) problems.push({ path: 'train.elements', message: `leaves out ${missing.join(', ')}, which structures contains` });
+    const unexplorable = [...explored.keys()].filter((e) => !elements.includes(e));
+    if (unexplorable.length > 0) problems.push({ path: 'explore.structures', message: `holds ${unexplorable.join(', ')}, which the potential will not have (its elements: ${elements.join(', ')})` });
+    const ref = c.train.reference_energy;
+    if (ref !== 'auto') {
+      const without = elements.filter((e) => ref[e] === undefined);
+      const extra = Object.keys(ref).filter((e) => !elements.includes(e));
+      if (without.length > 0) problems.push({ path: 'train.reference_energy', message: `has no value for ${without.join(', ')}, an element of the fit` });
+      if (extra.length > 0) problems.push({ path: 'train.reference_energy', message: `names ${extra.join(', ')}, which the fit will not have (its elements: ${elements.join(', ')})` });
+    }
+    const fewest = Math.min(...elements.filter((e) => first.has(e)).map((e) => first.get(e) ?? 0));
+    if (Number.isFinite(fewest) && fewest < c.train.functions_per_element) {
+      const short = elements.filter((e) => (first.get(e) ?? 0) < c.train.functions_per_element).map((e) => `${first.get(e) ?? 0} ${e}`).join(', ');
+      problems.push({ path: 'train.functions_per_element', message: `${c.train.functions_per_element} functions per element, but the first fit gets ${short} atoms from structures (${initial.length} structure(s), ${initial.reduce((n, a) => n + natoms(a), 0)} atoms): the active set needs at least as many atomic environments as functions; set it to at most ${fewest}, or give more structures` });
+    }
+    const types = c.selection.types;
+    if (types !== null && c.train.elements === null && types.join(' ') !== elements.join(' ')) {
+      problems.push({ path: 'selection.types', message: `[${types.join(', ')}] are not the elements of the potential ([${elements.join(', ')}], in that order): set selection.types: null` });
+    }
+  }
+  if (fits && c.train.initial_potential !== null) {
+    const file = c.train.initial_potential;
+    let text: Buffer | undefined;
+    try {
+      text = readKeptFile(isAbsolute(file) ? file : join(p.dir, file), 'the potential train.initial_potential names');
+    } catch (err) {
+      if (!(err instanceof AutopipeError)) throw err;
+      problems.push({ path: 'train.initial_potential', message: err.message });
+    }
+    const basis = text === undefined ? undefined : potentialBasis(text.toString('utf8'));
+    if (text === undefined && problems.every((x) => x.path !== 'train.initial_potential')) problems.push({ path: 'train.initial_potential', message: `${file} does not exist` });
+    else if (text !== undefined && basis === undefined) problems.push({ path: 'train.initial_potential', message: `${file} is not a pacemaker potential (no species blocks): give the output_potential.yaml of a fit, or null` });
+    else if (basis !== undefined) {
+      const asked = { elements: c.train.elements ?? dataElements, cutoff: c.train.cutoff, functions: Object.fromEntries((c.train.elements ?? dataElements).map((e) => [e, c.train.functions_per_element])) };
+      const differs = basisDifferences(basis, asked);
+      if (differs.length > 0) problems.push({ path: 'train.initial_potential', message: `${file} has another basis than train asks for (${differs.join(', ')}): pacemaker would keep the potential's; set train's to match, or train.initial_potential: null` });
+    }
+  }
+  const python = fits ? pythonProblem(p) : undefined;
+  if (python !== undefined) problems.push(python);
+  return problems;
+}
+
+/** The preflight's problems, all at once, as a ConfigError with each field's line; nothing when there is none. */
+export function checkBeforeDft(p: Project): void {
+  const problems = preflight(p);
+  if (problems.length > 0) throw new ConfigError(p.configFile, problems.map((x) => formatProblem(x, p.configLines)));
+}
