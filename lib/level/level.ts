@@ -6,8 +6,9 @@
  * that only steer the SCF to the same answer (mixing, diagonalization, thresholds, iteration
  * limits, restart choices) are left out: the recovery ladder changes them within one level.
  *
- * A level's id is the first 8 hex digits of the SHA-256 of its canonical JSON (keys sorted):
- * the same settings give the same id in every database, so levels compare across projects.
+ * A level's id is 'L' and the first 7 hex digits of the SHA-256 of its canonical JSON (keys
+ * sorted): the same settings give the same id in every database, so levels compare across
+ * projects; the letter keeps it from ever looking like a number (ASE could not query it).
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/types.js';
@@ -37,8 +38,10 @@ function canonical(v: unknown): string {
 }
 
 export function levelId(l: LevelOfTheory): string {
-  return createHash('sha256').update(canonical(l)).digest('hex').slice(0, 8);
+  return `L${createHash('sha256').update(canonical(l)).digest('hex').slice(0, 7)}`;
 }
+
+export const LEVEL_ID = /^L[0-9a-f]{7}$/;
 
 /**
  * The level of a pw.x run: its settings as the stage planned them (dft of autopipe.yaml, with

@@ -38,16 +38,17 @@ function classes(by: Partial<Record<FailureClass, { recovered: number; gave_up: 
 }
 
 function iterationTable(d: ReportData): string {
-  const head = ['iteration', 'labelled: full cells', 'sub-cells', 'DFT core-hours', 'failures by class', 'E RMSE train', 'E RMSE test', 'F RMSE core train', 'F RMSE core test', 'exploration runs', 'frames explored', 'collected', 'largest γ', 'candidates', 'selected'];
+  const head = ['iteration', 'labelled: full cells', 'sub-cells', 'DFT core-hours', 'failures by class', 'level of theory of the fit', 'rows left out (other level)', 'E RMSE train', 'E RMSE test', 'F RMSE core train', 'F RMSE core test', 'exploration runs', 'frames explored', 'collected', 'largest γ', 'candidates', 'selected'];
   const rows = d.campaign.iterations.map((r) => [
     String(r.iteration), String(r.labelled.full), String(r.labelled.sub), r.dft_core_hours.toFixed(3), `<td class="text">${classes(r.failures.by_class)}</td>`,
+    `<td class="text">${r.fit?.level == null ? '–' : `<code>${esc(r.fit.level)}</code>`}</td>`, r.fit == null ? '–' : String(r.fit.left_out ?? 0),
     fixed(r.fit?.train.energy_mev_per_atom, 1), fixed(r.fit?.test?.energy_mev_per_atom, 1), fixed(r.fit?.train.force_core_mev_per_a, 1), fixed(r.fit?.test?.force_core_mev_per_a, 1),
     r.explore === null ? '–' : String(r.explore.runs), r.explore === null ? '–' : String(r.explore.frames_explored), r.explore === null ? '–' : String(r.explore.frames_collected),
     fixed(r.explore?.largest_gamma, 2), r.select === null ? '–' : String(r.select.candidates), r.select === null ? '–' : String(r.select.selected),
   ]);
   const cell = (v: string) => (v.startsWith('<td') ? v : `<td>${v}</td>`);
   return `<table id="iterations"><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr>${rows.map((r) => `<tr class="iteration">${r.map(cell).join('')}</tr>`).join('')}</table>` +
-    '<p class="muted">RMSE in meV/atom (energy) and meV/Å (force components on core atoms, mask 1); a test column is empty without a test split (train.test_size).</p>';
+    '<p class="muted">RMSE in meV/atom (energy) and meV/Å (force components on core atoms, mask 1); a test column is empty without a test split (train.test_size). A fit uses only rows of one level of theory (<code>autopipe db levels</code> lists them); rows of another were left out, as counted.</p>';
 }
 
 function gaveUpTable(d: ReportData, ctx: PageContext): string {

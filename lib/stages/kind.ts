@@ -127,8 +127,8 @@ export interface IterationParts {
   /** Rows of the database from the iteration's labelling: whole cells and embedded sub-cells. */
   labelled?: { full: number; sub: number };
   dft_core_hours?: number;
-  /** `dir`: the potential's folder in the work folder (the report's loss curve reads it). */
-  fit?: { train: FitErrors; test: FitErrors | null; dir: string };
+  /** `dir`: the potential's folder in the work folder (the report's loss curve reads it); the level of theory of its rows and how many rows of other levels it left out. */
+  fit?: { train: FitErrors; test: FitErrors | null; dir: string; level: string | null; left_out: number };
   /** `summaries`: each run's summary.json in the work folder (the report's γ distribution); thresholds as the stage ran them. */
   explore?: { runs: number; frames_explored: number; frames_collected: number; largest_gamma: number; gamma_collect: number | null; gamma_stop: number | null; summaries: string[] };
   select?: { candidates: number; selected: number };

@@ -209,7 +209,7 @@ function upgradeV3(c: V3Cursor): Cursor {
     return p === undefined ? s : { ...s, data: { ...s.data, potential: p } };
   };
   const first = Math.min(c.updated_at, ...c.stages.map((s) => s.planned_at), ...c.done.map((s) => s.planned_at));
-  const id = createHash('sha256').update(`${c.project}\n${first}`).digest('hex').slice(0, 12);
+  const id = `c${createHash('sha256').update(`${c.project}\n${first}`).digest('hex').slice(0, 11)}`;
   return {
     version: CURSOR_VERSION, project: c.project, id, home: null, iteration: c.iteration, updated_at: c.updated_at,
     stages: c.stages.map(withPotential), done: c.done.map(withPotential),
@@ -259,7 +259,11 @@ export function emptyCursor(project: string, now: number, id: string, home: Home
   return { version: CURSOR_VERSION, project, id, home, iteration: 0, updated_at: now, stages: [], done: [], stopped: null };
 }
 
-/** A new campaign's identity: 12 random hex digits. */
+/**
+ * A new campaign's identity: 'c' and 11 random hex digits. It starts with a letter so that it is
+ * never taken for a number (every row's campaign key carries it: ASE could not query a string
+ * that looks like one).
+ */
 export function newCampaignId(): string {
-  return randomBytes(6).toString('hex');
+  return `c${randomBytes(6).toString('hex').slice(0, 11)}`;
 }

@@ -9,7 +9,7 @@ import { parseSelection } from '../../db/query.js';
 import type { DataObject } from '../../db/ase-data.js';
 import { prepareRow } from '../../db/prepare-row.js';
 import { rowAtomsWithData, type AseDatabase, type AseRow } from '../../db/ase-db.js';
-import { asLevel, levelId, levelSummary, type LevelOfTheory } from '../../level/level.js';
+import { asLevel, LEVEL_ID, levelId, levelSummary, type LevelOfTheory } from '../../level/level.js';
 import { detectFormat, readStructures, readText } from '../../structures/read-any.js';
 import { writeFileAtomic } from '../../fsutil/atomic.js';
 import { PartialFailure, UsageError, AutopipeError, DatabaseError } from '../../errors/errors.js';
@@ -106,7 +106,7 @@ function declareLevel(rows: RowToAdd[], given: string | undefined, db: AseDataba
   if (given === undefined) throw new UsageError(`${labelled.length} input row(s) carry energies, and a row with an energy must declare the level of theory it was computed at: a fit uses only rows of one level`, { hint });
   if (given === 'none') return;
   let level: LevelOfTheory | undefined;
-  if (/^[0-9a-f]{8}$/.test(given)) {
+  if (LEVEL_ID.test(given)) {
     level = levelsOf(db).find((l) => l.id === given)?.level;
     if (level === undefined) throw new UsageError(`--level ${given}: the database has no row of that level`, { hint });
   } else {

@@ -10,8 +10,11 @@ import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } 
 import { basename, dirname, join, resolve } from 'node:path';
 import { openProject } from '../../project/project.js';
 import { openDatabaseFile } from '../../db/db-file.js';
-import { trainingSet } from '../../stages/train/dataset.js';
-import { HELPER } from '../../stages/train/plan.js';
+import { leftOutLines, trainingSet } from '../../stages/train/dataset.js';
+import { currentLevel } from '../../stages/kept.js';
+import { readCursor } from '../../state/cursor.js';
+import { levelSummary } from '../../level/level.js';
+import { checkFittable, HELPER } from '../../stages/train/plan.js';
 import { FileAccessError, StageError, UsageError } from '../../errors/errors.js';
 import { logger } from '../../log/logger.js';
 import { out } from '../output.js';
@@ -44,6 +47,7 @@ export function trainCommand(y: Argv, ctx: CliContext): Argv {
     .option('dir', { alias: 'C', type: 'string', describe: 'the project folder (with autopipe.yaml); default: here' })
     .option('export', { type: 'string', demandOption: true, describe: 'the DataFrame file to write (gzip pickle, e.g. data.pckl.gzip)' })
     .option('python', { type: 'string', describe: 'a Python with ASE and pandas; default: train.python of autopipe.yaml' })
+    .option('level', { type: 'string', describe: 'the level of theory of the rows to export (a level id, or all); default: the campaign\'s current one, as the next fit would take' })
     .option('force', { type: 'boolean', default: false, describe: 'replace FILE if it exists' }),
   (argv) => {
     const p = openProject(argv.dir);
@@ -53,14 +57,19 @@ export function trainCommand(y: Argv, ctx: CliContext): Argv {
     if (existing !== undefined && !argv.force) throw new UsageError(`${target} exists`, { hint: 'give another name, or --force to replace it' });
     if (!existsSync(dirname(target))) throw new FileAccessError(`${dirname(target)}: no such folder`, { hint: 'create it first' });
     const db = openDatabaseFile(p.dbPath, { busyTimeoutMs: ctx.dbBusyTimeoutMs });
+    // the rows of one level of theory, as the next fit of the campaign would take them
+    const cursor = readCursor(p.cursorPath);
+    const level = argv.level === 'all' ? null : argv.level ?? (cursor === undefined ? null : currentLevel(cursor, cursor.iteration));
     let set;
     try {
-      set = trainingSet(db.select(), p.config.embedding.energy_weight);
+      set = trainingSet(db.select(), p.config.embedding.energy_weight, level);
     } finally {
       db.close();
     }
-    if (set.ids.length === 0) throw new StageError(`${p.dbPath} has no row with an energy and forces`, { hint: 'label structures first' });
     for (const s of set.skipped) logger.warn(`row ${s.id} left out: ${s.why}`);
+    if (level !== null) logger.info(`level of theory ${level}${set.levelOf === undefined ? '' : `: ${levelSummary(set.levelOf)}`}`);
+    for (const line of leftOutLines(set)) logger.warn(`left out for their level of theory: ${line}`);
+    checkFittable(set, `the export of ${p.dbPath}`);
     // the helper writes into a temporary folder next to FILE; the rename is atomic
     const tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.`));
     try {

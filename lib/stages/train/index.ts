@@ -93,7 +93,7 @@ export const trainKind = defineJobKind<TrainSpec, TrainData, FitResult>({
     const p = stage.data.potential;
     if (p === undefined) return {};
     const m = p.metrics as { train?: unknown; test?: unknown };
-    return { fit: { train: fitErrors(m.train) ?? { energy_mev_per_atom: null, force_core_mev_per_a: null }, test: fitErrors(m.test), dir: p.dir } };
+    return { fit: { train: fitErrors(m.train) ?? { energy_mev_per_atom: null, force_core_mev_per_a: null }, test: fitErrors(m.test), dir: p.dir, level: stage.data.level ?? null, left_out: stage.data.left_out_rows ?? 0 } };
   },
   neverRetried: {
     pacemaker_error: 'pacemaker stopped with an error; the same rows and input fail the same way (see its last error line)',

@@ -28,8 +28,9 @@ export interface TrainData {
   /** The level of theory of its rows (null: not told apart, as in a campaign of an older autopipe), in words. */
   level?: string | null;
   level_summary?: string | null;
-  /** Rows left out for another level of theory (or none), in words. */
+  /** Rows left out for another level of theory (or none): in words, and how many. */
   left_out?: string[];
+  left_out_rows?: number;
   /** Why the fit starts from scratch though a previous potential exists (its basis changed). */
   cold_start?: string | null;
   potential?: PotentialRecord;
@@ -65,6 +66,19 @@ export function pacemakerContext(config: Config, elements: readonly string[]): o
 
 export function inputYaml(config: Config, elements: readonly string[], render: TrainInputs['render']): string {
   return render('pacemaker.yaml.hbs', pacemakerContext(config, elements));
+}
+
+/** A set pacemaker can fit: some rows, and an energy weight (pacemaker divides by its sum); said with the rows left out for their level. */
+export function checkFittable(set: TrainingSet, where: string): void {
+  const leftOut = leftOutLines(set);
+  if (set.ids.length === 0) {
+    throw new StageError(`${where}: the database has no row with an energy and forces${set.level === null ? '' : ` at the level of theory of the newest labelling (${set.level})`}${leftOut.length > 0 ? `; left out: ${leftOut.join('; ')}` : ''}`, { hint: 'label structures first (autopipe status shows what failed)' });
+  }
+  if (set.energyWeight <= 0) {
+    throw new StageError(`${where}: every row is an embedded sub-cell with energy weight 0, so pacemaker has no energy to fit${leftOut.length > 0 ? ` (left out for their level of theory: ${leftOut.join('; ')}; relabel those structures at today's dft settings, or set them back)` : ''}`, {
+      hint: 'label some full cells, or set embedding.energy_weight above 0',
+    });
+  }
 }
 
 /** The elements of the fit, checked against the data (pacemaker cannot fit an element without data, nor leave one out). */
@@ -122,15 +136,8 @@ function startOf(p: TrainInputs, input: string, where: string): { previous: Trai
 export function planTrain(p: TrainInputs): StagePlan<TrainSpec, TrainData> {
   const set = trainingSet(p.rows, p.config.embedding.energy_weight, p.level);
   const where = `iteration ${p.iteration}'s fit`;
+  checkFittable(set, where);
   const leftOut = leftOutLines(set);
-  if (set.ids.length === 0) {
-    throw new StageError(`${where}: the database has no row with an energy and forces${p.level === null ? '' : ` at the level of theory of the newest labelling (${p.level})`}${leftOut.length > 0 ? `; left out: ${leftOut.join('; ')}` : ''}`, { hint: 'label structures first (autopipe status shows what failed)' });
-  }
-  if (set.energyWeight <= 0) {
-    throw new StageError(`${where}: every row is an embedded sub-cell with energy weight 0, so pacemaker has no energy to fit${leftOut.length > 0 ? ` (left out for their level of theory: ${leftOut.join('; ')}; relabel those structures at today's dft settings, or set them back)` : ''}`, {
-      hint: 'label some full cells, or set embedding.energy_weight above 0',
-    });
-  }
   const elements = elementsOf(set, p.config, where);
   checkEnvironments(set, p.config, where);
   const input = inputYaml(p.config, elements, p.render);
@@ -158,7 +165,7 @@ export function planTrain(p: TrainInputs): StagePlan<TrainSpec, TrainData> {
     tasks: [task], shared, notes,
     data: {
       rows: set.ids.length, row_ids: idRanges(set.ids), core_atoms: set.coreAtoms, elements, warm_start_from: previous?.from ?? null,
-      level: set.level, level_summary: level, left_out: leftOut, cold_start: coldStart,
+      level: set.level, level_summary: level, left_out: leftOut, left_out_rows: set.leftOut.reduce((n, o) => n + o.rows, 0), cold_start: coldStart,
     },
   };
 }
