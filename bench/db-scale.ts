@@ -92,7 +92,7 @@ for (const n of sizes) {
   const bytes = Number(spawnSync('stat', ['-c', '%s', base], { encoding: 'utf8' }).stdout);
   const fileMib = `${(bytes / 2 ** 20).toFixed(0)} (${(bytes / n / 1024).toFixed(1)} KiB/row)`;
   const query = `iteration=${Math.floor(n / 200)}`; // 100 rows in the middle of the file
-  const addOurs = repeat(base, true, (db) => autopipe(['db', 'add', db, input]));
+  const addOurs = repeat(base, true, (db) => autopipe(['db', 'add', '--level', 'none', db, input]));
   const addAse = repeat(base, true, (db) => timed(PY, ['-c', ASE_ADD, db, input]));
   const lsOurs = repeat(base, false, (db) => autopipe(['db', 'ls', db, query]));
   const lsAse = repeat(base, false, (db) => timed(PY, ['-m', 'ase', 'db', db, query]));

@@ -75,7 +75,7 @@ async function oursInProcess(list: string[], out: string): Promise<number> {
 // autopipe, the whole command (process start included)
 function oursCommand(list: string[], out: string): number {
   const t1 = process.hrtime.bigint();
-  const cmd = spawnSync(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), 'db', 'add', out, ...list], { encoding: 'utf8' });
+  const cmd = spawnSync(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), 'db', 'add', '--level', 'none', out, ...list], { encoding: 'utf8' });
   if (cmd.status !== 0) throw new Error(cmd.stderr);
   return seconds(t1);
 }

@@ -79,7 +79,7 @@ for (const n of sizes) {
   run(join(VENV, 'python'), ['-c', EMT_ROWS, String(n), join(dir, 'rows.extxyz')]);
   const db = join(dir, '.autopipe', 'autopipe.db');
   mkdirSync(dirname(db), { recursive: true });
-  run(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), 'db', 'add', db, join(dir, 'rows.extxyz')]);
+  run(process.execPath, [join(ROOT, 'bin', 'autopipe.js'), 'db', 'add', '--level', 'none', db, join(dir, 'rows.extxyz')]);
 
   // plan: what the poll does in-process when it enters the training stage
   const cfg = parseConfigText(projectYaml(n), join(dir, 'autopipe.yaml')).config;

@@ -42,7 +42,8 @@ const replaceAt = (lines: string[], i: number, fn: (l: string) => string) => lin
 
 /** A config with one field added or replaced (YAML text appended to the base). */
 const config = (extra: string) => ({ 'autopipe.yaml': CONFIG + extra });
-const withStructures = (atoms: Atoms[], extra = '') => ({ 'autopipe.yaml': `structures: s.extxyz\n${CONFIG}${extra}`, 's.extxyz': xyz(...atoms) });
+// labelling is what these cases are about: a campaign that stops after it is not asked what a fit needs
+const withStructures = (atoms: Atoms[], extra = '') => ({ 'autopipe.yaml': `iterations: {stop_after: label}\nstructures: s.extxyz\n${CONFIG}${extra}`, 's.extxyz': xyz(...atoms) });
 const dump = (box: string, atoms = '1 1 0 0 0\n2 1 2 2 2\n') => `ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n${atoms.trim().split('\n').length}\nITEM: BOX BOUNDS pp pp pp\n${box}\nITEM: ATOMS id type x y z\n${atoms}`;
 
 const CASES: Case[] = [
@@ -145,7 +146,7 @@ const CASES: Case[] = [
   { name: 'qe input of a frame without a cell', files: { ...config(''), 'a.extxyz': '1\nProperties=species:S:1:pos:R:3\nAl 0 0 0\n' }, args: ['qe', 'input', 'a.extxyz', '-o', 'in'], exit: 65, message: /a\.extxyz: the structure has no cell/ },
   { name: 'qe input of a frame without atoms', files: { ...config(''), 'a.extxyz': '0\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3\n' }, args: ['qe', 'input', 'a.extxyz', '-o', 'in'], exit: 65, message: /a\.extxyz: the structure has no atoms/ },
   { name: 'submit of two atoms on one site', files: withStructures([frame(), frame({ positions: [0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 2, 2] })]), args: ['submit'], exit: 65, message: /1 structure\(s\) cannot be labelled:\n {2}s\.extxyz frame 2: atoms 1 and 2 are 0\.000 Å apart/ },
-  { name: 'submit of a frame without a cell', files: { 'autopipe.yaml': `structures: s.extxyz\n${CONFIG}`, 's.extxyz': '1\nProperties=species:S:1:pos:R:3\nAl 0 0 0\n' }, args: ['submit'], exit: 65, message: /s\.extxyz frame 1: the structure has no cell/ },
+  { name: 'submit of a frame without a cell', files: { 'autopipe.yaml': `iterations: {stop_after: label}\nstructures: s.extxyz\n${CONFIG}`, 's.extxyz': '1\nProperties=species:S:1:pos:R:3\nAl 0 0 0\n' }, args: ['submit'], exit: 65, message: /s\.extxyz frame 1: the structure has no cell/ },
   { name: 'submit of a frame that is not periodic', files: withStructures([frame({ pbc: [false, false, false] })]), args: ['submit'], exit: 65, message: /s\.extxyz frame 1: the structure is not periodic along x, y, z/ },
   { name: 'submit of a frame without atoms', files: { 'autopipe.yaml': `structures: s.extxyz\n${CONFIG}`, 's.extxyz': '0\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3\n' }, args: ['submit'], exit: 65, message: /s\.extxyz frame 1: the structure has no atoms/ },
   { name: 'submit with kspacing 1e-6', files: withStructures([frame()], '  kspacing: 1.0e-6\n'), args: ['submit', '--dry-run'], exit: 65, message: /s\.extxyz frame 1: the k-point mesh from dft\.kspacing/ },

@@ -56,7 +56,7 @@ describe('database: concurrent writers and crashes (real SQLite, ASE as judge)',
     const ase = spawn(PYTHON, ['-c', ASE_WRITER, db, '100', 'ase'], { stdio: 'ignore' });
     children.push(ase);
     const aseDone = new Promise<number | null>((res) => ase.once('close', res));
-    const ours = inputs.map((f, k) => spawnCli(['db', 'add', db, f, '--kv', `run=w${k}`]));
+    const ours = inputs.map((f, k) => spawnCli(['db', 'add', '--level', 'none', db, f, '--kv', `run=w${k}`]));
     const results = await Promise.all(ours.map((o) => o.done));
     expect(await aseDone, 'the ASE writer').to.equal(0);
     for (const r of results) {
@@ -74,7 +74,7 @@ describe('database: concurrent writers and crashes (real SQLite, ASE as judge)',
     const inputs = [0, 1, 2, 3, 4].map((k) => writeFrames(join(dir, `in${k}.extxyz`), labelledFrames(5, 77 + k)));
     for (let round = 0; round < 5; round++) {
       const db = join(dir, `new${round}.db`);
-      const ours = await Promise.all(inputs.map((f, k) => spawnCli(['db', 'add', db, f, '--kv', `run=w${k}`]).done));
+      const ours = await Promise.all(inputs.map((f, k) => spawnCli(['db', 'add', '--level', 'none', db, f, '--kv', `run=w${k}`]).done));
       for (const r of ours) expect(r.status, r.stderr).to.equal(0);
       expect(aseCount(db)).to.equal(25);
       expect(integrity(db)).to.equal('ok');
@@ -89,7 +89,7 @@ describe('database: concurrent writers and crashes (real SQLite, ASE as judge)',
     const run = (list: string[]) => python('import sys, json, sqlite3; c = sqlite3.connect(sys.argv[1], isolation_level=None)\nfor s in json.loads(sys.argv[2]): c.execute(s)', [db, JSON.stringify(list)]);
     run(statements.slice(0, 2));
     const input = writeFrames(join(dir, 'in.extxyz'), labelledFrames(3, 9));
-    const add = spawnCli(['db', 'add', db, input]);
+    const add = spawnCli(['db', 'add', '--level', 'none', db, input]);
     await new Promise((res) => setTimeout(res, 400));
     run(statements.slice(2));
     const r = await add.done;
@@ -105,14 +105,14 @@ describe('database: concurrent writers and crashes (real SQLite, ASE as judge)',
     // a first, unkilled run measures how long one add takes on this machine right now
     const first = writeFrames(join(dir, 'first.extxyz'), labelledFrames(N, 1));
     const t0 = Date.now();
-    const r0 = await spawnCli(['db', 'add', db, first, '--kv', 'run=0']).done;
+    const r0 = await spawnCli(['db', 'add', '--level', 'none', db, first, '--kv', 'run=0']).done;
     const duration = Date.now() - t0;
     expect(r0.status, r0.stderr).to.equal(0);
     const draw = rng(20261201);
     const outcomes = { killed: 0, killedWriting: 0, finished: 0 };
     for (let k = 1; k <= 100; k++) {
       const input = writeFrames(join(dir, 'in.extxyz'), labelledFrames(N, 100 + k));
-      const p = spawnCli(['db', 'add', db, input, '--kv', `run=${k}`]);
+      const p = spawnCli(['db', 'add', '--level', 'none', db, input, '--kv', `run=${k}`]);
       if (k % 2 === 0) {
         // half the kills land inside the write transaction: once the journal exists, within 25 ms
         const end = Date.now() + 10 * duration;
@@ -144,7 +144,7 @@ print(json.dumps(collections.Counter(str(r.run) for r in db.select())))`, [db]);
     expect(outcomes.finished, JSON.stringify(outcomes)).to.be.greaterThan(0);
     // and the survivor still takes rows
     const last = writeFrames(join(dir, 'last.extxyz'), labelledFrames(N, 999));
-    expect(cli(['db', 'add', db, last, '--kv', 'run=last']).status).to.equal(0);
+    expect(cli(['db', 'add', '--level', 'none', db, last, '--kv', 'run=last']).status).to.equal(0);
     expect(aseCount(db, 'run=last')).to.equal(N);
   });
 
@@ -168,7 +168,7 @@ with db:
     expect(existsSync(`${db}-journal`), 'a hot journal').to.equal(true);
     expect(statSync(`${db}-journal`).size).to.be.greaterThan(0);
     const input = writeFrames(join(dir, 'in.extxyz'), labelledFrames(10, 7));
-    const add = cli(['db', 'add', db, input, '--kv', 'run=after']);
+    const add = cli(['db', 'add', '--level', 'none', db, input, '--kv', 'run=after']);
     expect(add.status, add.stderr).to.equal(0);
     expect(add.stderr).to.match(/10 added, 0 already present, 0 skipped; 30 rows in all/);
     expect(existsSync(`${db}-journal`)).to.equal(false);
@@ -205,7 +205,7 @@ db.write(bulk('Cu', 'fcc', a=3.6), run='late')
     expect(ls.status, ls.stderr).to.equal(0);
     expect(JSON.parse(ls.stdout)).to.have.length(5);
     const input = writeFrames(join(dir, 'in.extxyz'), labelledFrames(7, 3));
-    const add = cli(['db', 'add', db, input, '--kv', 'run=ours']);
+    const add = cli(['db', 'add', '--level', 'none', db, input, '--kv', 'run=ours']);
     expect(add.status, add.stderr).to.equal(0);
     holder.stdin.write('\n');
     await holderDone;
@@ -224,7 +224,7 @@ db.write(bulk('Cu', 'fcc', a=3.6), run='late')
     const link = join(dir, 'link.db');
     symlinkSync(real, link);
     const input = writeFrames(join(dir, 'in.extxyz'), labelledFrames(4, 5));
-    const r = cli(['db', 'add', link, input]);
+    const r = cli(['db', 'add', '--level', 'none', link, input]);
     expect(r.status, r.stderr).to.equal(0);
     expect(lstatSync(link).isSymbolicLink()).to.equal(true);
     expect(readlinkSync(link)).to.equal(real);
@@ -243,7 +243,7 @@ db.write(bulk('Cu', 'fcc', a=3.6), run='late')
     closeSync(fd);
     const before = readFileSync(db);
     const input = writeFrames(join(dir, 'in.extxyz'), labelledFrames(2, 5));
-    const add = cli(['db', 'add', db, input]);
+    const add = cli(['db', 'add', '--level', 'none', db, input]);
     expect(add.status).to.equal(65);
     expect(add.stderr).to.match(/damaged\.db: (the database is damaged|not a readable SQLite database)/);
     expect(add.stderr).not.to.match(/\n\s+at /);
@@ -295,11 +295,11 @@ c.execute('COMMIT')`, db, '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const holderDone = new Promise((res) => holder.once('close', res));
     await new Promise<void>((res) => holder.stdout.once('data', () => res()));
     const input = writeFrames(join(dir, 'in.extxyz'), labelledFrames(3, 5));
-    const gaveUp = await spawnCli(['db', 'add', db, input], { AUTOPIPE_DB_TIMEOUT: '0.5' }).done;
+    const gaveUp = await spawnCli(['db', 'add', '--level', 'none', db, input], { AUTOPIPE_DB_TIMEOUT: '0.5' }).done;
     expect(gaveUp.status).to.equal(75);
     expect(gaveUp.stderr).to.match(/busy\.db: another program is writing it \(waited 0\.5 s for its lock\)/);
     expect(gaveUp.stderr).to.match(/what to do: try again/);
-    const waited = await spawnCli(['db', 'add', db, input], { AUTOPIPE_DB_TIMEOUT: '30' }).done; // the holder lets go after 4 s
+    const waited = await spawnCli(['db', 'add', '--level', 'none', db, input], { AUTOPIPE_DB_TIMEOUT: '30' }).done; // the holder lets go after 4 s
     expect(waited.status, waited.stderr).to.equal(0);
     await holderDone;
     expect(aseCount(db)).to.equal(5);
@@ -309,7 +309,7 @@ c.execute('COMMIT')`, db, '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const dir = tmpDir();
     const db = join(dir, 'agree.db');
     const input = writeFrames(join(dir, 'in.extxyz'), labelledFrames(6, 8));
-    expect(cli(['db', 'add', db, input, '--kv', 'run=x']).status).to.equal(0);
+    expect(cli(['db', 'add', '--level', 'none', db, input, '--kv', 'run=x']).status).to.equal(0);
     copyFileSync(db, join(dir, 'copy.db'));
     const ls = JSON.parse(cli(['db', 'ls', join(dir, 'copy.db'), '--json']).stdout) as Array<{ energy: number }>;
     const ase = pythonJson<number[]>('import sys, json, ase.db; print(json.dumps([r.energy for r in ase.db.connect(sys.argv[1]).select()]))', [join(dir, 'copy.db')]);

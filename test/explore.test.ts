@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../lib/config/load.js';
 import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
-import { planExplore, runSeed } from '../lib/stages/explore/plan.js';
+import { runKey, planExplore, runSeed } from '../lib/stages/explore/plan.js';
 import { readExtxyz } from '../lib/formats/extxyz.js';
 import { ASE_SCRIPT } from '../lib/stages/explore/engines.js';
 import { judgeExplore } from '../lib/stages/explore/judge.js';
@@ -39,14 +39,16 @@ describe('exploration: the plan and the judge', () => {
     // explore.continue: the run with the same start, temperature and replica goes on from its last good frame, velocities and all
     const moved = makeAtoms({ ...AL4, positions: AL4.positions.map((x) => x + 0.3), arrays: { momenta: { kind: 'float', width: 3, values: Float64Array.from(AL4.positions, (_, k) => 0.01 * k) } } });
     const on = planExplore({ starts, config: cfg, iteration: 3, stageDir: 'iter-003/explore', engine: { kind: 'ase', script: '' }, potential, elements: ['Al'],
-      continued: (key) => (key === 's.extxyz#1@900K/1' ? { atoms: moved, from: 'explore/iter-002/t0003/last.extxyz' } : undefined) });
+      continued: (key) => (key === runKey(starts[0].atoms, 900, 1) ? { atoms: moved, from: 'explore/iter-002/t0003/last.extxyz' } : undefined) });
     expect(on.tasks.map((t) => t.spec.continued_from)).to.deep.equal([null, null, null, 'explore/iter-002/t0003/last.extxyz', null, null, null, null]);
     const [resumed] = readExtxyz(on.tasks[3].files[0].content as string, 'start.extxyz');
     expect(Array.from(resumed.positions)).to.deep.equal(Array.from(moved.positions));
     expect(Array.from(resumed.arrays.momenta!.values as Float64Array)).to.deep.equal(Array.from(moved.arrays.momenta!.values as Float64Array));
     expect(JSON.parse(on.tasks[3].files[1].content as string).keep_velocities).to.equal(true);
     expect(on.notes).to.include("1 of them go on from the last good frame of iteration 2's run (explore.continue)");
-    expect(plan.data.runs).to.include({ t0000: 's.extxyz#1@300K/0', t0005: 's.extxyz#2@300K/1' });
+    // a run is known by the content of its start: the same structure under another file name or frame is the same run
+    expect(plan.data.runs).to.include({ t0000: runKey(starts[0].atoms, 300, 0), t0005: runKey(starts[1].atoms, 300, 1) });
+    expect(runKey(starts[0].atoms, 300, 0)).to.match(/^[0-9a-f]{16}@300K\/0$/).and.not.equal(runKey(starts[1].atoms, 300, 0));
   });
 
   it('the potential\'s elements come from its one-element species blocks, in its order', () => {
@@ -68,7 +70,7 @@ describe('exploration: the plan and the judge', () => {
 
   it('judges a run: done with its summary; γ all zero is zero_gamma; a traceback is explore_error with its line; 137 is memory', () => {
     const summary = (extra: object) => Buffer.from(JSON.stringify({ steps_run: 100, frames_explored: 6, frames_collected: 2, max_gamma: 7.5, stopped_early: false, all_gamma_zero: false, last_good_step: 40, ...extra }));
-    const ok = judgeExplore(new Map([['summary.json', summary({})], ['frames.dump', Buffer.from('ITEM: TIMESTEP\n')], ['last.extxyz', Buffer.from('1\n\nAl 0 0 0\n')]]), 0);
+    const ok = judgeExplore(new Map([['summary.json', summary({})], ['frames.dump', Buffer.from('ITEM: TIMESTEP\n'.repeat(2))], ['last.extxyz', Buffer.from('1\n\nAl 0 0 0\n')]]), 0);
     expect(ok.ok).to.equal(true);
     expect(judgeExplore(new Map([['summary.json', summary({ all_gamma_zero: true, frames_collected: 0 })]]), 0)).to.deep.equal({ ok: false, failure: { cls: 'zero_gamma', message: 'every extrapolation grade of 6 frame(s) was exactly 0: the active set is broken or the evaluator computes no γ' } });
     const crash = judgeExplore(new Map([['explore.err', Buffer.from('Traceback (most recent call last):\n  File "x", line 1\nRuntimeError: neighbour list overflow\n')]]), 1);

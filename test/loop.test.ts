@@ -83,7 +83,9 @@ function expectTwoIterations(dir: string): void {
   expect(potentialsOf(c)[1].rows).to.equal(6 + embedded.length);
   // iteration 1's run went on from iteration 0's last good frame, when it had one
   const explore1 = c.done.find((d) => d.kind === 'explore' && d.iteration === 1)!;
-  expect(explore1.data.runs).to.deep.equal({ t0000: 'explore.extxyz#1@900K/0' });
+  const explore0 = c.done.find((d) => d.kind === 'explore' && d.iteration === 0)!;
+  expect(explore1.data.runs, 'the same run: the same start (by content), temperature and replica').to.deep.equal(explore0.data.runs);
+  expect((explore1.data.runs as Record<string, string>).t0000).to.match(/^[0-9a-f]{16}@900K\/0$/);
   // each stage recorded the configuration it was planned with
   expect((c.done[1].config as { train: { max_iterations: number } }).train.max_iterations).to.equal(40);
   expect(Object.keys(c.done[3].config ?? {})).to.deep.equal(['selection', 'embedding']);

@@ -93,7 +93,7 @@ describe('training: rows, weights and the plan', () => {
     const plan = planTrain({ rows: database().select(), config: cfg, iteration: 2, stageDir: 'iter-002/train', helper: 'print(1)\n', level: null, previous: { yaml: 'elements: [Al]\n', from: 'potentials/iter-001/output_potential.yaml', initial: false }, render });
     expect(plan.tasks.map((t) => [t.id, t.files.map((f) => f.path)])).to.deep.equal([['t0000', ['iter-002/train/t0000/a1/input.yaml']]]);
     expect(plan.shared.map((f) => f.path)).to.deep.equal(['iter-002/train/inputs/train.extxyz', 'iter-002/train/inputs/reference_energy.json', `iter-002/train/inputs/${HELPER}`, 'iter-002/train/inputs/previous.yaml']);
-    expect(plan.data).to.deep.equal({ rows: 3, row_ids: [[1, 3]], core_atoms: 10, elements: ['Al'], warm_start_from: 'potentials/iter-001/output_potential.yaml', level: null, level_summary: null, left_out: [], cold_start: null });
+    expect(plan.data).to.deep.equal({ rows: 3, row_ids: [[1, 3]], core_atoms: 10, elements: ['Al'], warm_start_from: 'potentials/iter-001/output_potential.yaml', level: null, level_summary: null, left_out: [], left_out_rows: 0, cold_start: null });
     expect(plan.notes[0]).to.equal('fit of iteration 2: 3 rows (10 atoms with force weight), 1 left out (id 4: no forces), warm start from potentials/iter-001/output_potential.yaml');
     const input = plan.tasks[0].files[0].content;
     expect(input).to.match(/test_size: 0\.1/).and.match(/number_of_functions_per_element: 6/).and.match(/rcut: 4\.5/).and.match(/evaluator: tensorpot/);

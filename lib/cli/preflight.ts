@@ -7,6 +7,9 @@
  * field and says what to do; the caller lists them all at once.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { openDatabaseFile } from '../db/db-file.js';
+import { SYMBOLS } from '../atoms/elements.js';
 import { isAbsolute, join } from 'node:path';
 import type { Project } from '../project/project.js';
 import type { Problem } from '../config/validate.js';
@@ -54,6 +57,17 @@ function pythonProblem(p: Project): Problem | undefined {
   return { path: 'train.python', message: `'${python}' cannot import numpy, pandas and ase (${why}): give the Python of the venv scripts/install-venv.sh makes (/opt/autopipe/venv/bin/python), or one with those packages` };
 }
 
+/** Atoms of each element in the database's rows with energies (none when there is no database yet). */
+function labelledInDatabase(p: Project): Map<string, number> {
+  if (!existsSync(p.dbPath)) return new Map();
+  const db = openDatabaseFile(p.dbPath, {});
+  try {
+    return new Map([...db.atomsPerElementLabelled()].map(([z, n]) => [SYMBOLS[z] ?? 'X', n]));
+  } finally {
+    db.close();
+  }
+}
+
 export function preflight(p: Project): Problem[] {
   const c = p.config;
   const problems: Problem[] = [];
@@ -61,8 +75,13 @@ export function preflight(p: Project): Problem[] {
   const starts = c.explore.structures === null ? initial : structuresAt(p, 'explore.structures', c.explore.structures, problems);
   if (c.explore.structures !== null && starts !== undefined) problems.push(...periodicProblems(starts, 'explore.structures', c.explore.structures));
   const first = count(initial ?? []);
+  // a campaign's database may hold rows already (imported, or an earlier campaign's): the first fit has them too
+  const held = labelledInDatabase(p);
+  const fitted = new Map(first);
+  for (const [e, n] of held) fitted.set(e, (fitted.get(e) ?? 0) + n);
+  const where = [...held.values()].some((n) => n > 0) ? 'structures and the rows already in the database' : 'structures';
   const explored = count(starts ?? []);
-  const dataElements = [...first.keys()].sort();
+  const dataElements = [...fitted.keys()].sort();
   for (const el of [...new Set([...first.keys(), ...explored.keys()])].sort()) {
     if (c.dft.pseudopotentials[el] === undefined) problems.push({ path: 'dft.pseudopotentials', message: `no pseudopotential for ${el}, which the structures to ${first.has(el) ? 'label' : 'explore (and later label)'} contain` });
   }
@@ -70,10 +89,10 @@ export function preflight(p: Project): Problem[] {
   const fits = c.iterations.stop_after !== 'label';
   if (fits && initial !== undefined && initial.length > 0) {
     const elements = c.train.elements ?? dataElements;
-    const empty = elements.filter((e) => !first.has(e));
-    if (empty.length > 0) problems.push({ path: 'train.elements', message: `${empty.join(', ')} has no atom in structures (${c.structures ?? '-'}): the first fit would have no data for it` });
+    const empty = elements.filter((e) => !fitted.has(e));
+    if (empty.length > 0) problems.push({ path: 'train.elements', message: `${empty.join(', ')} has no atom in ${where} (${c.structures ?? '-'}): the first fit would have no data for it` });
     const missing = dataElements.filter((e) => !elements.includes(e));
-    if (missing.length > 0) problems.push({ path: 'train.elements', message: `leaves out ${missing.join(', ')}, which structures contains` });
+    if (missing.length > 0) problems.push({ path: 'train.elements', message: `leaves out ${missing.join(', ')}, which ${where} contain` });
     const unexplorable = [...explored.keys()].filter((e) => !elements.includes(e));
     if (unexplorable.length > 0) problems.push({ path: 'explore.structures', message: `holds ${unexplorable.join(', ')}, which the potential will not have (its elements: ${elements.join(', ')})` });
     const ref = c.train.reference_energy;
@@ -83,10 +102,11 @@ export function preflight(p: Project): Problem[] {
       if (without.length > 0) problems.push({ path: 'train.reference_energy', message: `has no value for ${without.join(', ')}, an element of the fit` });
       if (extra.length > 0) problems.push({ path: 'train.reference_energy', message: `names ${extra.join(', ')}, which the fit will not have (its elements: ${elements.join(', ')})` });
     }
-    const fewest = Math.min(...elements.filter((e) => first.has(e)).map((e) => first.get(e) ?? 0));
+    const atoms = (e: string) => fitted.get(e) ?? 0;
+    const fewest = Math.min(...elements.filter((e) => atoms(e) > 0).map(atoms));
     if (Number.isFinite(fewest) && fewest < c.train.functions_per_element) {
-      const short = elements.filter((e) => (first.get(e) ?? 0) < c.train.functions_per_element).map((e) => `${first.get(e) ?? 0} ${e}`).join(', ');
-      problems.push({ path: 'train.functions_per_element', message: `${c.train.functions_per_element} functions per element, but the first fit gets ${short} atoms from structures (${initial.length} structure(s), ${initial.reduce((n, a) => n + natoms(a), 0)} atoms): the active set needs at least as many atomic environments as functions; set it to at most ${fewest}, or give more structures` });
+      const short = elements.filter((e) => atoms(e) < c.train.functions_per_element).map((e) => `${atoms(e)} ${e}`).join(', ');
+      problems.push({ path: 'train.functions_per_element', message: `${c.train.functions_per_element} functions per element, but the first fit gets ${short} atoms from ${where} (${initial.length} structure(s), ${initial.reduce((n, a) => n + natoms(a), 0)} atoms): the active set needs at least as many atomic environments as functions; set it to at most ${fewest}, or give more structures` });
     }
     const types = c.selection.types;
     if (types !== null && c.train.elements === null && types.join(' ') !== elements.join(' ')) {

@@ -147,6 +147,12 @@ export class AseDatabase {
     }
   }
 
+  /** Atoms of each element (by atomic number) over the rows with an energy, counted in SQLite (ASE's species table). */
+  atomsPerElementLabelled(): Map<number, number> {
+    const rows = this.guard(() => this.statement('SELECT species.Z AS z, SUM(species.n) AS n FROM species JOIN systems ON systems.id = species.id WHERE systems.energy IS NOT NULL GROUP BY species.Z').all() as Array<{ z: number; n: number }>);
+    return new Map(rows.map((r) => [Number(r.z), Number(r.n)]));
+  }
+
   /** Every row's size and autopipe's keys, read in SQLite without decoding the rows' arrays. */
   labelledCells(): LabelledCell[] {
     const num = (v: unknown) => (typeof v === 'number' || typeof v === 'bigint' ? Number(v) : null);

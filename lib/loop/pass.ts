@@ -262,13 +262,15 @@ export function firstKind(registry: Registry): JobStageKind {
 }
 
 /**
- * Enter the first stage of iteration 0 of a cursor already saved with the campaign's id (so
- * that a submit killed after staging finds its own marker in the run root): plan it, stage it,
- * save the intents, submit them.
+ * Enter the first stage of iteration 0: plan it, save the cursor with the campaign's id before
+ * anything is staged (a submit killed after staging finds its own marker in the run root and
+ * goes on as the same campaign), stage it, save the intents, submit them.
  */
 export async function enterFirstStage(ctx: PassContext, cursor: Cursor, changes: string[]): Promise<Cursor> {
   const kind = firstKind(ctx.registry);
+  // planned first: a plan refused (structures that cannot be labelled) writes nothing at all
   const planned = planStage(kind, 0, ctx.stageContext(cursor), { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
+  ctx.saveCursor(cursor);
   const staged = await ctx.executor.stage(planned.files, [], claim(ctx, cursor, newAttempts(planned.stage))); // one transfer
   const c: Cursor = { ...cursor, stages: [planned.stage] };
   // the intents go to disk before anything is submitted

@@ -56,7 +56,6 @@ async function submit(p: Project, ctx: CliContext): Promise<Cursor> {
     let c: Cursor;
     if (unstarted(cursor)) {
       if (fresh === undefined) checkBeforeDft(p);
-      l.pass.saveCursor(cursor);
       c = await enterFirstStage(l.pass, cursor, changes);
     } else {
       c = await submitIntents(l.pass, cursor, changes);

@@ -15,6 +15,9 @@ import { judgeSummary, type RunResult, type RunSummary } from './judge.js';
 
 interface Check { step: number; gamma: number }
 
+/** LAMMPS's own words when the dynamics came apart. */
+const BLOW_UP = /Lost atoms|Out of range atoms|Non-numeric atom coords|Non-numeric (?:pressure|positions)|Atom .* out of range/;
+
 function checksOf(...texts: Array<string | undefined>): Check[] {
   for (const t of texts) {
     const found = [...(t ?? '').matchAll(/^autopipe: check (\d+) (\S+)\s*$/gm)].map((m) => ({ step: Number(m[1]), gamma: Number(m[2]) }));
@@ -34,15 +37,18 @@ export function judgeLammps(files: FetchedFiles, exitcode: number): Judged<RunRe
   const err = lastErrorLine(text('explore.err'), out, text('explore.log'));
   const stopped = exitFailure(exitcode, err, { cls: 'explore_error', program: 'LAMMPS', settings: 'explore.command', run: 'the run' });
   if (stopped !== undefined) return { ok: false, failure: stopped };
-  if (exitcode !== 0) {
+  const all = checksOf(out, text('explore.log'));
+  // the dynamics blew up (LAMMPS lost atoms, or a grade stopped being a number): the run ends there, what it collected before is kept
+  const nonFinite = all.findIndex((c) => !Number.isFinite(c.gamma));
+  const lost = exitcode !== 0 && err !== undefined && BLOW_UP.test(err) && all.length > 0;
+  const blewUp = nonFinite >= 0 ? { step: all[nonFinite].step, why: 'a non-finite extrapolation grade' } : lost ? { step: all[all.length - 1].step, why: err as string } : undefined;
+  if (exitcode !== 0 && blewUp === undefined) {
     if (err === undefined) return { ok: false, failure: { cls: 'unknown', message: `LAMMPS ended with exit ${exitcode} and no error line; see explore.out` } };
     const noPace = /Unrecognized (?:pair|fix|compute) style '?pace/.test(err) ? ' (this LAMMPS has no ML-PACE package: build it with ML-PACE, or set explore.engine: ase)' : '';
     return { ok: false, failure: { cls: 'explore_error', message: `exit ${exitcode}: ${err}${noPace}` } };
   }
-  const checks = checksOf(out, text('explore.log'));
-  if (checks.length === 0) return { ok: false, failure: { cls: 'unknown', message: 'LAMMPS printed no "autopipe: check" line: is explore.in made from templates/explore.lammps.hbs?' } };
-  const bad = checks.find((c) => !Number.isFinite(c.gamma));
-  if (bad !== undefined) return { ok: false, failure: { cls: 'explore_error', message: `a non-finite extrapolation grade at step ${bad.step}` } };
+  const checks = nonFinite >= 0 ? all.slice(0, nonFinite) : all;
+  if (checks.length === 0) return { ok: false, failure: blewUp !== undefined ? { cls: 'explore_error', message: `the MD blew up before its first check (${blewUp.why})` } : { cls: 'unknown', message: 'LAMMPS printed no "autopipe: check" line: is explore.in made from templates/explore.lammps.hbs?' } };
   let task: { gamma_collect: number; types: string[] };
   try {
     task = JSON.parse(text('task.json') ?? '') as typeof task;
@@ -52,9 +58,10 @@ export function judgeLammps(files: FetchedFiles, exitcode: number): Judged<RunRe
   const good = checks.filter((c) => c.gamma < task.gamma_collect);
   const summary: RunSummary = {
     steps_run: checks[checks.length - 1].step, frames_explored: checks.length, frames_collected: checks.length - good.length,
-    max_gamma: Math.max(...checks.map((c) => c.gamma)), stopped_early: /^autopipe: gamma_stop reached/m.test(out ?? text('explore.log') ?? ''),
+    max_gamma: Math.max(...checks.map((c) => c.gamma)), stopped_early: blewUp !== undefined || /^autopipe: gamma_stop reached/m.test(out ?? text('explore.log') ?? ''),
     all_gamma_zero: checks.every((c) => c.gamma === 0), last_good_step: good.at(-1)?.step ?? null,
     frame_gammas: checks.map((c) => c.gamma),
+    ...(blewUp === undefined ? {} : { blew_up: blewUp }),
   };
   const made = new Map<string, Buffer>([['summary.json', Buffer.from(JSON.stringify(summary, null, 1) + '\n')]]);
   const frames = text('frames.dump');
