@@ -30,6 +30,8 @@ import { parseConfigText } from '../lib/config/load.js';
 import { memoryDatabase } from '../lib/db/db-file.js';
 import { pollPass } from '../lib/loop/pass.js';
 import { transitions } from '../lib/loop/transition.js';
+import { fromQueue, queueEntryOf } from '../lib/loop/observe.js';
+import { parseQueueStatus } from '../lib/slurm/commands.js';
 import { iterationLines } from '../lib/cli/status.js';
 import { campaignOf } from '../lib/report/campaign.js';
 import { REGISTRY } from '../lib/stages/registry.js';
@@ -557,6 +559,14 @@ print(json.dumps(out))`, [join(workdir(dir), 'autopipe.db'), join(workdir(dir), 
       expect(r.cursor.stages[0].tasks[1].attempts[0]).to.deep.include({ state: 'failed', error_class: 'corrupt_output' });
       expect(r.cursor.stages[0].tasks[1].attempts[0].message).to.match(/^its outputs could not be read: .*structure\.extxyz/);
       expect(db.count()).to.equal(2);
+    },
+  },
+  {
+    id: '7.4', what: 'a queue line that does not parse neither stops the pass nor fails a task: its job\'s tasks keep waiting',
+    run: () => {
+      const entries = parseQueueStatus('Welcome to the cluster (maintenance on Monday)\n7001|N/A|7001|RUNNING|None|ap-tok\n7002 garbled by a wrapper\n');
+      expect(entries.map((e) => [e.arrayJobId, e.state])).to.deep.equal([['7001', 'running'], ['7002', 'unknown']]);
+      expect(fromQueue(queueEntryOf(entries, { kind: 'slurm', id: '7002' }, 3), { kind: 'slurm', id: '7002' }, 3, true)).to.deep.equal({ state: 'running', error_class: null, message: null });
     },
   },
   // 8. A stage kind as one unit

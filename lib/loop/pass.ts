@@ -1,9 +1,11 @@
 /**
  * One pass over every open stage (the caller holds the lock), in the order that makes a pass
  * killed at any instant harmless: submit what is only an intent → one queue query for all jobs
- * → one sentinel scan → one download → judge → merge (database and kept files first) → retries
- * → the next stage → save → submit. Merging is idempotent and an intent is resolved by job name
- * before any new sbatch, so the next pass repeats what this one did not finish, once.
+ * → one sentinel scan (only what each attempt's own job wrote counts) → one download → judge and
+ * merge, each task isolated (database and kept files first) → retries → a rule's stop taken again
+ * with today's autopipe.yaml → the next stage → save → submit. Merging is idempotent and an
+ * intent is resolved by job name before any new sbatch, so the next pass repeats what this one
+ * did not finish, once.
  */
 import type { Executor, FetchedFiles, Sentinels, StageClaim, StageResult } from '../exec/executor.js';
 import type { Config } from '../config/types.js';

@@ -98,7 +98,13 @@ export function parseQueueStatus(text: string): QueueEntry[] {
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     const f = line.split('|');
-    if (f.length < 6) throw new RangeError(`unexpected squeue line '${line}' (format ${SQUEUE_FORMAT})`);
+    if (f.length < 6) {
+      // not a line of our format: a job id at its head is one of ours whose state cannot be read (its tasks
+      // keep waiting, never failed for it); anything else (a site's banner, a warning) is no job
+      const id = /^\s*(\d+)\b/.exec(line)?.[1];
+      if (id !== undefined) out.push({ arrayJobId: id, taskIds: null, jobId: id, rawState: 'UNPARSED', state: 'unknown', reason: `squeue printed '${line.trim().slice(0, 80)}'`, name: '' });
+      continue;
+    }
     out.push({
       arrayJobId: f[0], taskIds: expandTaskIds(f[1]), jobId: f[2], rawState: f[3], state: slurmState(f[3]), reason: f[4],
       name: f.slice(5).join('|'),
