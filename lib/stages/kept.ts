@@ -2,11 +2,13 @@
  * What the kinds keep in the work folder for each other, and where: a fit's potential, an
  * exploration run's dump and last frame, a selection's structures. One place for the layout,
  * so that no kind imports another.
- *   potentials/iter-000/output_potential.yaml (.asi, .yace)
+ *   potentials/iter-000/output_potential.yaml (.asi, .yace, reference_energy.json)
  *   explore/iter-000/t0003/summary.json, frames.dump, last.extxyz
  *   select/iter-000/selected.extxyz
- * and what an exploration stage's data says of its runs (results), which the stop rules, the
- * select stage and status read.
+ * and what the kinds' records say for each other: each fit's potential (a training stage's
+ * data.potential), each exploration run's result (data.results, which the stop rules, the select
+ * stage and status read), and the levels of theory a labelling stage labelled at (data.levels,
+ * which the next fit takes its level from).
  */
 import { posix } from 'node:path';
 import type { Cursor, JsonObject, StageKindName } from '../state/cursor.js';
