@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { rng } from './support/random.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { LocalExecutor } from '../lib/exec/local.js';
+import { fromQueue } from '../lib/loop/observe.js';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -277,5 +279,23 @@ describe('labelling: a job that leaves SLURM without its exitcode, explained by 
     expect(a.error_class).to.equal('walltime');
     expect(a.message).to.match(/SLURM accounts: TIMEOUT/);
     expect(readCursor(join(dir, '.autopipe', 'cursor.json'))!.stages[0].tasks[0].gave_up).to.match(/walltime, and all recovery\.walltime\.retries \(0\) are used/);
+  });
+});
+
+describe('local executor: a task that ends between the pass\'s sentinel scan and its queue query', () => {
+  it('is shown as completed (waited for, as SLURM shows a finished job for MinJobAge), never as gone without its exitcode', async () => {
+    const root = tmpDir();
+    const x = new LocalExecutor(root, 2);
+    const stage = 'iter-000/label';
+    mkdirSync(join(root, stage, 't0000', 'a1'), { recursive: true });
+    writeFileSync(join(root, stage, 'tok0000001.manifest'), 't0000/a1 attempt001\n');
+    writeFileSync(join(root, stage, 'tok0000001.sbatch'), '#!/bin/bash\n');
+    await x.submit([{ jobName: 'p-tok0000001', script: `${stage}/tok0000001.sbatch`, array: '0-0', chdir: stage, resources: parseConfigText('dft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\n', 'a.yaml').config.dft.resources, resourcesField: 'dft.resources' }]);
+    // the task ran and wrote its exitcode after the scan that saw none
+    writeFileSync(join(root, stage, 't0000', 'a1', 'local.launched'), '');
+    writeFileSync(join(root, stage, 't0000', 'a1', 'exitcode'), '0 attempt001\n');
+    const q = await x.queue([{ kind: 'local', script: `${stage}/tok0000001.sbatch` }]);
+    expect(q.map((e) => [e.taskIds, e.state])).to.deep.equal([[[0], 'completed']]);
+    expect(fromQueue(q[0], { kind: 'local', script: `${stage}/tok0000001.sbatch` }, 0, true)).to.deep.equal({ state: 'running', error_class: null, message: null });
   });
 });

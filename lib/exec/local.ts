@@ -96,9 +96,14 @@ export class LocalExecutor implements Executor {
       }
       if (s === 'running' || s === 'waiting') {
         out.push({ arrayJobId: t.jobId, taskIds: [t.index], jobId: `${t.jobId}_${t.index}`, state: s === 'running' ? 'running' : 'pending', rawState: s.toUpperCase(), reason: s === 'waiting' ? 'MaxConcurrent' : 'None', name: t.marker.jobName });
+      } else if (s === 'done') {
+        // as squeue shows a finished job for MinJobAge: a task that ended between the pass's
+        // sentinel scan and this query is waited for (the next scan finds its exitcode), never
+        // taken for one that left without it
+        out.push({ arrayJobId: t.jobId, taskIds: [t.index], jobId: `${t.jobId}_${t.index}`, state: 'completed', rawState: 'COMPLETED', reason: 'None', name: t.marker.jobName });
       }
     }
-    return out; // finished and lost tasks are not in the queue, as with SLURM
+    return out; // lost tasks are not in the queue: they left without their exitcode
   }
 
   /** A running task past its time limit: its process group stopped (SIGTERM; SIGKILL after KILL_WAIT_S), marked local.timeout. */
