@@ -19,6 +19,7 @@ import { cellVolume } from '../atoms/cell.js';
 import { readStructures } from '../structures/read-any.js';
 import { readKeptFile } from '../fsutil/atomic.js';
 import { basisDifferences, potentialBasis } from '../stages/train/basis.js';
+import { referenceEnergyGaps } from '../stages/train/plan.js';
 import { AutopipeError, ConfigError } from '../errors/errors.js';
 import { formatProblem } from '../config/load.js';
 
@@ -95,13 +96,9 @@ export function preflight(p: Project): Problem[] {
     if (missing.length > 0) problems.push({ path: 'train.elements', message: `leaves out ${missing.join(', ')}, which ${where} contain` });
     const unexplorable = [...explored.keys()].filter((e) => !elements.includes(e));
     if (unexplorable.length > 0) problems.push({ path: 'explore.structures', message: `holds ${unexplorable.join(', ')}, which the potential will not have (its elements: ${elements.join(', ')})` });
-    const ref = c.train.reference_energy;
-    if (ref !== 'auto') {
-      const without = elements.filter((e) => ref[e] === undefined);
-      const extra = Object.keys(ref).filter((e) => !elements.includes(e));
-      if (without.length > 0) problems.push({ path: 'train.reference_energy', message: `has no value for ${without.join(', ')}, an element of the fit` });
-      if (extra.length > 0) problems.push({ path: 'train.reference_energy', message: `names ${extra.join(', ')}, which the fit will not have (its elements: ${elements.join(', ')})` });
-    }
+    const { without, extra } = referenceEnergyGaps(c.train.reference_energy, elements);
+    if (without.length > 0) problems.push({ path: 'train.reference_energy', message: `has no value for ${without.join(', ')}, an element of the fit` });
+    if (extra.length > 0) problems.push({ path: 'train.reference_energy', message: `names ${extra.join(', ')}, which the fit will not have (its elements: ${elements.join(', ')})` });
     const atoms = (e: string) => fitted.get(e) ?? 0;
     const fewest = Math.min(...elements.filter((e) => atoms(e) > 0).map(atoms));
     if (Number.isFinite(fewest) && fewest < c.train.functions_per_element) {

@@ -81,6 +81,12 @@ export function checkFittable(set: TrainingSet, where: string): void {
   }
 }
 
+/** train.reference_energy against the elements of a fit: the elements it has no value for, and those it names that the fit has not ('auto': none). */
+export function referenceEnergyGaps(ref: Config['train']['reference_energy'], elements: readonly string[]): { without: string[]; extra: string[] } {
+  if (ref === 'auto') return { without: [], extra: [] };
+  return { without: elements.filter((e) => ref[e] === undefined), extra: Object.keys(ref).filter((e) => !elements.includes(e)) };
+}
+
 /** The elements of the fit, checked against the data (pacemaker cannot fit an element without data, nor leave one out). */
 function elementsOf(set: TrainingSet, config: Config, where: string): string[] {
   const elements = config.train.elements ?? set.elements;
@@ -90,13 +96,9 @@ function elementsOf(set: TrainingSet, config: Config, where: string): string[] {
   if (missing.length > 0) throw new StageError(`train.elements leaves out ${missing.join(', ')}, which the rows contain`, { hint: 'add them, or set train.elements: null' });
   const empty = elements.filter((e) => !set.elements.includes(e));
   if (empty.length > 0) throw new StageError(`${where}: train.elements has ${empty.join(', ')}, which no row of the fit contains; pacemaker cannot fit an element without data`, { hint: `remove ${empty.join(', ')} from train.elements (or set it to null), or label structures that contain them` });
-  const ref = config.train.reference_energy;
-  if (ref !== 'auto') {
-    const without = elements.filter((e) => ref[e] === undefined);
-    const extra = Object.keys(ref).filter((e) => !elements.includes(e));
-    if (without.length > 0) throw new StageError(`${where}: train.reference_energy has no value for ${without.join(', ')}`, { hint: `give every element of the fit (${elements.join(', ')}) its energy, or set train.reference_energy: auto` });
-    if (extra.length > 0) throw new StageError(`${where}: train.reference_energy names ${extra.join(', ')}, which no row of the fit contains`, { hint: `keep only the elements of the fit (${elements.join(', ')}): a misspelt or stray element is otherwise silently ignored` });
-  }
+  const { without, extra } = referenceEnergyGaps(config.train.reference_energy, elements);
+  if (without.length > 0) throw new StageError(`${where}: train.reference_energy has no value for ${without.join(', ')}`, { hint: `give every element of the fit (${elements.join(', ')}) its energy, or set train.reference_energy: auto` });
+  if (extra.length > 0) throw new StageError(`${where}: train.reference_energy names ${extra.join(', ')}, which no row of the fit contains`, { hint: `keep only the elements of the fit (${elements.join(', ')}): a misspelt or stray element is otherwise silently ignored` });
   return elements;
 }
 
