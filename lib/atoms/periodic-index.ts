@@ -123,4 +123,34 @@ export class PeriodicIndex {
       }
     }
   }
+  /**
+   * The distance from the point (x, y, z) to the nearest image of any atom, if one lies within
+   * r; Infinity otherwise. Visits only the bins the cube of half-side r around the point overlaps.
+   */
+  nearestWithin(x: number, y: number, z: number, r: number): number {
+    const f = this.frac, c = this.cell, m = this.inv;
+    const p0 = x * m[0] + y * m[3] + z * m[6], p1 = x * m[1] + y * m[4] + z * m[7], p2 = x * m[2] + y * m[5] + z * m[8];
+    const e = [0, 1, 2].map((j) => r * (Math.abs(m[j]) + Math.abs(m[3 + j]) + Math.abs(m[6 + j])));
+    const [n0, n1, n2] = this.n;
+    let best = r * r;
+    let found = false;
+    for (let p = Math.floor((p0 - e[0]) * n0); p <= Math.floor((p0 + e[0]) * n0); p++) {
+      const s0 = Math.floor(p / n0), b0 = p - s0 * n0;
+      for (let q = Math.floor((p1 - e[1]) * n1); q <= Math.floor((p1 + e[1]) * n1); q++) {
+        const s1 = Math.floor(q / n1), b1 = q - s1 * n1;
+        for (let t = Math.floor((p2 - e[2]) * n2); t <= Math.floor((p2 + e[2]) * n2); t++) {
+          const s2 = Math.floor(t / n2), b2 = t - s2 * n2;
+          const bin = (b0 * n1 + b1) * n2 + b2;
+          for (let k = this.binStart[bin]; k < this.binStart[bin + 1]; k++) {
+            const a = this.binAtoms[k];
+            const d0 = f[3 * a] + s0 - p0, d1 = f[3 * a + 1] + s1 - p1, d2 = f[3 * a + 2] + s2 - p2;
+            const dx = d0 * c[0] + d1 * c[3] + d2 * c[6], dy = d0 * c[1] + d1 * c[4] + d2 * c[7], dz = d0 * c[2] + d1 * c[5] + d2 * c[8];
+            const d = dx * dx + dy * dy + dz * dz;
+            if (d <= best) { best = d; found = true; }
+          }
+        }
+      }
+    }
+    return found ? Math.sqrt(best) : Infinity;
+  }
 }

@@ -1,0 +1,106 @@
+/**
+ * How right a sub-cell's labels are: the forces DFT gives its core atoms against the forces
+ * the same DFT gives the same atoms in the frame they were cut from (the reference), at the
+ * same k-point density; and what the sub-cells cost against it. Pure: forces in, figures out.
+ * Used by `autopipe embed check` and bench/embedding-fidelity.
+ *
+ * Force errors are per Cartesian component, as pacemaker reports a potential's force RMSE, so
+ * a label's error and the fit's error are read on one scale; the largest error is the length
+ * of the worst atom's error vector.
+ */
+import type { Atoms } from '../atoms/atoms.js';
+
+/** One sub-cell labelled by DFT: its atoms (with force_mask and parent_id) and forces (eV/Å). */
+export interface LabelledSubcell {
+  setting: string;
+  atoms: Atoms;
+  forces: Float64Array;
+  /** DFT wall time (s). */
+  seconds: number;
+}
+
+/** The reference: the parent frame (or a much larger sub-cell) labelled by the same DFT. */
+export interface Reference {
+  /** Forces of the reference's atoms (eV/Å), found by parent id. */
+  forceOf: (parentId: number) => [number, number, number] | undefined;
+  seconds: number;
+  natoms: number;
+}
+
+export interface SettingFidelity {
+  setting: string;
+  subcells: number;
+  /** Mean atoms per sub-cell. */
+  atoms: number;
+  coreAtoms: number;
+  /** Core force error, RMS per component, meV/Å. */
+  rmse: number;
+  /** Largest |ΔF| of a core atom, meV/Å. */
+  max: number;
+  /** Mean DFT wall time of a sub-cell, s, and its share of the reference's. */
+  seconds: number;
+  costShare: number;
+}
+
+/** Core atoms of a sub-cell paired with the reference's forces on them: squared component errors and vector norms (eV/Å). */
+function coreErrors(s: LabelledSubcell, ref: Reference): { sq: number[]; norms: number[] } {
+  const mask = s.atoms.arrays.force_mask?.values;
+  const ids = s.atoms.arrays.parent_id?.values;
+  if (mask === undefined || ids === undefined) throw new RangeError(`sub-cell of ${s.setting} has no force_mask or parent_id`);
+  const sq: number[] = [];
+  const norms: number[] = [];
+  for (let k = 0; k < mask.length; k++) {
+    if (Number(mask[k]) !== 1) continue;
+    const f = ref.forceOf(Number(ids[k]));
+    if (f === undefined) throw new RangeError(`the reference has no atom with parent id ${Number(ids[k])}`);
+    const d = [0, 1, 2].map((x) => s.forces[3 * k + x] - f[x]);
+    sq.push(...d.map((v) => v * v));
+    norms.push(Math.hypot(d[0], d[1], d[2]));
+  }
+  return { sq, norms };
+}
+
+/** Figures per setting, in the order settings first appear. */
+export function fidelityBySetting(runs: readonly LabelledSubcell[], ref: Reference): SettingFidelity[] {
+  const order = [...new Set(runs.map((r) => r.setting))];
+  return order.map((setting) => {
+    const mine = runs.filter((r) => r.setting === setting);
+    const sq: number[] = [];
+    const norms: number[] = [];
+    for (const r of mine) {
+      const e = coreErrors(r, ref);
+      sq.push(...e.sq);
+      norms.push(...e.norms);
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const seconds = mean(mine.map((r) => r.seconds));
+    return {
+      setting, subcells: mine.length,
+      atoms: mean(mine.map((r) => r.atoms.numbers.length)),
+      coreAtoms: norms.length,
+      rmse: sq.length === 0 ? NaN : 1000 * Math.sqrt(mean(sq)),
+      max: norms.length === 0 ? NaN : 1000 * Math.max(...norms),
+      seconds, costShare: seconds / ref.seconds,
+    };
+  });
+}
+
+/** The cheapest setting (by DFT time) whose core RMSE is at most the target, if any. */
+export function cheapestWithin(settings: readonly SettingFidelity[], targetMeV: number): SettingFidelity | undefined {
+  return [...settings].filter((s) => s.rmse <= targetMeV).sort((a, b) => a.seconds - b.seconds)[0];
+}
+
+/** A reference from a parent frame and its forces, atoms found by LAMMPS id or 1-based index. */
+export function parentReference(parent: Atoms, forces: Float64Array, seconds: number): Reference {
+  const ids = parent.arrays.id?.values;
+  const byId = new Map<number, number>();
+  const n = parent.numbers.length;
+  for (let k = 0; k < n; k++) byId.set(ids === undefined ? k + 1 : Number(ids[k]), k);
+  return {
+    natoms: n, seconds,
+    forceOf(id) {
+      const k = byId.get(id);
+      return k === undefined ? undefined : [forces[3 * k], forces[3 * k + 1], forces[3 * k + 2]];
+    },
+  };
+}
