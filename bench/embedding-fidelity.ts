@@ -21,11 +21,11 @@ import { join } from 'node:path';
 import type { Atoms } from '../lib/atoms/atoms.js';
 import { makeAtoms } from '../lib/atoms/atoms.js';
 import { writePwInput, meshFromSpacing } from '../lib/formats/espresso-in.js';
-import { parsePwOutput } from '../lib/formats/espresso-out.js';
+import { parsePwOutput, pwWallSeconds } from '../lib/formats/espresso-out.js';
 import { writeLammpsData } from '../lib/formats/lammps-data.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
 import { embedAtom, indexFrame, type EmbedParams } from '../lib/embed/extract.js';
-import { fidelityBySetting, parentReference, type LabelledSubcell, type SettingFidelity } from '../lib/embed/fidelity.js';
+import { coreOf, fidelityBySetting, parentReference, type LabelledSubcell, type SettingFidelity } from '../lib/embed/fidelity.js';
 import { plotSvg, type Layer } from '../lib/report/svg.js';
 
 interface Material {
@@ -104,10 +104,8 @@ function healed(m: Material, sub: Atoms, dir: string, name: string): Atoms {
   return makeAtoms({ numbers: sub.numbers, positions: relaxed.positions, cell: sub.cell, pbc: sub.pbc, arrays: { ...sub.arrays }, info: { ...sub.info, healed: true } });
 }
 
-/** pw.x's own wall time: `     PWSCF        :      0.21s CPU      0.16s WALL` (also `1m 2.3s`). */
 function wallSeconds(text: string): number {
-  const w = /PWSCF\s+:.*CPU\s+(?:(\d+)h)?\s*(?:(\d+)m)?\s*([\d.]+)s WALL/.exec(text);
-  return w === null ? NaN : 3600 * Number(w[1] ?? 0) + 60 * Number(w[2] ?? 0) + Number(w[3]);
+  return pwWallSeconds(text) ?? NaN;
 }
 
 function runPw(m: Material, dir: string, name: string, atoms: Atoms): { forces: Float64Array; seconds: number } {
@@ -124,7 +122,7 @@ function runPw(m: Material, dir: string, name: string, atoms: Atoms): { forces: 
   }
   const mesh = meshFromSpacing(atoms.cell, atoms.pbc, KSPACING);
   writeFileSync(join(dir, `${name}.in`), writePwInput(atoms, {
-    parameters: { ...m.pw, tprnfor: true }, pseudopotentials: { [m.element]: m.pseudo }, pseudoDir: '/usr/share/espresso/pseudo',
+    parameters: m.pw, pseudopotentials: { [m.element]: m.pseudo }, pseudoDir: '/usr/share/espresso/pseudo',
     kpoints: { kind: 'spacing', spacing: KSPACING, gammaTrick: true }, prefix: name, outdir: `./tmp-${name}`,
   }));
   const pools = mesh[0] * mesh[1] * mesh[2] > 1 ? '-nk 2' : '';
@@ -161,7 +159,7 @@ function material(key: string, root: string): { m: Material; rows: SettingFideli
   const centreSq = new Map<string, number[]>();
   const label = (setting: string, sub: Atoms, name: string) => {
     const r = runPw(m, dir, name, sub);
-    runs.push({ setting, atoms: sub, forces: r.forces, seconds: r.seconds });
+    runs.push({ setting, natoms: sub.numbers.length, ...coreOf(sub, r.forces), seconds: r.seconds });
     // the centre alone (the sub-cell's first atom): the error of a core of one atom, whose buffer is (box half-width − 0)
     const f = reference.forceOf(Number(sub.arrays.parent_id.values[0])) as number[];
     centreSq.set(setting, [...(centreSq.get(setting) ?? []), ...[0, 1, 2].map((x) => (r.forces[x] - f[x]) ** 2)]);

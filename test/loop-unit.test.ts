@@ -38,7 +38,7 @@ const stopOf = (c: Cursor, cfg: Config) => transitions(c, cfg, REGISTRY).find((a
 describe('the loop: stop rules (each on a case built for it)', () => {
   it('iterations.max: the loop stops before labelling iteration max, keeping the last selection', () => {
     const sel = stage('select', 1, [], { selected: 3 });
-    expect(stopOf(withStages(sel), config('iterations: {max: 2}\n'))).to.deep.equal({ kind: 'stop', reason: 'iterations.max (2) reached: iteration 1\'s selection is kept for a next iteration', by: 'rule' });
+    expect(stopOf(withStages(sel), config('iterations: {max: 2}\n'))).to.deep.equal({ kind: 'stop', reason: 'iterations.max (2) reached: iteration 1\'s candidates are kept for a next iteration', by: 'rule' });
     expect(transitions(withStages(sel), config('iterations: {max: 3}\n'), REGISTRY)).to.deep.equal([{ kind: 'enter', stage: 'label', iteration: 2, after: 0 }, { kind: 'close', index: 0 }]);
   });
 

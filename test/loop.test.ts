@@ -81,6 +81,23 @@ function expectTwoIterations(dir: string): void {
     expect(x.source).to.match(/^explore\/iter-000\/t0000\/frames\.dump#\d+$/);
   }
   expect(potentialsOf(c)[1].rows).to.equal(6 + embedded.length);
+  // provenance an ASE user can follow: read(source, index=row.data.frame) is the parent frame, and
+  // every atom of the sub-cell is its parent's image, relative to the centre
+  const mismatches = pythonJson<string[]>(`
+import sys, os, ase.db, numpy as np
+from ase.io import read
+work = sys.argv[1]
+bad = []
+for r in ase.db.connect(os.path.join(work, 'autopipe.db')).select(embedded=True):
+    src = r.data['source'].split('#')[0]
+    parent = read(os.path.join(work, src), index=int(r.data['frame']), format='lammps-dump-text')
+    ids, img = np.asarray(r.data['parent_id']), np.asarray(r.data['image'])
+    off = parent.positions[ids - 1] - parent.positions[ids[0] - 1] + img @ parent.cell.array
+    got = r.positions - r.positions[0]
+    if not np.allclose(off, got, atol=1e-4):
+        bad.append(f"row {r.id}: largest mismatch {np.abs(off - got).max():.4f} A")
+print(__import__('json').dumps(bad))`, [join(dir, '.autopipe')]);
+  expect(mismatches).to.deep.equal([]);
   // iteration 1's run went on from iteration 0's last good frame, when it had one
   const explore1 = c.done.find((d) => d.kind === 'explore' && d.iteration === 1)!;
   const explore0 = c.done.find((d) => d.kind === 'explore' && d.iteration === 0)!;

@@ -348,8 +348,8 @@ print(json.dumps(out))`, [join(workdir(dir), 'autopipe.db'), join(workdir(dir), 
     run: () => {
       const { dir, r, before } = continuation();
       expect(before.stopped?.reason).to.match(/^iterations\.max \(1\) reached/);
-      expect(r.stderr).to.match(/the stop "iterations\.max \(1\) reached: iteration 0's selection is kept for a next iteration" no longer holds with today's autopipe\.yaml: going on/);
-      expect(cursorOf(dir).stopped).to.deep.include({ by: 'rule', reason: 'iterations.max (2) reached: iteration 1\'s selection is kept for a next iteration' });
+      expect(r.stderr).to.match(/the stop "iterations\.max \(1\) reached: iteration 0's candidates are kept for a next iteration" no longer holds with today's autopipe\.yaml: going on/);
+      expect(cursorOf(dir).stopped).to.deep.include({ by: 'rule', reason: 'iterations.max (2) reached: iteration 1\'s candidates are kept for a next iteration' });
       expect(r.status).to.equal(0);
     },
   },

@@ -35,3 +35,8 @@ export function reciprocalLengths(cell: Cell): [number, number, number] {
 export function isOrthorhombic(cell: Cell): boolean {
   return cell[1] === 0 && cell[2] === 0 && cell[3] === 0 && cell[5] === 0 && cell[6] === 0 && cell[7] === 0;
 }
+
+/** The cell's thickness along each of its axes (the distance between opposite faces), Å: 2π / |b_i|. */
+export function cellHeights(cell: Cell): [number, number, number] {
+  return reciprocalLengths(cell).map((b) => (2 * Math.PI) / b) as [number, number, number];
+}

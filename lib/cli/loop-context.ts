@@ -35,7 +35,7 @@ export function candidatesOf(p: Project): Candidate[] {
   const file = p.config.structures;
   if (file === null) throw new ConfigError(p.configFile, ['structures: is required to label iteration 0 (an extxyz file of starting structures)']);
   const path = isAbsolute(file) ? file : join(p.dir, file);
-  return [...readStructures(path)].map((atoms, k) => ({ atoms, source: { file, frame: k + 1 } }));
+  return [...readStructures(path)].map((atoms, k) => ({ atoms, source: { file, frame: k } }));
 }
 
 /** A file kept in the work folder: written atomically once; a repeated merge of the same content is a no-op. */

@@ -10,13 +10,29 @@
  */
 import type { Atoms } from '../atoms/atoms.js';
 
-/** One sub-cell labelled by DFT: its atoms (with force_mask and parent_id) and forces (eV/Å). */
+/** One sub-cell labelled by DFT: the parent ids of its core atoms and their forces (eV/Å, 3 per atom). */
 export interface LabelledSubcell {
   setting: string;
-  atoms: Atoms;
-  forces: Float64Array;
+  natoms: number;
+  coreIds: readonly number[];
+  coreForces: ArrayLike<number>;
   /** DFT wall time (s). */
   seconds: number;
+}
+
+/** The core of a sub-cell as cut (force_mask 1), with its forces: what a check keeps of it. */
+export function coreOf(atoms: Atoms, forces: ArrayLike<number>): { coreIds: number[]; coreForces: number[] } {
+  const mask = atoms.arrays.force_mask?.values;
+  const ids = atoms.arrays.parent_id?.values;
+  if (mask === undefined || ids === undefined) throw new RangeError('the sub-cell has no force_mask or parent_id');
+  const coreIds: number[] = [];
+  const coreForces: number[] = [];
+  for (let k = 0; k < mask.length; k++) {
+    if (Number(mask[k]) !== 1) continue;
+    coreIds.push(Number(ids[k]));
+    coreForces.push(forces[3 * k], forces[3 * k + 1], forces[3 * k + 2]);
+  }
+  return { coreIds, coreForces };
 }
 
 /** The reference: the parent frame (or a much larger sub-cell) labelled by the same DFT. */
@@ -44,31 +60,28 @@ export interface SettingFidelity {
 
 /** Core atoms of a sub-cell paired with the reference's forces on them: squared component errors and vector norms (eV/Å). */
 function coreErrors(s: LabelledSubcell, ref: Reference): { sq: number[]; norms: number[] } {
-  const mask = s.atoms.arrays.force_mask?.values;
-  const ids = s.atoms.arrays.parent_id?.values;
-  if (mask === undefined || ids === undefined) throw new RangeError(`sub-cell of ${s.setting} has no force_mask or parent_id`);
   const sq: number[] = [];
   const norms: number[] = [];
-  for (let k = 0; k < mask.length; k++) {
-    if (Number(mask[k]) !== 1) continue;
-    const f = ref.forceOf(Number(ids[k]));
-    if (f === undefined) throw new RangeError(`the reference has no atom with parent id ${Number(ids[k])}`);
-    const d = [0, 1, 2].map((x) => s.forces[3 * k + x] - f[x]);
+  s.coreIds.forEach((id, k) => {
+    const f = ref.forceOf(id);
+    if (f === undefined) throw new RangeError(`the reference has no atom with parent id ${id}`);
+    const d = [0, 1, 2].map((x) => s.coreForces[3 * k + x] - f[x]);
     sq.push(...d.map((v) => v * v));
     norms.push(Math.hypot(d[0], d[1], d[2]));
-  }
+  });
   return { sq, norms };
 }
 
 /** Figures per setting, in the order settings first appear. */
-export function fidelityBySetting(runs: readonly LabelledSubcell[], ref: Reference): SettingFidelity[] {
+export function fidelityBySetting<R extends LabelledSubcell>(runs: readonly R[], refOf: Reference | ((run: R) => Reference)): SettingFidelity[] {
   const order = [...new Set(runs.map((r) => r.setting))];
   return order.map((setting) => {
     const mine = runs.filter((r) => r.setting === setting);
     const sq: number[] = [];
     const norms: number[] = [];
+    const reference = (r: R) => (typeof refOf === 'function' ? refOf(r) : refOf);
     for (const r of mine) {
-      const e = coreErrors(r, ref);
+      const e = coreErrors(r, reference(r));
       sq.push(...e.sq);
       norms.push(...e.norms);
     }
@@ -76,11 +89,11 @@ export function fidelityBySetting(runs: readonly LabelledSubcell[], ref: Referen
     const seconds = mean(mine.map((r) => r.seconds));
     return {
       setting, subcells: mine.length,
-      atoms: mean(mine.map((r) => r.atoms.numbers.length)),
+      atoms: mean(mine.map((r) => r.natoms)),
       coreAtoms: norms.length,
       rmse: sq.length === 0 ? NaN : 1000 * Math.sqrt(mean(sq)),
       max: norms.length === 0 ? NaN : 1000 * Math.max(...norms),
-      seconds, costShare: seconds / ref.seconds,
+      seconds, costShare: mean(mine.map((r) => r.seconds / reference(r).seconds)),
     };
   });
 }

@@ -43,7 +43,7 @@ export function isTranslation(frame: Atoms, index: PeriodicIndex, t: readonly nu
 
 /**
  * The frame's periods: along each cell vector the largest n (vector length / n ≥ SHORTEST_PERIOD)
- * whose a_i / n is a translation. n = 1 means that no period shorter than the cell was found
+ * whose a_i / n is a translation, and so are its multiples. n = 1 means that no period shorter than the cell was found
  * along that vector (an amorphous or liquid frame, or a cell of one period).
  */
 export function framePeriods(frame: Atoms, index: PeriodicIndex): FramePeriods {
@@ -53,7 +53,11 @@ export function framePeriods(frame: Atoms, index: PeriodicIndex): FramePeriods {
     const a = Array.from(frame.cell.subarray(3 * i, 3 * i + 3));
     const length = Math.hypot(a[0], a[1], a[2]);
     for (let n = Math.floor(length / SHORTEST_PERIOD); n >= 2; n--) {
-      if (isTranslation(frame, index, a.map((x) => x / n))) { divisions[i] = n; break; }
+      // a/n close to a true period a/N (n = N + 1 in a large cell) maps atoms onto atoms within
+      // the tolerance; its multiples k·a/n drift from the lattice and some miss by half a period
+      let all = true;
+      for (let k = 1; k < n && all; k++) all = isTranslation(frame, index, a.map((x) => (k * x) / n));
+      if (all) { divisions[i] = n; break; }
     }
     for (let x = 0; x < 3; x++) periods[3 * i + x] = a[x] / divisions[i];
   }

@@ -7,6 +7,7 @@
  * atoms, farthest from the centre first, until no pair is left; a pair of two core atoms cannot
  * be mended and rejects the candidate.
  */
+import { cellHeights } from '../atoms/cell.js';
 
 export type SeamResult =
   | { ok: true; removed: Set<number> }
@@ -127,16 +128,9 @@ export function closePairs(pos: Float64Array, box: Box, r: number, seamOnly = fa
   return out;
 }
 
-/** The box's thickness along each of its axes: volume / |a_j × a_k|. */
+/** The box's thickness along each of its axes. */
 export function boxHeights(B: ArrayLike<number>): [number, number, number] {
-  const v = Math.abs(det3(B));
-  return [0, 1, 2].map((i) => {
-    const j = (i + 1) % 3, k = (i + 2) % 3;
-    const cx = B[3 * j + 1] * B[3 * k + 2] - B[3 * j + 2] * B[3 * k + 1];
-    const cy = B[3 * j + 2] * B[3 * k] - B[3 * j] * B[3 * k + 2];
-    const cz = B[3 * j] * B[3 * k + 1] - B[3 * j + 1] * B[3 * k];
-    return v / Math.hypot(cx, cy, cz);
-  }) as [number, number, number];
+  return cellHeights(Float64Array.from(B));
 }
 
 export function det3(m: ArrayLike<number>): number {

@@ -385,3 +385,12 @@ export function readPwRunFacts(text: string): PwRunFacts {
   }
   return { code, pseudopotentials, ecutwfc: num('kinetic-energy cutoff'), ecutrho: num('charge density cutoff'), xc };
 }
+
+/**
+ * pw.x's own wall time (s) from its closing timing line, `     PWSCF        :   1m 2.30s CPU   1m 4.51s WALL`
+ * (hours and minutes appear when needed); null when the run did not get that far.
+ */
+export function pwWallSeconds(text: string): number | null {
+  const m = /PWSCF\s+:.*CPU\s+(?:(\d+)h)?\s*(?:(\d+)m)?\s*([\d.]+)s WALL/.exec(text);
+  return m === null ? null : 3600 * Number(m[1] ?? 0) + 60 * Number(m[2] ?? 0) + Number(m[3]);
+}

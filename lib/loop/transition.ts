@@ -66,7 +66,8 @@ function after(c: Cursor, s: StageRecord, index: number, config: Config, kinds: 
     const early = kind.runs === 'jobs' && kind.followsEarly?.(s, config) === true && config.iterations.stop_after !== s.kind;
     if (!early) return undefined;
   }
-  if (settled && doneCount(s) === 0 && kind.runs === 'jobs') {
+  // a job stage that planned no task (an embedding check with nothing to check) is simply through
+  if (settled && doneCount(s) === 0 && kind.runs === 'jobs' && s.tasks.length > 0) {
     return { kind: 'stop', by: 'failure', reason: `${kind.noun} of iteration ${k} gave up${s.tasks.length > 1 ? ` on every task (${s.tasks.length})` : ''}: ${gaveUpReason(s)}` };
   }
   const own = settled ? kind.stopReason?.(s, config) : undefined;
@@ -74,7 +75,7 @@ function after(c: Cursor, s: StageRecord, index: number, config: Config, kinds: 
   if (config.iterations.stop_after === s.kind) return { kind: 'stop', reason: `iteration ${k} is through ${s.kind}, and iterations.stop_after is ${s.kind}`, by: 'rule' };
   const next = kind.next;
   if (next.nextIteration) {
-    if (k + 1 >= config.iterations.max) return { kind: 'stop', reason: `iterations.max (${config.iterations.max}) reached: iteration ${k}'s ${kind.noun} is kept for a next iteration`, by: 'rule' };
+    if (k + 1 >= config.iterations.max) return { kind: 'stop', reason: `iterations.max (${config.iterations.max}) reached: iteration ${k}'s candidates are kept for a next iteration`, by: 'rule' };
     const budget = overBudget(c, config, k, kind.labelsNext?.(s) ?? 0, kinds);
     if (budget !== undefined) return { kind: 'stop', reason: budget, by: 'rule' };
   }

@@ -22,6 +22,7 @@ export interface IterationSummary {
   fit: NonNullable<IterationParts['fit']> | null;
   explore: NonNullable<IterationParts['explore']> | null;
   select: NonNullable<IterationParts['select']> | null;
+  embedding_check: NonNullable<IterationParts['embedding_check']> | null;
 }
 
 export interface GaveUpTask extends GaveUp { iteration: number; kind: StageKindName }
@@ -60,15 +61,18 @@ function iterationSummary(iteration: number, stages: readonly AnyStage[], cells:
   }
   const sum = (k: 'recovered' | 'gave_up' | 'retrying') => Object.values(by).reduce((t, b) => t + (b?.[k] ?? 0), 0);
   // each kind's part, in loop order (a later stage of one kind would win; there is one per iteration)
-  const parts: IterationParts = Object.assign({}, ...stages.map((s) => registry.get(s.kind)?.iterationPart(s, { cells }) ?? {}));
+  const each = stages.map((s) => registry.get(s.kind)?.iterationPart(s, { cells }) ?? {});
+  const parts: IterationParts = Object.assign({}, ...each);
   return {
     iteration,
     labelled: parts.labelled ?? { full: 0, sub: 0 },
-    dft_core_hours: parts.dft_core_hours ?? 0,
+    // DFT spent by any of the iteration's stages (labelling, an embedding check)
+    dft_core_hours: each.reduce((t, p) => t + (p.dft_core_hours ?? 0), 0),
     failures: { recovered: sum('recovered'), gave_up: sum('gave_up'), retrying: sum('retrying'), by_class: by },
     fit: parts.fit ?? null,
     explore: parts.explore ?? null,
     select: parts.select ?? null,
+    embedding_check: parts.embedding_check ?? null,
   };
 }
 

@@ -1,5 +1,6 @@
-/** The report's six plots, as plot specs from the report's data (pure). */
+/** The report's seven plots, as plot specs from the report's data (pure). */
 import type { ReportData } from './gather.js';
+import type { IterationSummary } from './campaign.js';
 import { boxOf } from './gather.js';
 import type { Box, Layer, PlotSpec } from './svg.js';
 
@@ -29,6 +30,7 @@ export function reportPlots(d: ReportData): PlotSpec[] {
   const iterations = [...new Set(d.cells.map((c) => c.iteration ?? -1))].sort((a, b) => a - b);
   const sizes = d.cells.map((c) => c.parent_natoms ?? c.natoms);
   const diagonal: Array<[number, number]> = sizes.length === 0 ? [] : [[Math.min(...sizes), Math.min(...sizes)], [Math.max(...sizes), Math.max(...sizes)]];
+  const check = [...it].reverse().find((r) => r.embedding_check !== null && r.embedding_check.rows.length > 0);
   return [
     {
       id: 'plot-force-rmse', title: 'Force RMSE on core atoms', x, y: { label: 'meV/Å', zero: true },
@@ -72,5 +74,22 @@ export function reportPlots(d: ReportData): PlotSpec[] {
       y: { label: 'loss', log: spansDecade([...(d.loss?.train ?? []), ...(d.loss?.test ?? [])].map((p) => p[1])) },
       layers: d.loss === null ? [] : [...series('train', TRAIN, d.loss.train, { markers: false }), ...series('test', TEST, d.loss.test, { dash: true, markers: false })],
     },
+    checkPlot(check?.embedding_check ?? null, check?.iteration),
   ];
+}
+
+/** The embedding check: each setting's core-force error against its DFT cost, both boxes, with the target. */
+function checkPlot(c: IterationSummary['embedding_check'], iteration: number | undefined): PlotSpec {
+  const shapes = [...new Set((c?.rows ?? []).map((r) => r.setting.split(',')[0]))];
+  return {
+    id: 'plot-embedding-check', title: c === null ? 'Embedding check: core-force error against DFT cost' : `Embedding check (iteration ${iteration}): core-force error against DFT cost`,
+    x: { label: 'DFT time of a sub-cell / the reference\'s' }, y: { label: 'core force RMSE, meV/Å', zero: true },
+    layers: c === null ? [] : [
+      ...shapes.map((shape, n): Layer => {
+        const rows = c.rows.filter((r) => r.setting.split(',')[0] === shape);
+        return { kind: 'points', name: shape, color: PALETTE[n % PALETTE.length], points: rows.map((r) => [r.costShare, r.rmse]), titles: rows.map((r) => `${r.setting}: ${r.rmse.toFixed(0)} meV/Å, ${r.atoms.toFixed(0)} atoms${r.setting === c.configured ? ' (configured)' : ''}`) };
+      }),
+      ...(c.target === null ? [] : [{ kind: 'rule' as const, name: `target ${c.target} meV/Å`, color: '#d62728', y: c.target }]),
+    ],
+  };
 }

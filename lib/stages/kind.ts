@@ -132,6 +132,16 @@ export interface IterationParts {
   /** `summaries`: each run's summary.json in the work folder (the report's γ distribution); thresholds as the stage ran them. */
   explore?: { runs: number; frames_explored: number; frames_collected: number; largest_gamma: number; gamma_collect: number | null; gamma_stop: number | null; summaries: string[] };
   select?: { candidates: number; selected: number };
+  /** The embedding check's figures per setting (the report's error-against-cost plot). */
+  embedding_check?: EmbeddingCheckPart;
+}
+
+/** What an embedding check found: per setting, the core-force error of its sub-cells against the reference and their DFT time against the reference's. */
+export interface EmbeddingCheckPart {
+  target: number | null;
+  configured: string | null;
+  cheapest: string | null;
+  rows: Array<{ setting: string; subcells: number; atoms: number; coreAtoms: number; rmse: number; max: number; seconds: number; costShare: number }>;
 }
 
 /** What a kind's presentation may read besides its own stage. */

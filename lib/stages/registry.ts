@@ -5,10 +5,12 @@ import { labelKind } from './label/index.js';
 import { trainKind } from './train/index.js';
 import { exploreKind } from './explore/index.js';
 import { selectKind } from './select/index.js';
+import { checkKind } from './check/index.js';
 
 export const REGISTRY: Registry = new Map<StageKindName, StageKind>([
   [labelKind.kind, labelKind],
   [trainKind.kind, trainKind],
   [exploreKind.kind, exploreKind],
   [selectKind.kind, selectKind],
+  [checkKind.kind, checkKind],
 ]);

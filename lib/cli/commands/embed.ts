@@ -12,9 +12,10 @@ import type { Atoms } from '../../atoms/atoms.js';
 import { logger } from '../../log/logger.js';
 import { printJson } from '../output.js';
 
-interface EmbedFlags { config?: string; rcut?: number; buffer?: number; 'mask-radius'?: number; 'min-distance'?: number; types?: string }
+interface EmbedFlags { config?: string; rcut?: number; buffer?: number; 'mask-radius'?: number; 'min-distance'?: number; types?: string; box?: string }
 
 const DEFAULT_MIN_DISTANCE = 1.5; // as the schema's embedding.min_distance
+const DEFAULT_BOX = 'lattice'; // as the schema's embedding.box
 
 function configOf(path: string | undefined): Config | undefined {
   if (path === undefined) return undefined;
@@ -32,6 +33,7 @@ function embedParams(a: EmbedFlags, c: Config | undefined): EmbedParams {
     rcut, buffer,
     maskRadius: a['mask-radius'] ?? c?.embedding.mask_radius ?? undefined,
     minDistance: a['min-distance'] ?? c?.embedding.min_distance ?? DEFAULT_MIN_DISTANCE,
+    box: (a.box ?? c?.embedding.box ?? DEFAULT_BOX) as 'cube' | 'lattice',
   };
   const problems = embedParamProblems(p);
   if (problems.length > 0) throw new UsageError(problems.join('; '));
@@ -59,23 +61,27 @@ function commonOptions(a: Argv): Argv<EmbedFlags> {
     .option('buffer', { type: 'number', describe: 'buffer beyond rcut, Å: the cube side is 2(rcut + buffer)' })
     .option('mask-radius', { type: 'number', describe: 'force_mask 1 within this distance of the centre (default rcut)' })
     .option('min-distance', { type: 'number', describe: `remove buffer atoms closer than this across the seam, Å (default ${DEFAULT_MIN_DISTANCE})` })
-    .option('types', { type: 'string', describe: 'elements of LAMMPS types in order, e.g. Al,Cu' }) as Argv<EmbedFlags>;
+    .option('types', { type: 'string', describe: 'elements of LAMMPS types in order, e.g. Al,Cu' })
+    .option('box', { type: 'string', choices: ['lattice', 'cube'], describe: `lattice: whole crystal periods of the frame; cube: side 2(rcut + buffer) (default ${DEFAULT_BOX})` }) as Argv<EmbedFlags>;
 }
 
-/** Frame `which` (1-based, or negative from the end) of a file, reading dumps one frame at a time. */
+/**
+ * Frame `which` of a file as ASE's read(file, index=which) takes it: 0 is the first frame, -1
+ * the last. Dumps are read one frame at a time. Returns the frame's 0-based index.
+ */
 function pickFrame(file: string, which: number, types: string[] | undefined): { atoms: Atoms; number: number } {
   let count = 0;
   const recent: Atoms[] = [];
   for (const f of readStructures(file, { types })) {
+    if (which >= 0 && count === which) return { atoms: f, number: count };
     count++;
-    if (which > 0 && count === which) return { atoms: f, number: count };
     if (which < 0) {
       recent.push(f);
       if (recent.length > -which) recent.shift();
     }
   }
-  if (which < 0 && recent.length === -which) return { atoms: recent[0], number: count + which + 1 };
-  throw new UsageError(`--frame ${which}: ${file} has ${count} frame(s)`);
+  if (which < 0 && recent.length === -which) return { atoms: recent[0], number: count + which };
+  throw new UsageError(`--frame ${which}: ${file} has ${count} frame(s) (0 to ${count - 1}, or -1 to -${count} from the end, as ASE's read(..., index=) takes them)`);
 }
 
 export function embedCommands(y: Argv): Argv {
@@ -83,14 +89,14 @@ export function embedCommands(y: Argv): Argv {
     .command('embed <input>', 'cut the periodic sub-cell around one atom, with its force mask', (a) => commonOptions(a)
       .positional('input', { type: 'string', demandOption: true, describe: 'LAMMPS dump or extxyz file with the frame' })
       .option('atom-id', { type: 'number', demandOption: true, describe: 'the atom: LAMMPS id, or 1-based index for extxyz' })
-      .option('frame', { type: 'number', default: -1, describe: 'frame number, 1-based (-1: the last)' })
+      .option('frame', { type: 'number', default: -1, describe: 'the frame, as ASE\'s read(file, index=…) takes it: 0 the first, -1 the last' })
       .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'extxyz file to write' }),
     (argv) => {
       const c = configOf(argv.config);
       const p = embedParams(argv, c);
       const file = argv.input;
       const which = argv.frame;
-      if (!Number.isInteger(which) || which === 0) throw new UsageError('--frame takes a frame number from 1, or -1 for the last');
+      if (!Number.isInteger(which)) throw new UsageError('--frame takes an integer, as ASE\'s index: 0 for the first frame, -1 for the last');
       const { atoms, number } = pickFrame(file, which, typesOf(argv, c));
       const r = inFrame(file, number, () => {
         const index = indexFrame(atoms, p); // checks the frame first: periodic, not empty
@@ -102,7 +108,7 @@ export function embedCommands(y: Argv): Argv {
       if (r.kind === 'rejected') throw new EmbeddingError(`${file} frame ${number}, atom ${argv['atom-id']}: ${r.reason}`);
       writeFileAtomic(argv.out, writeExtxyz([r.atoms]));
       if (r.kind === 'parent') logger.info(`${r.reason}; wrote it to ${argv.out}`);
-      else logger.info(`wrote the sub-cell to ${argv.out}: ${r.atoms.numbers.length} atoms, ${r.nCore} in the core, ${r.nRemoved} removed at the seam, L = ${r.atoms.info.L} Å`);
+      else logger.info(`wrote the sub-cell to ${argv.out}: ${r.atoms.numbers.length} atoms, ${r.nCore} in the core, ${r.nRemoved} removed at the seam, ${describeCell(r.atoms)}`);
     })
     .command('select <dumps..>', 'pick uncertain atoms from LAMMPS dumps and cut a sub-cell around each', (a) => commonOptions(a)
       .positional('dumps', { type: 'string', array: true, demandOption: true, describe: 'LAMMPS dumps (or extxyz files) with a grade column' })
@@ -132,8 +138,9 @@ export function embedCommands(y: Argv): Argv {
         const frames = readStructures(file, { types, requiredColumns: [column] });
         let k = 0;
         for (const frame of frames) {
-          k++;
+          // k: the frame's index as ASE's read(file, index=k) takes it
           inFrame(file, k, () => best.offer(frame, { file, frame: k, timestep: typeof frame.info.timestep === 'number' ? frame.info.timestep : undefined }));
+          k++;
         }
         if (k === 0) throw new InputFormatError('no frames', { file });
       }
@@ -148,4 +155,10 @@ export function embedCommands(y: Argv): Argv {
       }
       for (const r of summary.rejections) logger.debug(`rejected: ${r}`);
     });
+}
+
+function describeCell(a: Atoms): string {
+  if (a.info.box === 'cube') return `a cube of side ${String(a.info.L)} Å`;
+  const periods = Array.isArray(a.info.box_periods) ? a.info.box_periods.join('×') : '?';
+  return `${periods} crystal periods of the frame (cell ${[0, 1, 2].map((i) => Math.hypot(a.cell[3 * i], a.cell[3 * i + 1], a.cell[3 * i + 2]).toFixed(2)).join(' × ')} Å)`;
 }

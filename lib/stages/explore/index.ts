@@ -17,7 +17,7 @@ function startsOf(ctx: StageContext): Candidate[] {
   if (file === null) return ctx.initialStructures();
   const b = ctx.readFile(file, 'project');
   if (b === undefined) throw new StageError(`explore.structures: ${file} does not exist`, { hint: 'give an extxyz of starting structures, or null for the initial structures' });
-  return readExtxyz(b.toString('utf8'), file).map((atoms, k) => ({ atoms, source: { file, frame: k + 1 } }));
+  return readExtxyz(b.toString('utf8'), file).map((atoms, k) => ({ atoms, source: { file, frame: k } }));
 }
 
 /**

@@ -5,7 +5,7 @@ import { StageError } from '../../errors/errors.js';
 import { phaseOf, stageCoreSeconds, stageCounts } from '../../state/tasks.js';
 import { defineJobKind, type Candidate, type StageContext } from '../kind.js';
 import { selectedFile } from '../kept.js';
-import { attemptFiles, planLabelTasks, type LabelSpec } from './plan.js';
+import { gammaOnlyMetalWarning, planLabelTasks, retryFromStructure, type LabelSpec } from './plan.js';
 import { judgeLabel, levelsAdded, mergeLabel, type LabelData, type LabelRow } from './merge.js';
 import { carried, escalateLabel } from './escalate.js';
 
@@ -18,7 +18,7 @@ function structuresToLabel(ctx: StageContext): Candidate[] {
   // each sub-cell says where it was cut (source: the kept dump, frame, centre_id)
   return readExtxyz(b.toString('utf8'), file).map((atoms, k) => ({
     atoms,
-    source: { file: typeof atoms.info.source === 'string' ? atoms.info.source : file, frame: typeof atoms.info.frame === 'number' ? atoms.info.frame : k + 1 },
+    source: { file: typeof atoms.info.source === 'string' ? atoms.info.source : file, frame: typeof atoms.info.frame === 'number' ? atoms.info.frame : k },
   }));
 }
 
@@ -37,21 +37,12 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
   resources: (config: Config) => config.dft.resources,
   scriptContext: (config: Config) => ({ dft_command: config.dft.command }),
   plan(ctx, stageDir) {
-    const tasks = planLabelTasks(structuresToLabel(ctx), ctx.config, stageDir, ctx.configFile);
-    return { tasks, shared: [], data: {}, notes: [] };
+    const structures = structuresToLabel(ctx);
+    const tasks = planLabelTasks(structures, ctx.config, stageDir, ctx.configFile);
+    const gamma = gammaOnlyMetalWarning(structures.map((c) => c.atoms), ctx.config);
+    return { tasks, shared: [], data: {}, notes: gamma === undefined ? [] : [`iteration ${ctx.iteration}: ${gamma}`] };
   },
-  retryFiles(task, failed, dir, parameters, ctx) {
-    const last = task.attempts[task.attempts.length - 1];
-    const text = failed.get('structure.extxyz')?.toString('utf8');
-    let atoms;
-    try {
-      atoms = text === undefined ? undefined : readExtxyz(text, `${last.dir}/structure.extxyz`)[0];
-    } catch {
-      atoms = undefined;
-    }
-    if (atoms === undefined) return `${last.dir}/structure.extxyz cannot be read, so there is nothing to retry from`;
-    return attemptFiles(atoms, dir, parameters, ctx.config);
-  },
+  retryFiles: (task, failed, dir, parameters, ctx) => retryFromStructure(task, failed, dir, parameters, ctx.config),
   judge: judgeLabel,
   merge: (done, sink) => mergeLabel(done, sink),
   record: (stage, done) => ({ levels: levelsAdded(stage.data, done) }),

@@ -32,6 +32,9 @@ function dftKvp(dft: Config['dft'] | undefined, extra: AttemptRecord['parameters
   return out;
 }
 
+/** Per-atom arrays of a structure to label that its row keeps (pw.x's output carries none of them). */
+const PER_ATOM_PROVENANCE = ['force_mask', 'parent_id', 'image'] as const;
+
 const text = (files: FetchedFiles, name: string): string | undefined => files.get(name)?.toString('utf8');
 
 export function judgeLabel(files: FetchedFiles, exitcode: number, t: KindTask<LabelSpec>, a: AttemptRecord, stage: Typed<StageRecord, LabelData>): Judged<LabelRow> {
@@ -45,7 +48,12 @@ export function judgeLabel(files: FetchedFiles, exitcode: number, t: KindTask<La
   const nCore = mask === undefined ? out.atoms.numbers.length : Array.from(mask.values as Float64Array).filter((m) => m === 1).length;
   // embedded and n_core come with sub-cells from `select`; plain structures are whole cells
   const info = { embedded: false, n_core: nCore, ...(given?.info ?? {}) };
-  const atoms = makeAtoms({ ...out.atoms, arrays: mask === undefined ? {} : { force_mask: mask }, info });
+  // the mask, and each atom's parent and image: where it was in the frame it was cut from
+  const carried = Object.fromEntries(PER_ATOM_PROVENANCE.flatMap((name) => {
+    const a = given?.arrays[name];
+    return a !== undefined && a.values.length === a.width * out.atoms!.numbers.length ? [[name, a]] : [];
+  }));
+  const atoms = makeAtoms({ ...out.atoms, arrays: carried, info });
   const failures = t.attempts.filter((x) => x.state === 'failed').map((x) => `a${x.attempt} ${x.error_class ?? 'unknown'}: ${x.message ?? ''}`);
   const source = t.spec.source;
   // the settings the stage was planned with (a stage of an older autopipe recorded none: no level)
@@ -57,7 +65,9 @@ export function judgeLabel(files: FetchedFiles, exitcode: number, t: KindTask<La
   }
   const level = dft === undefined ? undefined : pwLevel(dft, a.parameters, facts);
   const row = prepareRow(atoms, { iteration: stage.iteration, task: t.id, attempt: a.attempt, ...dftKvp(dft, a.parameters), ...(level === undefined ? {} : { level: levelId(level) }) }, {
-    source: `${source.file}#${source.frame}`, task_dir: a.dir, ...(failures.length > 0 ? { failures } : {}),
+    // frame: the parent frame's index as ASE's read(source, index=frame) takes it; rows written
+    // before autopipe stored it have no frame, and the number after # in their source counts from 1
+    source: `${source.file}#${source.frame}`, frame: source.frame, task_dir: a.dir, ...(failures.length > 0 ? { failures } : {}),
     ...(level === undefined ? {} : { level: level as unknown as DataObject }),
   });
   if (!row.ok) return { ok: false, failure: { cls: 'input_error', message: row.reason } };

@@ -8,11 +8,12 @@
 import { posix } from 'node:path';
 import type { Atoms } from '../../atoms/atoms.js';
 import { natoms, symbolsOf } from '../../atoms/atoms.js';
-import { writePwInput, type KPoints } from '../../formats/espresso-in.js';
-import { writeExtxyz } from '../../formats/extxyz.js';
+import { meshFromSpacing, writePwInput, type KPoints } from '../../formats/espresso-in.js';
+import { cellHeights } from '../../atoms/cell.js';
+import { readExtxyz, writeExtxyz } from '../../formats/extxyz.js';
 import type { Config } from '../../config/types.js';
-import type { PlannedFile } from '../../exec/executor.js';
-import type { Parameters } from '../../state/cursor.js';
+import type { FetchedFiles, PlannedFile } from '../../exec/executor.js';
+import type { Parameters, TaskRecord } from '../../state/cursor.js';
 import { ConfigError, StructureError } from '../../errors/errors.js';
 import { attemptDir, taskId, type Candidate, type PlannedTask } from '../kind.js';
 
@@ -65,4 +66,38 @@ export function planLabelTasks(candidates: readonly Candidate[], config: Config,
     });
   }
   return tasks;
+}
+
+/** A retry's files from the failed attempt's structure.extxyz (pw.x's output does not carry the mask), or why there are none. */
+export function retryFromStructure(task: Pick<TaskRecord, 'attempts'>, failed: FetchedFiles, dir: string, parameters: Readonly<Parameters>, config: Config): PlannedFile[] | string {
+  const last = task.attempts[task.attempts.length - 1];
+  const text = failed.get('structure.extxyz')?.toString('utf8');
+  let atoms;
+  try {
+    atoms = text === undefined ? undefined : readExtxyz(text, `${last.dir}/structure.extxyz`)[0];
+  } catch {
+    atoms = undefined;
+  }
+  if (atoms === undefined) return `${last.dir}/structure.extxyz cannot be read, so there is nothing to retry from`;
+  return attemptFiles(atoms, dir, parameters, config);
+}
+
+/** A metal's cell thinner than this (Å) is not converged at the Γ point alone. */
+export const GAMMA_ONLY_METAL_CELL = 15;
+
+/**
+ * The warning for structures a metal would be labelled at Γ only in: smearing occupations (a
+ * metal, or treated as one) and a k-point rule that gives one point for a cell thinner than
+ * GAMMA_ONLY_METAL_CELL along some axis. Their forces are then the Γ point's, not the metal's.
+ */
+export function gammaOnlyMetalWarning(structures: readonly Atoms[], config: Config): string | undefined {
+  if (config.dft.parameters.occupations !== 'smearing') return undefined;
+  const kp = kpointsOf(config);
+  const thin = structures.filter((a) => {
+    const mesh = kp.kind === 'mesh' ? kp.mesh : kp.kind === 'spacing' ? meshFromSpacing(a.cell, a.pbc, kp.spacing) : [1, 1, 1];
+    return mesh.every((m) => m === 1) && Math.min(...cellHeights(a.cell)) < GAMMA_ONLY_METAL_CELL;
+  });
+  if (thin.length === 0) return undefined;
+  const h = Math.min(...thin.map((a) => Math.min(...cellHeights(a.cell))));
+  return `${thin.length} of ${structures.length} structure(s) are labelled at the Γ point only although occupations is smearing (a metal) and a cell is ${h.toFixed(1)} Å thin (under ${GAMMA_ONLY_METAL_CELL} Å): their forces are the Γ point's, not the metal's. Lower dft.kspacing (${kp.kind === 'spacing' ? `now ${kp.spacing}; ` : ''}about ${(2 * Math.PI / (2 * h)).toFixed(2)} 1/Å gives these cells 2 points along that axis), and keep one kspacing for the whole campaign`;
 }

@@ -35,7 +35,7 @@ function selectionOf(ctx: StageContext): LocalOutcome<SelectData> {
     throw new StageError(`selection.types [${sel.types.join(', ')}] are not the elements of the potential that wrote iteration ${ctx.iteration}'s dumps ([${elements.join(', ')}]): its atoms would be labelled as other elements`, { hint: 'set selection.types: null (the potential\'s elements are used)' });
   }
   const types = elements;
-  const best = new BestCandidates(sel.column, sel.lo, sel.hi, sel.max_candidates, { rcut: e.rcut, buffer: e.buffer, maskRadius: e.mask_radius ?? undefined, minDistance: e.min_distance });
+  const best = new BestCandidates(sel.column, sel.lo, sel.hi, sel.max_candidates, { rcut: e.rcut, buffer: e.buffer, maskRadius: e.mask_radius ?? undefined, minDistance: e.min_distance, box: e.box });
   for (const [id, r] of results) {
     if (r.collected === 0) continue;
     const file = `${runDir(ctx.iteration, id)}/frames.dump`;
@@ -43,8 +43,9 @@ function selectionOf(ctx: StageContext): LocalOutcome<SelectData> {
     if (dump === undefined) throw new StageError(`${file} is missing from the work folder (the run collected ${r.collected} frame(s))`, { hint: 'restore it from the run\'s attempt folder' });
     let k = 0;
     for (const frame of readDumpFrames([dump], { types, requiredColumns: [sel.column] }, file)) {
-      k++;
+      // k: the frame's index as ASE's read(file, index=k) takes it (the parent of its sub-cells)
       best.offer(frame, { file, frame: k, timestep: typeof frame.info.timestep === 'number' ? frame.info.timestep : undefined });
+      k++;
     }
   }
   const { selected, summary } = best.result();
@@ -85,7 +86,7 @@ export const selectKind = defineLocalKind<SelectData>({
   noun: 'selection',
   runs: 'local',
   configSections: ['selection', 'embedding'],
-  next: { kind: 'label', nextIteration: true },
+  next: { kind: 'check', nextIteration: false },
   labelsNext: (s) => Number(s.data.selected ?? 0),
   summaryLine(stage) {
     const t = thresholdsOf(stage);

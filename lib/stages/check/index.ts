@@ -1,0 +1,68 @@
+/**
+ * The embedding check: are the labels the sub-cells get the forces DFT gives the same atoms in
+ * the frame they were cut from? After a selection, pw.x labels that explored frame (or a much
+ * larger sub-cell standing for it) and sub-cells around its centres over a ladder of settings,
+ * at the campaign's DFT settings and k-point rule. The figures (lib/stages/check/table.ts) are
+ * in the poll's output, status and the report. It runs once per embedding and DFT setting and
+ * never holds the loop up: the next iteration's labelling starts beside it. Its labels are a
+ * measurement, not training data: nothing goes into the database.
+ */
+import type { Config } from '../../config/types.js';
+import { parsePwOutput, pwWallSeconds } from '../../formats/espresso-out.js';
+import { stageCoreSeconds } from '../../state/tasks.js';
+import { defineJobKind } from '../kind.js';
+import { classifyOutput } from '../label/classes.js';
+import { carried, escalateLabel } from '../label/escalate.js';
+import { retryFromStructure } from '../label/plan.js';
+import { planCheck, type CheckData, type CheckForces, type CheckSpec } from './plan.js';
+import { checkFigures, checkLine } from './table.js';
+
+export const checkKind = defineJobKind<CheckSpec, CheckData, CheckForces>({
+  kind: 'check',
+  noun: 'embedding check',
+  runs: 'jobs',
+  configSections: ['dft', 'embedding', 'recovery'],
+  next: { kind: 'label', nextIteration: true },
+  spendsDft: true,
+  labelsNext: (stage) => stage.data.labels_next ?? 0,
+  // pw.x in a task folder, as labelling runs it
+  template: 'label.sh.hbs',
+  progressFile: 'pw.out',
+  outputs: ['pw.out', 'structure.extxyz'],
+  resourcesField: 'dft.resources',
+  resources: (config: Config) => config.dft.resources,
+  scriptContext: (config: Config) => ({ dft_command: config.dft.command }),
+  plan(ctx, stageDir) {
+    const { tasks, data, notes } = planCheck(ctx, stageDir);
+    return { tasks, shared: [], data, notes };
+  },
+  retryFiles: (task, failed, dir, parameters, ctx) => retryFromStructure(task, failed, dir, parameters, ctx.config),
+  judge(files, exitcode, task) {
+    const text = files.get('pw.out')?.toString('utf8') ?? '';
+    const out = parsePwOutput(text);
+    if (out.status !== 'ok' || out.forces === undefined) return { ok: false, failure: classifyOutput(out, exitcode) };
+    const forces = out.forces;
+    const { role, setting, centre, ids, pick, natoms } = task.spec;
+    const seconds = pwWallSeconds(text);
+    if (seconds === null) return { ok: false, failure: { cls: 'corrupt_output', message: 'pw.out has no closing timing line (PWSCF … WALL)' } };
+    return { ok: true, result: { role, setting, centre, seconds, natoms, ids, f: pick.flatMap((k) => [forces[3 * k], forces[3 * k + 1], forces[3 * k + 2]]) } };
+  },
+  // a measurement: nothing for the database
+  merge: () => [],
+  record: (stage, done) => ({ forces: { ...(stage.data.forces ?? {}), ...Object.fromEntries(done.map((d) => [d.task.id, d.result])) } }),
+  // the labelling of the next iteration does not wait for the check
+  followsEarly: () => true,
+  summaryLine: (stage) => `${checkLine(stage.data)}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`,
+  iterationPart(stage) {
+    const d = stage.data;
+    if (d.skipped !== undefined) return {};
+    const f = checkFigures(d);
+    return { dft_core_hours: stageCoreSeconds(stage) / 3600, embedding_check: { target: d.target ?? null, configured: d.configured ?? null, cheapest: f.cheapest?.setting ?? null, rows: f.rows.map((r) => ({ ...r })) } };
+  },
+  neverRetried: {
+    input_error: 'pw.x rejected its input (fix the structure or dft.parameters)',
+    pw_error: 'pw.x stopped with an error autopipe has no remedy for',
+  },
+  carry: carried,
+  escalate: escalateLabel,
+});
