@@ -136,3 +136,42 @@ print(json.dumps(out))`, dirs);
     expect(line).to.match(/on frame 0 of explore\/iter-000\/t0000\/frames\.dump \(107 atoms, 1 centre\(s\), reference: the whole frame\)/);
   });
 });
+
+describe('the embedding check: when it runs, what it tries, what it warns of (pure)', () => {
+  const cfg = (extra = '') => parseConfigText(`${CONFIG}${extra}`, 'autopipe.yaml').config;
+  const checked = (config: ReturnType<typeof cfg>, data: JsonObject) => ({ ...emptyCursor('check', 1, 'c0ffee000019'), done: [{ kind: 'check', iteration: 0, planned_at: 1, settled_at: 2, tasks: 3, counts: {}, outcome: 'complete', failures: {}, gave_up: [], data, core_s: 1 }] }) as unknown as Cursor;
+
+  it('runs once per embedding and DFT setting; off says once that nothing was checked', async () => {
+    const { checkKey, skipReason } = await import('../lib/stages/check/plan.js');
+    const config = cfg();
+    expect(skipReason(emptyCursor('check', 1, 'c0ffee000019'), config)).to.equal(undefined);
+    expect(skipReason(checked(config, { key: checkKey(config) }), config)).to.deep.equal({ skipped: 'these embedding and DFT settings were checked already' });
+    // another cutoff, another mask: checked again
+    const other = cfg().dft.parameters;
+    expect(skipReason(checked(config, { key: checkKey({ ...config, dft: { ...config.dft, parameters: { ...other, ecutwfc: 14 } } }) }), config)).to.equal(undefined);
+    // a check that was skipped checked nothing
+    expect(skipReason(checked(config, { key: checkKey(config), skipped: 'nothing to check' }), config)).to.equal(undefined);
+    const off = parseConfigText(CONFIG.replace('check: {buffers: [0.04], centres: 1}', 'check: {when: off}'), 'autopipe.yaml').config;
+    expect(skipReason(emptyCursor('check', 1, 'c0ffee000019'), off)).to.deep.include({ unchecked: true });
+    expect(skipReason(checked(off, { skipped: 'off', unchecked: true }), off)).to.deep.include({ unchecked: false });
+    expect(checkLine({ skipped: 'embedding.check.when is off' })).to.equal('embedding check: none (embedding.check.when is off)');
+  });
+
+  it('tries both boxes over the buffers (by default the configured one, rcut / 2 and rcut), the configured box first', async () => {
+    const { checkSettings } = await import('../lib/stages/check/plan.js');
+    const config = parseConfigText(CONFIG.replace('check: {buffers: [0.04], centres: 1}', 'check: {}').replace('box: cube', 'box: lattice'), 'autopipe.yaml').config;
+    expect(checkSettings(config).map((s) => s.setting)).to.deep.equal([0.04, 2, 4].flatMap((b) => [`lattice, buffer ${b} Å`]).concat([0.04, 2, 4].map((b) => `cube, buffer ${b} Å`)));
+  });
+
+  it('warns when a metal would be labelled at the Γ point only in a cell thinner than 15 Å', async () => {
+    const { gammaOnlyMetalWarning } = await import('../lib/stages/label/plan.js');
+    const small = frame(); // 12.15 Å
+    const gammaOnly = parseConfigText(CONFIG.replace('kspacing: 0.55', 'kspacing: 1.0'), 'autopipe.yaml').config;
+    expect(gammaOnlyMetalWarning([small], gammaOnly)).to.match(/^1 of 1 structure\(s\) are labelled at the Γ point only although occupations is smearing \(a metal\) and a cell is 12\.\d Å thin \(under 15 Å\)/);
+    // 0.55 gives this 12.15 Å cell the Γ point too: the warning stands; 0.5 gives it 2 points
+    expect(gammaOnlyMetalWarning([small], cfg())).to.match(/Lower dft\.kspacing \(now 0\.55; about 0\.26 1\/Å/);
+    expect(gammaOnlyMetalWarning([small], parseConfigText(CONFIG.replace('kspacing: 0.55', 'kspacing: 0.5'), 'autopipe.yaml').config)).to.equal(undefined);
+    // an insulator at Γ is the user's call
+    expect(gammaOnlyMetalWarning([small], parseConfigText(CONFIG.replace('occupations: smearing, smearing: mv, degauss: 0.05, ', ''), 'autopipe.yaml').config)).to.equal(undefined);
+  });
+});

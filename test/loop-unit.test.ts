@@ -37,9 +37,15 @@ const stopOf = (c: Cursor, cfg: Config) => transitions(c, cfg, REGISTRY).find((a
 
 describe('the loop: stop rules (each on a case built for it)', () => {
   it('iterations.max: the loop stops before labelling iteration max, keeping the last selection', () => {
+    // a selection is followed by the embedding check of its iteration (here one that had nothing to check: no task)
     const sel = stage('select', 1, [], { selected: 3 });
-    expect(stopOf(withStages(sel), config('iterations: {max: 2}\n'))).to.deep.equal({ kind: 'stop', reason: 'iterations.max (2) reached: iteration 1\'s candidates are kept for a next iteration', by: 'rule' });
-    expect(transitions(withStages(sel), config('iterations: {max: 3}\n'), REGISTRY)).to.deep.equal([{ kind: 'enter', stage: 'label', iteration: 2, after: 0 }, { kind: 'close', index: 0 }]);
+    expect(transitions(withStages(sel), config('iterations: {max: 2}\n'), REGISTRY)).to.deep.equal([{ kind: 'enter', stage: 'check', iteration: 1, after: 0 }, { kind: 'close', index: 0 }]);
+    const check = stage('check', 1, [], { skipped: 'the loop ends with this iteration (iterations.max): no sub-cell of it will be labelled', labels_next: 3 });
+    expect(stopOf(withStages(check), config('iterations: {max: 2}\n'))).to.deep.equal({ kind: 'stop', reason: 'iterations.max (2) reached: iteration 1\'s candidates are kept for a next iteration', by: 'rule' });
+    expect(transitions(withStages(check), config('iterations: {max: 3}\n'), REGISTRY)).to.deep.equal([{ kind: 'enter', stage: 'label', iteration: 2, after: 0 }, { kind: 'close', index: 0 }]);
+    // a check still labelling does not hold the next labelling up
+    const running = stage('check', 1, ['running', 'done'], { labels_next: 3 });
+    expect(transitions(withStages(running), config('iterations: {max: 3}\n'), REGISTRY)).to.deep.equal([{ kind: 'enter', stage: 'label', iteration: 2, after: 0 }]);
   });
 
   it('converged: every run its full length with nothing collected (stop_when_no_candidates); or the accurate fraction reached', () => {
@@ -61,7 +67,7 @@ describe('the loop: stop rules (each on a case built for it)', () => {
     const label = stage('label', 0, ['done', 'done', 'failed'], {}, 900);
     const summary: StageSummary = summarize(label, NOW);
     expect(summary.core_s).to.equal(3 * 900 * 8);
-    const c: Cursor = { ...withStages(stage('select', 0, [], { selected: 4 })), done: [summary] };
+    const c: Cursor = { ...withStages(stage('check', 0, [], { skipped: 'checked already', labels_next: 4 })), done: [summary] };
     expect(dftSpent(c, REGISTRY)).to.deep.equal({ coreHours: 6, labelled: 2 });
     // 6 spent + 4 × 3 projected = 18
     expect(stopOf(c, config('iterations: {max_dft_core_hours: 17}\n'))?.reason).to.equal('the DFT budget: 6.00 core-hours spent on 2 labelled structures, and labelling iteration 1\'s 4 would take about 12.00 more, beyond iterations.max_dft_core_hours (17)');
@@ -98,7 +104,7 @@ function selectContext(cfg: Config, files: Record<string, Buffer>, cursor: Curso
 
 describe('the loop: the select stage (no job)', () => {
   it('reads the kept dumps of the runs that collected, cuts the best candidates with masks, keeps them for the next labelling, records the iteration', () => {
-    const cfg = config('selection: {lo: 2, hi: 10, max_candidates: 2}\nembedding: {rcut: 1.2, buffer: 0.2, mask_radius: 1.0, min_distance: 0}\n');
+    const cfg = config('selection: {lo: 2, hi: 10, max_candidates: 2}\nembedding: {rcut: 1.2, buffer: 0.2, mask_radius: 1.0, min_distance: 0, box: cube}\n');
     const explore = stage('explore', 0, ['done', 'done', 'done'], { results: { t0: run(10, 1), t1: run(10, 0), t2: run(10, 1) } });
     const pot = Buffer.from('- speciesblock: Al\n');
     const files = { 'explore/iter-000/t0/frames.dump': dump([1, 3, 1, 1]), 'explore/iter-000/t2/frames.dump': dump([9, 1, 12, 1]), 'potentials/iter-000/output_potential.yaml': pot, 'potentials/iter-000/output_potential.asi': Buffer.from('') };
@@ -110,7 +116,7 @@ describe('the loop: the select stage (no job)', () => {
     expect(out.stage.data).to.deep.include({ frames_explored: 30, frames_collected: 2, frames_read: 2, frames_dropped: 1, candidates: 1, selected: 1, subcells: 1, rejected_at_seam: 0, file: 'select/iter-000/selected.extxyz' });
     expect(out.keep.map((k) => k.path)).to.deep.equal(['select/iter-000/selected.extxyz']);
     const [sub] = readExtxyz(out.keep[0].content, 'selected.extxyz');
-    expect(sub.info).to.deep.include({ source: 'explore/iter-000/t0/frames.dump', frame: 1, centre_id: 2, gamma: 3, embedded: true });
+    expect(sub.info).to.deep.include({ source: 'explore/iter-000/t0/frames.dump', frame: 0, centre_id: 2, gamma: 3, embedded: true });
     expect(sub.arrays.force_mask).to.not.equal(undefined);
     expect(out.stage.config).to.have.keys(['selection', 'embedding']);
     expect(out.notes[0]).to.match(/^iteration 0: 30 frames explored, 2 collected \(γ ≥ 5\), 1 candidate atoms in \[2, 10\) \(1 frames dropped at γ ≥ 10\), 1 after suppression, 1 selected: 1 sub-cells of \d+–\d+ atoms/);
