@@ -101,6 +101,13 @@ function healed(m: Material, sub: Atoms, dir: string, name: string): Atoms {
     sh(`lmp -in ${name}.heal.in -log ${name}.heal.log > /dev/null`, dir);
   }
   const relaxed = readLastFrame(out, m.element);
+  // the oracle of the construction: relaxation moved no core atom (LAMMPS dumps 6 significant digits)
+  const nCore = Number(sub.info.n_core);
+  for (let k = 0; k < 3 * nCore; k++) {
+    const L = sub.cell[0]; // a cube: LAMMPS dumps positions wrapped into it
+    const moved = relaxed.positions[k] - sub.positions[k];
+    if (Math.abs(moved - L * Math.round(moved / L)) > 1e-4) throw new Error(`${name}: relaxation moved core atom ${Math.floor(k / 3) + 1}`);
+  }
   return makeAtoms({ numbers: sub.numbers, positions: relaxed.positions, cell: sub.cell, pbc: sub.pbc, arrays: { ...sub.arrays }, info: { ...sub.info, healed: true } });
 }
 

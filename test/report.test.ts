@@ -28,6 +28,18 @@ const NOW = 1_800_000_000;
 const HOSTILE = `a'; touch pwned <script>alert(1)</script>`;
 const N = 5;
 
+/** An embedding check of one centre (parent id 5, core atoms 5 and 6): a lattice box 17.3 meV/Å off at 0.1 of the reference's time, a cube 57.7 at 0.08. */
+const CHECK: JsonObject = {
+  key: 'k', frame: { source: 'explore/iter-000/t0000/frames.dump', index: 3, natoms: 100, centres: [5] }, reference: 'frame', target: 50,
+  configured: 'lattice, buffer 2 Å', left_out: [],
+  settings: [{ setting: 'lattice, buffer 2 Å', box: 'lattice', buffer: 2 }, { setting: 'cube, buffer 2 Å', box: 'cube', buffer: 2 }],
+  forces: {
+    t0000: { role: 'reference', setting: null, centre: null, seconds: 100, natoms: 100, ids: [5, 6], f: [0, 0, 0, 0, 0, 0] },
+    t0001: { role: 'subcell', setting: 'lattice, buffer 2 Å', centre: 5, seconds: 10, natoms: 32, ids: [5, 6], f: [0.03, 0, 0, 0, 0.03, 0] },
+    t0002: { role: 'subcell', setting: 'cube, buffer 2 Å', centre: 5, seconds: 8, natoms: 30, ids: [5, 6], f: [0.1, 0, 0, 0, 0.1, 0] },
+  },
+};
+
 function stage(kind: StageRecord['kind'], iteration: number, states: AttemptState[], data: JsonObject = {}, failedFirst: number[] = []): StageRecord {
   return {
     kind, iteration, planned_at: NOW, data, followed: false, config: { train: { max_iterations: iteration < 3 ? 30 : 50 } },
@@ -53,6 +65,8 @@ function campaignCursor(): Cursor {
     done.push(summarize(stage('train', k, ['done'], { potential }), NOW));
     done.push(summarize(stage('explore', k, ['done', 'done'], { results: { t0: { explored: 41, collected: 30 - 5 * k, max_gamma: 6 - k, stopped_early: false, steps_run: 400 }, t1: { explored: 41, collected: 20 - 4 * k, max_gamma: 5 - k, stopped_early: false, steps_run: 400 } } }), NOW));
     done.push(summarize(stage('select', k, [], { candidates: 300 - 50 * k, selected: 4 }), NOW));
+    // iteration 0's embedding check (its tasks left out here: the table's core-hours stay the labelling's)
+    if (k === 0) done.push(summarize(stage('check', k, [], CHECK), NOW));
   }
   return { ...emptyCursor(HOSTILE, NOW, 'c0ffee000001'), iteration: N - 1, done, stopped: { reason: `iterations.max (${N}) reached`, at: NOW, by: 'rule' } };
 }
@@ -93,6 +107,11 @@ describe('report: the campaign per iteration (what status and the report show)',
     expect([f.train.energy_mev_per_atom, f.train.force_core_mev_per_a, f.test?.energy_mev_per_atom, f.test?.force_core_mev_per_a].map((v) => Number(v?.toFixed(9)))).to.deep.equal([14, 70, 18, 80]);
     expect(c.iterations[3].explore).to.deep.equal({ runs: 2, frames_explored: 82, frames_collected: 15 + 8, largest_gamma: 3, gamma_collect: null, gamma_stop: null, summaries: ['explore/iter-003/t0/summary.json', 'explore/iter-003/t1/summary.json'] });
     expect(c.iterations[4].select).to.deep.equal({ candidates: 100, selected: 4 });
+    // the embedding check's figures, per component over the core's two atoms: (30 meV/Å)² × 2 / 6
+    const check = c.iterations[0].embedding_check!;
+    expect(check.rows.map((r) => [r.setting, Number(r.rmse.toFixed(3)), Number(r.max.toFixed(3)), r.costShare])).to.deep.equal([['lattice, buffer 2 Å', 17.321, 30, 0.1], ['cube, buffer 2 Å', 57.735, 100, 0.08]]);
+    expect([check.configured, check.cheapest]).to.deep.equal(['lattice, buffer 2 Å', 'lattice, buffer 2 Å']);
+    expect(c.iterations[1].embedding_check).to.equal(null);
     expect(c.gave_up.map((g) => [g.iteration, g.kind, g.task, g.error_class, g.reason])).to.deep.equal([[2, 'label', 't2', 'pw_error', 'never retried']]);
     expect(c.stopped).to.equal('iterations.max (5) reached');
     expect(campaignTable(c.iterations).slice(0, 4)).to.deep.equal([
@@ -144,7 +163,7 @@ describe('report: the campaign per iteration (what status and the report show)',
     expect(v.value).to.deep.equal({
       'plot-force-rmse': { train: N, test: N }, 'plot-energy-rmse': { train: N, test: N }, 'plot-dft-hours': { 'per iteration': N, cumulative: N },
       'plot-gamma': { 'γ': N }, 'plot-cell-size': { 'iteration 0': 6, 'iteration 1': 4, 'iteration 2': 4, 'iteration 3': 4, 'iteration 4': 4 },
-      'plot-loss': { train: 2 }, rows: N, gaveUp: 1,
+      'plot-loss': { train: 2 }, 'plot-embedding-check': { lattice: 1, cube: 1 }, rows: N, gaveUp: 1,
     });
     expect(v.screenshot.subarray(1, 4).toString()).to.equal('PNG');
     writeFileSync(join(dir, 'report.png'), v.screenshot);

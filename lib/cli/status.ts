@@ -1,6 +1,7 @@
 /** What `status` and `poll --json` show, from the cursor (and, for the per-iteration table, the database's labelled cells); pure. */
 import type { Cursor, JsonObject, StageRecord, StageSummary } from '../state/cursor.js';
 import type { Registry } from '../stages/kind.js';
+import type { Config } from '../config/types.js';
 import { potentialLine, potentialsOf } from '../stages/kept.js';
 import { REGISTRY } from '../stages/registry.js';
 import { showJob } from '../slurm/job-ref.js';
@@ -55,6 +56,15 @@ export function statusJson(c: Cursor, cells: readonly LabelledCell[] = [], regis
     // per iteration, the numbers of the report's table
     iterations: campaignOf(c, cells, registry).iterations,
   };
+}
+
+/** Where the campaign stands as to each kind that says (the embedding check: were today's settings checked?). */
+export function standingLines(c: Cursor, config: Config, registry: Registry = REGISTRY): string[] {
+  const stages = stagesInOrder(c);
+  return [...registry.values()].flatMap((k) => {
+    const line = k.standing?.(stages.filter((s) => s.kind === k.kind), config);
+    return line === undefined ? [] : [line];
+  });
 }
 
 /** Per iteration, in order: what each of its stages did, in one line each, from what it recorded (status, the end of `run`). */

@@ -168,6 +168,8 @@ interface KindBase<Data> {
   summaryLine(stage: Typed<AnyStage, Data>, view: CampaignView): string;
   /** Pure: its part of the iteration's row. */
   iterationPart(stage: Typed<AnyStage, Data>, view: CampaignView): IterationParts;
+  /** Pure: where the campaign stands as to this kind, over all its stages, against today's autopipe.yaml (the check: whether today's settings were checked, and what that gave); status and the end of `run` say it. */
+  standing?(stages: ReadonlyArray<Typed<AnyStage, Data>>, config: Config): string | undefined;
 }
 
 /** What a kind that runs no job yields when it is entered: the stage is settled at once. */

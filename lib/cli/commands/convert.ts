@@ -17,7 +17,7 @@ export function convertCommand(y: Argv): Argv {
     .option('format', { type: 'string', describe: 'input format when the ending does not tell: extxyz, lammps-dump, pw-out' })
     .option('to', { choices: ['extxyz', 'lammps-data'] as const, describe: 'output format when the ending does not tell' })
     .option('types', { type: 'string', describe: 'elements of LAMMPS types in order, e.g. Al,Cu (dump input, data output)' })
-    .option('frame', { type: 'string', describe: 'frame to take: a 1-based number, -1 for the last, or "all" (default: all for extxyz, last for LAMMPS data)' }),
+    .option('frame', { type: 'string', describe: 'frame to take, as ASE\'s read(file, index=…) takes it: 0 the first, -1 the last, or "all" (default: all for extxyz, last for LAMMPS data)' }),
   (argv) => {
     const to = argv.to ?? OUTPUT_FORMATS[extname(argv.out).toLowerCase()];
     if (to === undefined) throw new UsageError(`cannot tell the output format of ${argv.out}; use an ending .extxyz or .data, or --to`);
@@ -28,9 +28,9 @@ export function convertCommand(y: Argv): Argv {
     let chosen = frames;
     if (which !== 'all') {
       const k = Number(which);
-      const idx = k < 0 ? frames.length + k : k - 1;
-      if (!Number.isInteger(k) || k === 0 || idx < 0 || idx >= frames.length) {
-        throw new UsageError(`--frame ${which}: ${argv.input} has ${frames.length} frame(s); give 1..${frames.length}, -1 or all`);
+      const idx = k < 0 ? frames.length + k : k;
+      if (which.trim() === '' || !Number.isInteger(k) || idx < 0 || idx >= frames.length) {
+        throw new UsageError(`--frame ${which}: ${argv.input} has ${frames.length} frame(s); give 0..${frames.length - 1} (ASE's index), -1 for the last, or all`);
       }
       chosen = [frames[idx]];
     }

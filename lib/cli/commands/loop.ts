@@ -16,7 +16,7 @@ import { logger, onEachMessage } from '../../log/logger.js';
 import { ProgressLine, progressOf } from '../progress.js';
 import { out, printJson } from '../output.js';
 import { reportLines } from '../../loop/report.js';
-import { iterationLines, statusJson } from '../status.js';
+import { iterationLines, standingLines, statusJson } from '../status.js';
 import { labelledCellsOf } from '../cells.js';
 import { whereOf } from '../where.js';
 import { checkFreshStart } from '../campaign.js';
@@ -98,6 +98,7 @@ function printStatus(p: Project, c: Cursor, cells: readonly LabelledCell[]): voi
   for (const line of campaignTable(s.iterations)) out(`${line}\n`);
   out('\n');
   for (const line of iterationLines(c, cells)) out(`${line}\n`);
+  for (const line of standingLines(c, p.config)) out(`${line}\n`);
   for (const st of s.stages.filter((x) => x.tasks.length > 0)) { // a select stage runs no job: its line is above
     out(`iteration ${st.iteration}, stage ${st.kind}${st.followed ? ' (stragglers; the next stage has started)' : ''}: ${Object.entries(st.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
     for (const line of reportLines(st.report, whereOf(p))) out(`${line}\n`);
@@ -117,6 +118,7 @@ function finish(p: Project, ctx: CliContext, c: Cursor): void {
     logger.info(`stage complete: ${n.done} done, ${n.failed} failed (${s.kind} of iteration ${s.iteration})`);
   }
   for (const line of iterationLines(c, labelledCellsOf(p, ctx))) logger.info(line);
+  for (const line of standingLines(c, p.config)) logger.info(line);
   const stop = c.stopped;
   if (stop?.by === 'failure') throw new LoopStoppedError(`the loop stopped: ${stop.reason}; database ${p.dbPath}`, { hint: 'fix the cause, then run autopipe resume (autopipe status shows what gave up and where)' });
   logger.info(`the loop stopped: ${stop === null ? '-' : stopLine(stop)}; database ${p.dbPath}`);

@@ -14,7 +14,7 @@ import { defineJobKind } from '../kind.js';
 import { classifyOutput } from '../label/classes.js';
 import { carried, escalateLabel } from '../label/escalate.js';
 import { retryFromStructure } from '../label/plan.js';
-import { planCheck, type CheckData, type CheckForces, type CheckSpec } from './plan.js';
+import { checkKey, planCheck, settingName, type CheckData, type CheckForces, type CheckSpec } from './plan.js';
 import { checkFigures, checkLine } from './table.js';
 
 export const checkKind = defineJobKind<CheckSpec, CheckData, CheckForces>({
@@ -58,6 +58,14 @@ export const checkKind = defineJobKind<CheckSpec, CheckData, CheckForces>({
     if (d.skipped !== undefined) return {};
     const f = checkFigures(d);
     return { dft_core_hours: stageCoreSeconds(stage) / 3600, embedding_check: { target: d.target ?? null, configured: d.configured ?? null, cheapest: f.cheapest?.setting ?? null, rows: f.rows.map((r) => ({ ...r })) } };
+  },
+  standing(stages, config) {
+    const key = checkKey(config);
+    const ran = stages.filter((s) => s.data.skipped === undefined);
+    const today = ran.filter((s) => s.data.key === key).at(-1);
+    if (today !== undefined) return `embedding: today's settings were checked in iteration ${today.iteration}: ${checkLine(today.data)}`;
+    const why = config.embedding.check.when === 'off' ? 'embedding.check.when is off' : 'the next selection checks them';
+    return `embedding: today's settings (${settingName(config.embedding.box, config.embedding.buffer)}; dft and embedding as in autopipe.yaml) were never checked against their frame's DFT (${why})${ran.length > 0 ? `; iteration ${ran.at(-1)?.iteration}'s check was of other settings` : ''}`;
   },
   neverRetried: {
     input_error: 'pw.x rejected its input (fix the structure or dft.parameters)',
