@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import { rng } from './support/random.js';
 import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
-import { boxFor, embedAtom, faceBetweenPlanes, indexFrame, type EmbedParams } from '../lib/embed/extract.js';
+import { embedAtom, indexFrame, type EmbedParams } from '../lib/embed/extract.js';
+import { boxFor, faceBetweenPlanes } from '../lib/embed/box.js';
 import { framePeriods } from '../lib/embed/periods.js';
 import { closePairs, invert3 } from '../lib/embed/seam.js';
 
@@ -83,7 +84,7 @@ describe('embedding boxes against brute-force oracles', () => {
       for (const buffer of [0.5, 2.5]) {
         const p: EmbedParams = { rcut: 3, buffer, minDistance: 0, box: 'lattice' };
         const index = indexFrame(frame, p);
-        const box = boxFor(frame, p, index);
+        const box = boxFor(frame, 2 * (p.rcut + p.buffer), 'lattice', index);
         expectIntegers(inBasis(box.vectors, P), 'box vectors in the crystal\'s periods');
         expectIntegers(inBasis(frame.cell, P), 'the parent\'s cell in the crystal\'s periods');
         for (const centre of [0, 57, 200]) {
