@@ -89,7 +89,7 @@ describe('config', () => {
 
   it('warns when buffer < rcut', () => {
     const { warnings } = parseConfigText(MINIMAL + 'embedding: {rcut: 5, buffer: 3}\n', 'a.yaml');
-    expect(warnings).to.deep.equal(['embedding.buffer (line 3): 3 < rcut (5): atoms between 3 and 5 Å from the centre see the periodic seam']);
+    expect(warnings).to.deep.equal(['embedding.buffer (line 3): 3 < rcut (5): atoms between 3 and 5 Å from the centre have the periodic seam within the potential\'s cutoff; the embedding check (embedding.check) measures whether their labels still agree with their frame\'s DFT']);
   });
 
   it('YAML syntax errors and empty files', () => {

@@ -2,8 +2,10 @@
 
 structures.extxyz  iteration 0's labels: a 2×2×2 fcc Al cell (32 sites) with a vacancy, rattled,
                    at three lattice constants and two rattles (6 cells of 31 atoms)
-explore.extxyz     where the MD starts: a 3×3×3 cell (108 sites) with a vacancy, 107 atoms, large
-                   enough that the sub-cells cut from it are smaller than the cell
+explore.extxyz     where the MD starts: a 4×4×4 cell (256 sites) with a vacancy, 255 atoms, large
+                   enough that a sub-cell with a sound buffer (3×3×3 cells, 107-108 atoms: the
+                   embedding check's measure) is well under its size, and small enough that pw.x
+                   labels it whole for the check in a few minutes
 """
 from ase.build import bulk
 from ase.io import write
@@ -18,4 +20,4 @@ def vacancy_cell(a, repeat, rattle, seed):
 labels = [vacancy_cell(a, (2, 2, 2), r, seed) for seed, (a, r) in enumerate(
     [(a, r) for a in (3.98, 4.04, 4.10) for r in (0.05, 0.12)])]
 write("structures.extxyz", labels, format="extxyz")
-write("explore.extxyz", [vacancy_cell(4.04, (3, 3, 3), 0.05, 100)], format="extxyz")
+write("explore.extxyz", [vacancy_cell(4.04, (4, 4, 4), 0.05, 100)], format="extxyz")

@@ -219,7 +219,7 @@ function warnings(c: Config): Problem[] {
   const out: Problem[] = [];
   const { rcut, buffer } = c.embedding;
   if (buffer < rcut) {
-    out.push({ path: 'embedding.buffer', message: `${buffer} < rcut (${rcut}): atoms between ${buffer} and ${rcut} Å from the centre see the periodic seam` });
+    out.push({ path: 'embedding.buffer', message: `${buffer} < rcut (${rcut}): atoms between ${buffer} and ${rcut} Å from the centre have the periodic seam within the potential's cutoff; the embedding check (embedding.check) measures whether their labels still agree with their frame's DFT` });
   }
   return out;
 }
