@@ -7,13 +7,11 @@
  * never holds the loop up: the next iteration's labelling starts beside it. Its labels are a
  * measurement, not training data: nothing goes into the database.
  */
-import type { Config } from '../../config/types.js';
 import { parsePwOutput, pwWallSeconds } from '../../formats/espresso-out.js';
 import { stageCoreSeconds } from '../../state/tasks.js';
 import { defineJobKind } from '../kind.js';
 import { classifyOutput } from '../label/classes.js';
-import { carried, escalateLabel } from '../label/escalate.js';
-import { retryFromStructure } from '../label/plan.js';
+import { pwTask } from '../label/pw-task.js';
 import { checkKey, planCheck, settingName, type CheckData, type CheckForces, type CheckSpec } from './plan.js';
 import { checkFigures, checkLine } from './table.js';
 
@@ -26,17 +24,11 @@ export const checkKind = defineJobKind<CheckSpec, CheckData, CheckForces>({
   spendsDft: true,
   labelsNext: (stage) => stage.data.labels_next ?? 0,
   // pw.x in a task folder, as labelling runs it
-  template: 'label.sh.hbs',
-  progressFile: 'pw.out',
-  outputs: ['pw.out', 'structure.extxyz'],
-  resourcesField: 'dft.resources',
-  resources: (config: Config) => config.dft.resources,
-  scriptContext: (config: Config) => ({ dft_command: config.dft.command }),
+  ...pwTask,
   plan(ctx, stageDir) {
     const { tasks, data, notes } = planCheck(ctx, stageDir);
     return { tasks, shared: [], data, notes };
   },
-  retryFiles: (task, failed, dir, parameters, ctx) => retryFromStructure(task, failed, dir, parameters, ctx.config),
   judge(files, exitcode, task) {
     const text = files.get('pw.out')?.toString('utf8') ?? '';
     const out = parsePwOutput(text);
@@ -67,10 +59,4 @@ export const checkKind = defineJobKind<CheckSpec, CheckData, CheckForces>({
     const why = config.embedding.check.when === 'off' ? 'embedding.check.when is off' : 'the next selection checks them';
     return `embedding: today's settings (${settingName(config.embedding.box, config.embedding.buffer)}; dft and embedding as in autopipe.yaml) were never checked against their frame's DFT (${why})${ran.length > 0 ? `; iteration ${ran.at(-1)?.iteration}'s check was of other settings` : ''}`;
   },
-  neverRetried: {
-    input_error: 'pw.x rejected its input (fix the structure or dft.parameters)',
-    pw_error: 'pw.x stopped with an error autopipe has no remedy for',
-  },
-  carry: carried,
-  escalate: escalateLabel,
 });

@@ -1,13 +1,12 @@
 /** The labelling stage: one pw.x task per structure, as job arrays, retried up pw.x's ladder. */
-import type { Config } from '../../config/types.js';
 import { readExtxyz } from '../../formats/extxyz.js';
 import { StageError } from '../../errors/errors.js';
 import { phaseOf, stageCoreSeconds, stageCounts } from '../../state/tasks.js';
 import { defineJobKind, type Candidate, type StageContext } from '../kind.js';
 import { selectedFile } from '../kept.js';
-import { gammaOnlyMetalWarning, planLabelTasks, retryFromStructure, type LabelSpec } from './plan.js';
+import { gammaOnlyMetalWarning, planLabelTasks, type LabelSpec } from './plan.js';
+import { pwTask } from './pw-task.js';
 import { judgeLabel, levelsAdded, mergeLabel, type LabelData, type LabelRow } from './merge.js';
-import { carried, escalateLabel } from './escalate.js';
 
 /** Iteration 0 labels the user's structures; iteration k + 1 what the select stage of k chose. */
 function structuresToLabel(ctx: StageContext): Candidate[] {
@@ -29,20 +28,13 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
   configSections: ['dft', 'recovery'],
   next: { kind: 'train', nextIteration: false },
   spendsDft: true,
-  template: 'label.sh.hbs',
-  progressFile: 'pw.out',
-  // the structure too: a retry starts from it (pw.x's output does not carry the mask)
-  outputs: ['pw.out', 'structure.extxyz'],
-  resourcesField: 'dft.resources',
-  resources: (config: Config) => config.dft.resources,
-  scriptContext: (config: Config) => ({ dft_command: config.dft.command }),
+  ...pwTask,
   plan(ctx, stageDir) {
     const structures = structuresToLabel(ctx);
     const tasks = planLabelTasks(structures, ctx.config, stageDir, ctx.configFile);
     const gamma = gammaOnlyMetalWarning(structures.map((c) => c.atoms), ctx.config);
     return { tasks, shared: [], data: {}, notes: gamma === undefined ? [] : [`iteration ${ctx.iteration}: ${gamma}`] };
   },
-  retryFiles: (task, failed, dir, parameters, ctx) => retryFromStructure(task, failed, dir, parameters, ctx.config),
   judge: judgeLabel,
   merge: (done, sink) => mergeLabel(done, sink),
   record: (stage, done) => ({ levels: levelsAdded(stage.data, done) }),
@@ -59,10 +51,4 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
       dft_core_hours: stageCoreSeconds(stage) / 3600,
     };
   },
-  neverRetried: {
-    input_error: 'pw.x rejected its input (fix the structure or dft.parameters)',
-    pw_error: 'pw.x stopped with an error autopipe has no remedy for',
-  },
-  carry: carried,
-  escalate: escalateLabel,
 });
