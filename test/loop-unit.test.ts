@@ -72,6 +72,9 @@ describe('the loop: stop rules (each on a case built for it)', () => {
     // 6 spent + 4 × 3 projected = 18
     expect(stopOf(c, config('iterations: {max_dft_core_hours: 17}\n'))?.reason).to.equal('the DFT budget: 6.00 core-hours spent on 2 labelled structures, and labelling iteration 1\'s 4 would take about 12.00 more, beyond iterations.max_dft_core_hours (17)');
     expect(stopOf(c, config('iterations: {max_dft_core_hours: 18}\n'))).to.equal(undefined);
+    // an embedding check's DFT is spent too, but its tasks are a measurement, not labelled structures
+    const measured: Cursor = { ...c, done: [summary, summarize(stage('check', 0, ['done', 'done', 'done'], {}, 300), NOW)] };
+    expect(dftSpent(measured, REGISTRY)).to.deep.equal({ coreHours: 6 + 3 * 300 * 8 / 3600, labelled: 2 });
   });
 
   it('no candidates: a selection that chose nothing stops the loop and says why; a stage that gave up stops it with its reason', () => {

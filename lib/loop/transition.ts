@@ -42,7 +42,8 @@ export function dftSpent(c: Cursor, kinds: Registry): { coreHours: number; label
   const open = c.stages.filter((s) => dft(s.kind));
   const done = c.done.filter((s) => dft(s.kind));
   const seconds = open.reduce((n, s) => n + coreSeconds(s), 0) + done.reduce((n, s) => n + (s.core_s ?? 0), 0);
-  const labelled = open.reduce((n, s) => n + doneCount(s), 0) + done.reduce((n, s) => n + s.counts.done, 0);
+  const labels = (kind: StageKindName) => kinds.get(kind)?.measures !== true;
+  const labelled = open.filter((s) => labels(s.kind)).reduce((n, s) => n + doneCount(s), 0) + done.filter((s) => labels(s.kind)).reduce((n, s) => n + s.counts.done, 0);
   return { coreHours: seconds / 3600, labelled };
 }
 

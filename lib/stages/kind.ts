@@ -160,6 +160,8 @@ interface KindBase<Data> {
   readonly next: Next;
   /** Its attempts' core-hours are DFT: the campaign's budget (iterations.max_dft_core_hours) counts them. */
   readonly spendsDft?: boolean;
+  /** Its DFT is a measurement, not labels (the embedding check): the budget counts its core-hours but not its tasks as labelled structures. */
+  readonly measures?: boolean;
   /** Pure: how many structures the next iteration will label after this settled stage (select: those it chose); the budget's projection. */
   labelsNext?(stage: Typed<AnyStage, Data>): number;
   /** Pure: why this settled stage ends the loop (explore: converged; select: nothing to label), or undefined. */

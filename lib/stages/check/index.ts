@@ -22,6 +22,7 @@ export const checkKind = defineJobKind<CheckSpec, CheckData, CheckForces>({
   configSections: ['dft', 'embedding', 'recovery'],
   next: { kind: 'label', nextIteration: true },
   spendsDft: true,
+  measures: true,
   labelsNext: (stage) => stage.data.labels_next ?? 0,
   // pw.x in a task folder, as labelling runs it
   ...pwTask,
