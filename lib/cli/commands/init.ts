@@ -55,7 +55,11 @@ ${o.partition === undefined ? '    # partition: compute' : `    partition: ${y(o
     # account: my-project
     # modules: ["module load quantum-espresso"]
 
-embedding: {rcut: 5.0, buffer: 5.0, min_distance: 1.5}
+embedding:                                 # sub-cells around uncertain atoms: docs/embedding.md
+  rcut: 5.0                                # the potential's cutoff
+  buffer: 5.0                              # the box is at least 2 (rcut + buffer) thick
+  box: lattice                             # whole crystal periods of the frame; cube for liquids
+  target_force_error: 50                   # meV/Å: what the embedding check holds the sub-cells to
 selection: {column: f_pace_gamma, lo: 5, hi: 25, max_candidates: 200}
 
 recovery:                                  # failed pw.x tasks are retried by poll: docs/recovery.md
