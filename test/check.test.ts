@@ -161,6 +161,11 @@ describe('the embedding check: when it runs, what it tries, what it warns of (pu
     const { checkSettings } = await import('../lib/stages/check/plan.js');
     const config = parseConfigText(CONFIG.replace('check: {buffers: [0.04], centres: 1}', 'check: {}').replace('box: cube', 'box: lattice'), 'autopipe.yaml').config;
     expect(checkSettings(config).map((s) => s.setting)).to.deep.equal([0.04, 2, 4].flatMap((b) => [`lattice, buffer ${b} Å`]).concat([0.04, 2, 4].map((b) => `cube, buffer ${b} Å`)));
+    // one shape only (the configured one is always checked)
+    const one = parseConfigText(CONFIG.replace('check: {buffers: [0.04], centres: 1}', 'check: {boxes: [cube], buffers: [2]}').replace('box: cube', 'box: lattice'), 'autopipe.yaml').config;
+    expect(checkSettings(one).map((s) => s.setting)).to.deep.equal(['lattice, buffer 2 Å', 'cube, buffer 2 Å']);
+    const only = parseConfigText(CONFIG.replace('check: {buffers: [0.04], centres: 1}', 'check: {boxes: [lattice], buffers: [2]}').replace('box: cube', 'box: lattice'), 'autopipe.yaml').config;
+    expect(checkSettings(only).map((s) => s.setting)).to.deep.equal(['lattice, buffer 2 Å']);
   });
 
   it('warns when a metal would be labelled at the Γ point only in a cell thinner than 15 Å', async () => {

@@ -27,7 +27,7 @@ describe('config', () => {
     expect(config.dft.resources.time).to.equal('01:00:00');
     expect(config.recovery.scf_not_converged).to.deep.equal([{ mixing_beta: 0.3 }, { mixing_mode: 'local-TF', mixing_beta: 0.2 }, { diagonalization: 'cg', mixing_beta: 0.1, electron_maxstep: 300 }]);
     expect(config.recovery.walltime).to.deep.equal({ factor: 2, max: '48:00:00', retries: 2 });
-    expect(config.embedding).to.deep.equal({ rcut: 5, buffer: 5, mask_radius: null, min_distance: 1.5, energy_weight: 0, box: 'lattice', target_force_error: 50, check: { when: 'auto', buffers: null, centres: 2, max_reference_atoms: 600 } });
+    expect(config.embedding).to.deep.equal({ rcut: 5, buffer: 5, mask_radius: null, min_distance: 1.5, energy_weight: 0, box: 'lattice', target_force_error: 50, check: { when: 'auto', boxes: ['lattice', 'cube'], buffers: null, centres: 2, max_reference_atoms: 600 } });
     expect(config.selection.column).to.equal('f_pace_gamma');
     expect(config.explore.resources.ntasks).to.equal(1);
     expect(config.train.reference_energy).to.equal('auto');

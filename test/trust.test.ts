@@ -66,7 +66,7 @@ function continuation() {
   const dir = movedCopy(finishedCampaign());
   const before = cursorOf(dir);
   editConfig(dir, [/^ {2}max: 1$/m, '  max: 2'], ['functions_per_element: 8', 'functions_per_element: 6']);
-  // the structure to explore replaced: the 107-atom vacancy cell with its atoms shifted (same file name)
+  // the structure to explore replaced: the 255-atom vacancy cell with its atoms shifted (same file name)
   const text = readFileSync(join(dir, 'explore.extxyz'), 'utf8');
   writeFileSync(join(dir, 'explore.extxyz'), text.replace(/^(Al\s+)(-?\d+\.\d+)/gm, (_m, head: string, x: string) => `${head}${(Number(x) + 0.05).toFixed(8)}`));
   const r = autopipe(['run'], dir);

@@ -62,7 +62,7 @@ export interface Config {
   embedding: {
     rcut: number; buffer: number; mask_radius: number | null; min_distance: number; energy_weight: number;
     box: 'lattice' | 'cube'; target_force_error: number;
-    check: { when: 'auto' | 'off'; buffers: number[] | null; centres: number; max_reference_atoms: number };
+    check: { when: 'auto' | 'off'; boxes: Array<'lattice' | 'cube'>; buffers: number[] | null; centres: number; max_reference_atoms: number };
   };
   selection: { column: string; lo: number; hi: number; max_candidates: number; types: string[] | null };
   explore: {

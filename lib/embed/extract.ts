@@ -58,14 +58,17 @@ export function embedParamProblems(p: EmbedParams): string[] {
   return out;
 }
 
+/** What the embedding check measures of the warnings below: whether the labels still agree. */
+const MEASURED = 'the embedding check measures whether their labels still agree with their frame\'s DFT';
+
 export function embedWarnings(p: EmbedParams): string[] {
   // An atom d from the centre keeps its whole environment within rcut only if d ≤ buffer.
   const mask = p.maskRadius ?? p.rcut;
   if (p.buffer < p.rcut) {
-    const trained = mask > p.buffer ? `and with mask_radius ${mask} Å their forces are trained on` : `(mask_radius ${mask} Å leaves them out of training)`;
-    return [`buffer (${p.buffer} Å) < rcut (${p.rcut} Å): atoms between ${p.buffer} and ${p.rcut} Å from the centre have neighbours across the periodic seam, ${trained}`];
+    const trained = mask > p.buffer ? `with mask_radius ${mask} Å their forces are trained on` : `mask_radius ${mask} Å leaves them out of training`;
+    return [`buffer (${p.buffer} Å) < rcut (${p.rcut} Å): atoms between ${p.buffer} and ${p.rcut} Å from the centre have neighbours across the periodic seam (${trained}); ${MEASURED}`];
   }
-  if (mask > p.buffer) return [`mask_radius (${mask} Å) > buffer (${p.buffer} Å): masked-in atoms beyond ${p.buffer} Å from the centre have neighbours across the periodic seam`];
+  if (mask > p.buffer) return [`mask_radius (${mask} Å) > buffer (${p.buffer} Å): masked-in atoms beyond ${p.buffer} Å from the centre have neighbours across the periodic seam; ${MEASURED}`];
   return [];
 }
 

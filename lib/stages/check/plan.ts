@@ -65,11 +65,11 @@ export function checkKey(config: Config): string {
   return JSON.stringify({ rcut, mask_radius, min_distance, parameters, pseudopotentials, kspacing, kpoints, gamma_trick });
 }
 
-/** The ladder: both boxes over the buffers (null: the configured one, rcut / 2 and rcut). */
+/** The ladder: the boxes (the configured one first) over the buffers (null: the configured one, rcut / 2 and rcut). */
 export function checkSettings(config: Config): CheckSetting[] {
   const e = config.embedding;
   const buffers = [...new Set(e.check.buffers ?? [e.buffer, e.rcut / 2, e.rcut])].sort((a, b) => a - b);
-  const boxes: Box[] = [e.box, e.box === 'lattice' ? 'cube' : 'lattice'];
+  const boxes: Box[] = [...new Set([e.box, ...e.check.boxes])];
   return boxes.flatMap((box) => buffers.map((buffer) => ({ setting: settingName(box, buffer), box, buffer })));
 }
 
