@@ -155,6 +155,10 @@ describe('the embedding check: when it runs, what it tries, what it warns of (pu
     expect(skipReason(emptyCursor('check', 1, 'c0ffee000019'), off)).to.deep.include({ unchecked: true });
     expect(skipReason(checked(off, { skipped: 'off', unchecked: true }), off)).to.deep.include({ unchecked: false });
     expect(checkLine({ skipped: 'embedding.check.when is off' })).to.equal('embedding check: none (embedding.check.when is off)');
+    // a reference that failed: nothing measured, and said so, not "still labelling"
+    const pending: CheckData = { frame: { source: 'f.dump', index: 0, natoms: 107, centres: [41] }, reference: 'frame', target: 50, configured: 'cube, buffer 0.04 Å', settings: [{ setting: 'cube, buffer 0.04 Å', box: 'cube', buffer: 0.04 }], forces: {} };
+    expect(checkLine(pending)).to.match(/the configured setting \(cube, buffer 0\.04 Å\) is not labelled yet \[1 of 1 settings still labelling\]$/);
+    expect(checkLine(pending, 1)).to.match(/\[1 of 1 settings not measured: 1 task\(s\) failed, the reference among them or every sub-cell\]$/);
   });
 
   it('tries both boxes over the buffers (by default the configured one, rcut / 2 and rcut), the configured box first', async () => {

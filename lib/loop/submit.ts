@@ -29,13 +29,15 @@ type How = 'found' | 'ran' | 'submitted';
 
 interface Intent { stage: StageRecord; s: SubmissionRecord; kind: JobStageKind }
 
+/** What is to be submitted, in the loop's order, but measurements (the embedding check) after the stages that carry the loop on, so that a queue taking jobs in order runs those first. */
 function intentsOf(ctx: SubmitContext, c: Cursor): Intent[] {
-  return c.stages.flatMap((stage) => stage.submissions.filter((s) => s.job === null).map((s) => {
+  const intents = c.stages.flatMap((stage) => stage.submissions.filter((s) => s.job === null).map((s) => {
     const kind = ctx.registry.get(stage.kind);
     if (kind === undefined) throw new StageError(`the cursor has an open ${stage.kind} stage, which this autopipe does not have`, { hint: 'use the autopipe version that started it' });
     if (kind.runs !== 'jobs') throw new StageError(`the cursor has a submission in a ${stage.kind} stage, which runs no jobs`);
     return { stage, s, kind };
   }));
+  return [...intents.filter((i) => i.kind.measures !== true), ...intents.filter((i) => i.kind.measures === true)];
 }
 
 /** Intents SLURM no longer knows but whose tasks' sentinels exist: they ran (SLURM forgets finished jobs after MinJobAge). */

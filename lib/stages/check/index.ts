@@ -8,7 +8,7 @@
  * measurement, not training data: nothing goes into the database.
  */
 import { parsePwOutput, pwWallSeconds } from '../../formats/espresso-out.js';
-import { stageCoreSeconds } from '../../state/tasks.js';
+import { stageCoreSeconds, stageCounts } from '../../state/tasks.js';
 import { defineJobKind } from '../kind.js';
 import { classifyOutput } from '../label/classes.js';
 import { pwTask } from '../label/pw-task.js';
@@ -45,7 +45,8 @@ export const checkKind = defineJobKind<CheckSpec, CheckData, CheckForces>({
   record: (stage, done) => ({ forces: { ...(stage.data.forces ?? {}), ...Object.fromEntries(done.map((d) => [d.task.id, d.result])) } }),
   // the labelling of the next iteration does not wait for the check
   followsEarly: () => true,
-  summaryLine: (stage) => `${checkLine(stage.data)}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`,
+  // failed as labelling says it: a task whose last attempt failed (for good once the stage is settled)
+  summaryLine: (stage) => `${checkLine(stage.data, stageCounts(stage).failed)}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`,
   iterationPart(stage) {
     const d = stage.data;
     if (d.skipped !== undefined) return {};

@@ -51,8 +51,8 @@ function figure(r: SettingFidelity): string {
   return `core force RMSE ${r.rmse.toFixed(0)} meV/Å (largest ${r.max.toFixed(0)}) in ${r.atoms.toFixed(0)}-atom sub-cells at ${r.costShare.toFixed(2)} of the reference's DFT time`;
 }
 
-/** One line of what the check found (the poll's output, status). */
-export function checkLine(d: CheckData): string {
+/** One line of what the check found (the poll's output, status); `failed`: its tasks whose last attempt failed (their settings wait on a retry, or never finish). */
+export function checkLine(d: CheckData, failed = 0): string {
   if (d.skipped !== undefined) return `embedding check: none (${d.skipped})`;
   const f = checkFigures(d);
   const where = d.frame === undefined ? '' : ` on frame ${d.frame.index} of ${d.frame.source} (${d.frame.natoms} atoms, ${d.frame.centres.length} centre(s), reference: ${d.reference === 'frame' ? 'the whole frame' : 'a large sub-cell per centre'})`;
@@ -63,6 +63,8 @@ export function checkLine(d: CheckData): string {
   const best = f.rows.length === 0 ? '' : f.cheapest === undefined
     ? `; no checked setting reaches ${target} meV/Å (best: ${[...f.rows].sort((a, b) => a.rmse - b.rmse)[0].setting}, ${[...f.rows].sort((a, b) => a.rmse - b.rmse)[0].rmse.toFixed(0)} meV/Å)`
     : f.cheapest.setting === d.configured ? '; it is the cheapest that does' : `; the cheapest within it: ${f.cheapest.setting} (${figure(f.cheapest)})`;
-  const pending = f.pending.length > 0 ? ` [${f.pending.length} of ${(d.settings ?? []).length} settings still labelling]` : '';
+  const pending = f.pending.length === 0 ? '' : failed > 0
+    ? ` [${f.pending.length} of ${(d.settings ?? []).length} settings not measured: ${failed} task(s) failed${f.rows.length === 0 ? ', the reference among them or every sub-cell' : ''}]`
+    : ` [${f.pending.length} of ${(d.settings ?? []).length} settings still labelling]`;
   return `embedding check${where}: ${own}${best}${pending}`;
 }
