@@ -53,6 +53,8 @@ function keep(workdir: string, path: string, content: Buffer): void {
 export interface LoopHandles { pass: PassContext; closeDb: () => void }
 
 export function loopContext(p: Project, x: OpenExecutor, ctx: CliContext): LoopHandles {
+  // the clock, read once for the pass: every stage it plans and runs carries the same time
+  const now = ctx.now();
   let db: AseDatabase | undefined;
   const openDb = () => (db ??= openDatabaseFile(p.dbPath, { create: true, busyTimeoutMs: ctx.dbBusyTimeoutMs }));
   const templates = new Map<string, Render>();
@@ -62,14 +64,14 @@ export function loopContext(p: Project, x: OpenExecutor, ctx: CliContext): LoopH
     return r(context);
   };
   const stageContext = (c: Cursor): StageContext => ({
-    cursor: c, iteration: c.iteration, config: p.config, configFile: p.configFile, now: ctx.now(), db: openDb, render,
+    cursor: c, iteration: c.iteration, config: p.config, configFile: p.configFile, now, db: openDb, render,
     asset: (name) => readFileSync(join(ASSETS, name), 'utf8'),
     readFile: (path, base) => readKeptFile(isAbsolute(path) ? path : join(base === 'work' ? p.workdir : p.dir, path), base === 'work' ? 'a file the campaign kept' : 'a file autopipe.yaml names'),
     initialStructures: () => candidatesOf(p),
   });
   let arraySize: number | undefined;
   const pass: PassContext = {
-    executor: x.executor, registry: REGISTRY, config: p.config, now: ctx.now(),
+    executor: x.executor, registry: REGISTRY, config: p.config, now,
     about: `project ${JSON.stringify(p.config.name)} at ${hostname()}:${p.dir}`,
     saveCursor: (c) => writeCursor(p.cursorPath, { ...c, updated_at: ctx.now(), home: homeOf(p) }),
     stageContext,
@@ -78,9 +80,9 @@ export function loopContext(p: Project, x: OpenExecutor, ctx: CliContext): LoopH
       makeDirs(dirname(full));
       writeFileAtomic(full, content);
     },
-    sink: { db: openDb, keep: (path, content) => keep(p.workdir, path, content), config: p.config, now: ctx.now(), user: ctx.user },
+    sink: { db: openDb, keep: (path, content) => keep(p.workdir, path, content), config: p.config, now, user: ctx.user },
     arrays: {
-      project: p.config.name, now: ctx.now(), token: newToken,
+      project: p.config.name, now, token: newToken,
       maxArraySize: async () => (arraySize ??= await maxArraySize(p, x.runner)),
     },
   };

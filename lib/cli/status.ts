@@ -60,7 +60,7 @@ export function statusJson(c: Cursor, cells: readonly LabelledCell[] = [], regis
 
 /** Where the campaign stands as to each kind that says (the embedding check: were today's settings checked?). */
 export function standingLines(c: Cursor, config: Config, registry: Registry = REGISTRY): string[] {
-  const stages = stagesInOrder(c);
+  const stages = stagesInOrder(c, registry);
   return [...registry.values()].flatMap((k) => {
     const line = k.standing?.(stages.filter((s) => s.kind === k.kind), config);
     return line === undefined ? [] : [line];
@@ -71,7 +71,7 @@ export function standingLines(c: Cursor, config: Config, registry: Registry = RE
 export function iterationLines(c: Cursor, cells: readonly LabelledCell[] = [], registry: Registry = REGISTRY): string[] {
   const out: string[] = [];
   const lastConfig = new Map<string, JsonObject>();
-  for (const s of stagesInOrder(c)) {
+  for (const s of stagesInOrder(c, registry)) {
     const head = `iteration ${s.iteration} ${s.kind.padEnd(7)}`;
     const kind = registry.get(s.kind);
     out.push(`${head} ${kind === undefined ? '(a kind of stage this autopipe does not have)' : kind.summaryLine(s, { cells })}`);

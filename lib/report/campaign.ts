@@ -46,9 +46,11 @@ function failuresOf(s: AnyStage): { failures: Partial<Record<FailureClass, Class
   return { failures: s.failures as Partial<Record<FailureClass, ClassSummary>>, gaveUp: s.gave_up as unknown as GaveUp[] };
 }
 
-/** Stages of both lists in loop order: by iteration, then in the order they were planned. */
-export function stagesInOrder(c: Cursor): AnyStage[] {
-  return [...c.done, ...c.stages].sort((x, y) => x.iteration - y.iteration || x.planned_at - y.planned_at);
+/** Stages of both lists in loop order: by iteration, then in the order they were planned (stages planned in one pass: in the registry's order). */
+export function stagesInOrder(c: Cursor, registry?: Registry): AnyStage[] {
+  const order = [...(registry?.keys() ?? [])];
+  const rank = (s: AnyStage) => order.indexOf(s.kind);
+  return [...c.done, ...c.stages].sort((x, y) => x.iteration - y.iteration || x.planned_at - y.planned_at || rank(x) - rank(y));
 }
 
 function iterationSummary(iteration: number, stages: readonly AnyStage[], cells: readonly LabelledCell[], registry: Registry): IterationSummary {
@@ -77,7 +79,7 @@ function iterationSummary(iteration: number, stages: readonly AnyStage[], cells:
 }
 
 export function campaignOf(c: Cursor, cells: readonly LabelledCell[], registry: Registry): Campaign {
-  const stages = stagesInOrder(c);
+  const stages = stagesInOrder(c, registry);
   const iterations = [...new Set(stages.map((s) => s.iteration))].sort((a, b) => a - b);
   return {
     project: c.project,
