@@ -38,7 +38,7 @@ function structuresAt(p: Project, field: string, file: string, problems: Problem
 
 /** MD needs a box: every starting frame periodic in all three directions, with a cell of volume. */
 function periodicProblems(frames: readonly Atoms[], field: string, file: string): Problem[] {
-  const bad = frames.flatMap((a, k) => (a.pbc.every(Boolean) && Math.abs(cellVolume(a.cell)) > 1e-6 ? [] : [k + 1]));
+  const bad = frames.flatMap((a, k) => (a.pbc.every(Boolean) && Math.abs(cellVolume(a.cell)) > 1e-6 ? [] : [k])); // ASE's index
   return bad.length === 0 ? [] : [{ path: field, message: `${file} frame(s) ${bad.slice(0, 5).join(', ')} are not periodic in x, y and z with a cell (Lattice="…" pbc="T T T"): MD in autopipe explores periodic cells` }];
 }
 

@@ -29,7 +29,7 @@ export function* readDumpFrames(chunks: Iterable<Uint8Array>, opts: DumpReadOpti
     throw new InputFormatError(msg, { file: source, line });
   };
   let line = next();
-  let frameNo = 0;
+  let frameNo = -1; // the frame's index as ASE counts (from 0)
   while (line !== undefined) {
     if (line.trim() === '') {
       line = next();

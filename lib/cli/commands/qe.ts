@@ -76,7 +76,7 @@ export function qeCommands(y: Argv): Argv {
       for (const file of argv.structures as string[]) {
         const frames = [...readStructures(file, { types: argv.types?.split(',') })];
         frames.forEach((atoms, i) => {
-          const from = frames.length > 1 ? `${file} frame ${i + 1}` : file;
+          const from = frames.length > 1 ? `${file} frame ${i}` : file; // ASE's index, as everywhere
           const missing = [...new Set(symbolsOf(atoms))].filter((s) => dft.pseudopotentials[s] === undefined);
           if (missing.length > 0) throw new ConfigError(argv.config, [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (needed by ${from})`]);
           const stem = stemOf(atoms.info.name, basename(file, extname(file)) + (frames.length > 1 ? `_${i + 1}` : ''));
