@@ -11,15 +11,14 @@ import type { Config } from '../../config/types.js';
 import { readExtxyz } from '../../formats/extxyz.js';
 import { readDumpFrames } from '../../formats/lammps-dump.js';
 import { atomIndexOfId, embedAtom, indexFrame, type EmbedParams } from '../../embed/extract.js';
+import type { BoxShape } from '../../embed/box.js';
 import { StageError } from '../../errors/errors.js';
 import type { Cursor } from '../../state/cursor.js';
 import { attemptDir, taskId, type PlannedTask, type StageContext } from '../kind.js';
 import { elementsOf, keptPotential, selectedFile, stageOf } from '../kept.js';
 import { attemptFiles, gammaOnlyMetalWarning, type LabelSpec } from '../label/plan.js';
 
-export type Box = 'lattice' | 'cube';
-
-export interface CheckSetting { setting: string; box: Box; buffer: number }
+export interface CheckSetting { setting: string; box: BoxShape; buffer: number }
 
 /** A check task: the reference or one sub-cell, and which of its atoms' forces are kept (index in the structure, parent id). */
 export interface CheckSpec extends LabelSpec {
@@ -54,7 +53,7 @@ export interface CheckData {
   labels_next?: number;
 }
 
-export function settingName(box: Box, buffer: number): string {
+export function settingName(box: BoxShape, buffer: number): string {
   return `${box}, buffer ${buffer} Å`;
 }
 
@@ -69,7 +68,7 @@ export function checkKey(config: Config): string {
 export function checkSettings(config: Config): CheckSetting[] {
   const e = config.embedding;
   const buffers = [...new Set(e.check.buffers ?? [e.buffer, e.rcut / 2, e.rcut])].sort((a, b) => a - b);
-  const boxes: Box[] = [...new Set([e.box, ...e.check.boxes])];
+  const boxes: BoxShape[] = [...new Set([e.box, ...e.check.boxes])];
   return boxes.flatMap((box) => buffers.map((buffer) => ({ setting: settingName(box, buffer), box, buffer })));
 }
 
@@ -111,7 +110,7 @@ function frameAt(ctx: StageContext, source: string, index: number): Atoms {
   throw new StageError(`${source} has no frame ${index} (it has ${k})`);
 }
 
-function params(config: Config, box: Box, buffer: number): EmbedParams {
+function params(config: Config, box: BoxShape, buffer: number): EmbedParams {
   const e = config.embedding;
   return { rcut: e.rcut, buffer, maskRadius: e.mask_radius ?? undefined, minDistance: e.min_distance, box };
 }
