@@ -440,7 +440,7 @@ print(json.dumps(out))`, [join(workdir(dir), 'autopipe.db'), join(workdir(dir), 
       editConfig(dir, ['explore.extxyz', 'molecule.extxyz']);
       const r = cli(['config', 'check', join(dir, 'autopipe.yaml')]);
       expect(r.status, r.stderr).to.equal(78);
-      expect(r.stderr).to.match(/explore\.structures \(line \d+\): molecule\.extxyz frame\(s\) 1 are not periodic in x, y and z with a cell/);
+      expect(r.stderr).to.match(/explore\.structures \(line \d+\): molecule\.extxyz frame\(s\) 0 are not periodic in x, y and z with a cell/);
     },
   },
   {
