@@ -2,7 +2,7 @@
  * How right a sub-cell's labels are: the forces DFT gives its core atoms against the forces
  * the same DFT gives the same atoms in the frame they were cut from (the reference), at the
  * same k-point density; and what the sub-cells cost against it. Pure: forces in, figures out.
- * Used by `autopipe embed check` and bench/embedding-fidelity.
+ * Used by the loop's embedding check (lib/stages/check) and bench/embedding-fidelity.
  *
  * Force errors are per Cartesian component, as pacemaker reports a potential's force RMSE, so
  * a label's error and the fit's error are read on one scale; the largest error is the length
@@ -20,19 +20,24 @@ export interface LabelledSubcell {
   seconds: number;
 }
 
-/** The core of a sub-cell as cut (force_mask 1), with its forces: what a check keeps of it. */
-export function coreOf(atoms: Atoms, forces: ArrayLike<number>): { coreIds: number[]; coreForces: number[] } {
+/** The core atoms of a sub-cell as cut (force_mask 1): their indices in it and their parent ids. */
+export function coreAtoms(atoms: Atoms): { pick: number[]; ids: number[] } {
   const mask = atoms.arrays.force_mask?.values;
   const ids = atoms.arrays.parent_id?.values;
   if (mask === undefined || ids === undefined) throw new RangeError('the sub-cell has no force_mask or parent_id');
-  const coreIds: number[] = [];
-  const coreForces: number[] = [];
-  for (let k = 0; k < mask.length; k++) {
-    if (Number(mask[k]) !== 1) continue;
-    coreIds.push(Number(ids[k]));
-    coreForces.push(forces[3 * k], forces[3 * k + 1], forces[3 * k + 2]);
-  }
-  return { coreIds, coreForces };
+  const pick = Array.from({ length: mask.length }, (_, k) => k).filter((k) => Number(mask[k]) === 1);
+  return { pick, ids: pick.map((k) => Number(ids[k])) };
+}
+
+/** The forces of the atoms at `pick`, 3 per atom. */
+export function forcesAt(forces: ArrayLike<number>, pick: readonly number[]): number[] {
+  return pick.flatMap((k) => [forces[3 * k], forces[3 * k + 1], forces[3 * k + 2]]);
+}
+
+/** The core of a sub-cell with its forces: what a check keeps of it. */
+export function coreOf(atoms: Atoms, forces: ArrayLike<number>): { coreIds: number[]; coreForces: number[] } {
+  const { pick, ids } = coreAtoms(atoms);
+  return { coreIds: ids, coreForces: forcesAt(forces, pick) };
 }
 
 /** The reference: the parent frame (or a much larger sub-cell) labelled by the same DFT. */
@@ -103,17 +108,21 @@ export function cheapestWithin(settings: readonly SettingFidelity[], targetMeV: 
   return [...settings].filter((s) => s.rmse <= targetMeV).sort((a, b) => a.seconds - b.seconds)[0];
 }
 
-/** A reference from a parent frame and its forces, atoms found by LAMMPS id or 1-based index. */
-export function parentReference(parent: Atoms, forces: Float64Array, seconds: number): Reference {
-  const ids = parent.arrays.id?.values;
-  const byId = new Map<number, number>();
-  const n = parent.numbers.length;
-  for (let k = 0; k < n; k++) byId.set(ids === undefined ? k + 1 : Number(ids[k]), k);
+/** A reference from the parent ids of some of its atoms and their forces (3 per id, in that order). */
+export function reference(ids: readonly number[], forces: ArrayLike<number>, seconds: number, natoms: number): Reference {
+  const at = new Map(ids.map((id, k) => [id, k]));
   return {
-    natoms: n, seconds,
+    natoms, seconds,
     forceOf(id) {
-      const k = byId.get(id);
+      const k = at.get(id);
       return k === undefined ? undefined : [forces[3 * k], forces[3 * k + 1], forces[3 * k + 2]];
     },
   };
+}
+
+/** A reference from a whole parent frame and its forces, atoms found by LAMMPS id or 1-based index. */
+export function parentReference(parent: Atoms, forces: ArrayLike<number>, seconds: number): Reference {
+  const ids = parent.arrays.id?.values;
+  const n = parent.numbers.length;
+  return reference(Array.from({ length: n }, (_, k) => (ids === undefined ? k + 1 : Number(ids[k]))), forces, seconds, n);
 }

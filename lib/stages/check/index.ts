@@ -12,6 +12,7 @@ import { stageCoreSeconds, stageCounts } from '../../state/tasks.js';
 import { defineJobKind } from '../kind.js';
 import { classifyOutput } from '../label/classes.js';
 import { pwTask } from '../label/pw-task.js';
+import { forcesAt } from '../../embed/fidelity.js';
 import { checkKey, planCheck, settingName, type CheckData, type CheckForces, type CheckSpec } from './plan.js';
 import { checkFigures, checkLine } from './table.js';
 
@@ -38,7 +39,7 @@ export const checkKind = defineJobKind<CheckSpec, CheckData, CheckForces>({
     const { role, setting, centre, ids, pick, natoms } = task.spec;
     const seconds = pwWallSeconds(text);
     if (seconds === null) return { ok: false, failure: { cls: 'corrupt_output', message: 'pw.out has no closing timing line (PWSCF … WALL)' } };
-    return { ok: true, result: { role, setting, centre, seconds, natoms, ids, f: pick.flatMap((k) => [forces[3 * k], forces[3 * k + 1], forces[3 * k + 2]]) } };
+    return { ok: true, result: { role, setting, centre, seconds, natoms, ids, f: forcesAt(forces, pick) } };
   },
   // a measurement: nothing for the database
   merge: () => [],

@@ -17,6 +17,7 @@ import type { Cursor } from '../../state/cursor.js';
 import { attemptDir, taskId, type PlannedTask, type StageContext } from '../kind.js';
 import { elementsOf, keptPotential, selectedFile, stageOf } from '../kept.js';
 import { attemptFiles, gammaOnlyMetalWarning, type LabelSpec } from '../label/plan.js';
+import { coreAtoms } from '../../embed/fidelity.js';
 
 export interface CheckSetting { setting: string; box: BoxShape; buffer: number }
 
@@ -115,14 +116,6 @@ function params(config: Config, box: BoxShape, buffer: number): EmbedParams {
   return { rcut: e.rcut, buffer, maskRadius: e.mask_radius ?? undefined, minDistance: e.min_distance, box };
 }
 
-/** The core atoms of a sub-cell (force_mask 1; they lead its list): their indices and parent ids. */
-function coreOfCell(atoms: Atoms): { pick: number[]; ids: number[] } {
-  const mask = atoms.arrays.force_mask.values;
-  const ids = atoms.arrays.parent_id.values;
-  const pick = Array.from({ length: mask.length }, (_, k) => k).filter((k) => Number(mask[k]) === 1);
-  return { pick, ids: pick.map((k) => Number(ids[k])) };
-}
-
 export function planCheck(ctx: StageContext, stageDir: string): { tasks: PlannedTask<CheckSpec>[]; data: CheckData; notes: string[] } {
   const { config } = ctx;
   const labelsNext = Number(stageOf(ctx.cursor, 'select', ctx.iteration)?.data.selected ?? 0);
@@ -149,7 +142,7 @@ export function planCheck(ctx: StageContext, stageDir: string): { tasks: Planned
     if (seen.has(shape)) { leftOut.push(`${s.setting}: the same sub-cells as a smaller buffer`); continue; }
     seen.add(shape);
     kept.push(s);
-    cells.forEach((r, k) => { if (r.kind === 'subcell') structures.push({ atoms: r.atoms, spec: { role: 'subcell', setting: s.setting, centre: centres[k], ...coreOfCell(r.atoms) } }); });
+    cells.forEach((r, k) => { if (r.kind === 'subcell') structures.push({ atoms: r.atoms, spec: { role: 'subcell', setting: s.setting, centre: centres[k], ...coreAtoms(r.atoms) } }); });
   }
   const reference = referenceCells(frame, centres, structures, kept, config);
   const all = [...reference.cells, ...structures];

@@ -4,7 +4,7 @@
  * the cheapest setting within embedding.target_force_error. A setting counts once every one of
  * its sub-cells and their references has finished.
  */
-import { cheapestWithin, fidelityBySetting, type LabelledSubcell, type Reference, type SettingFidelity } from '../../embed/fidelity.js';
+import { cheapestWithin, fidelityBySetting, reference, type LabelledSubcell, type Reference, type SettingFidelity } from '../../embed/fidelity.js';
 import type { CheckData, CheckForces } from './plan.js';
 
 export interface CheckFigures {
@@ -16,14 +16,7 @@ export interface CheckFigures {
 }
 
 function referenceOf(r: CheckForces): Reference {
-  const at = new Map(r.ids.map((id, k) => [id, k]));
-  return {
-    natoms: r.natoms, seconds: r.seconds,
-    forceOf(id) {
-      const k = at.get(id);
-      return k === undefined ? undefined : [r.f[3 * k], r.f[3 * k + 1], r.f[3 * k + 2]];
-    },
-  };
+  return reference(r.ids, r.f, r.seconds, r.natoms);
 }
 
 export function checkFigures(d: CheckData): CheckFigures {
