@@ -64,7 +64,9 @@ export interface Config {
     box: 'lattice' | 'cube'; target_force_error: number;
     check: { when: 'auto' | 'off'; boxes: Array<'lattice' | 'cube'>; buffers: number[] | null; centres: number; max_reference_atoms: number };
   };
-  selection: { column: string; lo: number; hi: number; max_candidates: number; types: string[] | null };
+  selection: { column: string; lo: number; hi: number; max_candidates: number; types: string[] | null; method: 'gamma' | 'd-optimal'; embed: boolean };
+  /** `structures`: one file or several (validationFiles gives the list). */
+  validation: { structures: string | string[] | null; rows: string | null };
   explore: {
     engine: 'ase' | 'lammps';
     python: string;
@@ -98,5 +100,17 @@ export interface Config {
     seed: number;
     resources: Resources;
   };
-  iterations: { max: number; stop_when_no_candidates: boolean; accurate_fraction: number | null; max_dft_core_hours: number | null; stop_after: 'label' | 'train' | 'explore' | 'select' | null };
+  iterations: { max: number; stop_when_no_candidates: boolean; accurate_fraction: number | null; max_dft_core_hours: number | null;
+    target_force_rmse: number | null; patience: number | null; min_improvement: number; stop_after: 'label' | 'train' | 'explore' | 'select' | null };
+}
+
+/** The files of validation.structures, as a list (none: []). */
+export function validationFiles(c: Pick<Config, 'validation'>): string[] {
+  const s = c.validation.structures;
+  return s === null ? [] : typeof s === 'string' ? [s] : s;
+}
+
+/** Whether the campaign has a validation set (structures to label, or rows to select). */
+export function hasValidation(c: Pick<Config, 'validation'>): boolean {
+  return validationFiles(c).length > 0 || c.validation.rows !== null;
 }

@@ -6,7 +6,8 @@
  */
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
-import type { Config } from './types.js';
+import { hasValidation, type Config } from './types.js';
+import { parseSelection } from '../db/query.js';
 import { namelistOf, AUTOPIPE_OWNED, PER_SPECIES, NAMELIST_OF, CONTROL_CHARACTER, pwValueProblem } from '../formats/espresso-params.js';
 import { isElementSymbol } from '../atoms/elements.js';
 import { closest } from './suggest.js';
@@ -210,9 +211,26 @@ function* semanticProblems(c: Config): Generator<Problem> {
   const { timestep, tdamp } = c.explore;
   if (timestep > MAX_TIMESTEP_PS) yield { path: 'explore.timestep', message: `${timestep} ps is not an MD time step (1 fs is 0.001 ps); at most ${MAX_TIMESTEP_PS} ps (10 fs), usually 0.001–0.005` };
   else if (tdamp < 10 * timestep) yield { path: 'explore.tdamp', message: `${tdamp} ps is shorter than 10 time steps (${10 * timestep} ps): the thermostat would throw the MD apart; about 100 time steps (${100 * timestep} ps) is the usual choice` };
+  yield* learningProblems(c);
   const e = c.executor;
   if (e.kind === 'local' && e.host !== null) yield { path: 'executor.host', message: 'is only used with kind: slurm' };
   if (e.host === null && e.identity !== null) yield { path: 'executor.identity', message: 'is only used with a host' };
+}
+
+/** The stop rules on the validation error need a validation set, and its row selection must parse. */
+function* learningProblems(c: Config): Generator<Problem> {
+  if (!hasValidation(c)) {
+    for (const rule of ['target_force_rmse', 'patience'] as const) {
+      if (c.iterations[rule] !== null) yield { path: `iterations.${rule}`, message: 'stops on the validation error, but there is no validation set: give validation.structures or validation.rows, or set it to null' };
+    }
+  }
+  if (c.validation.rows !== null) {
+    try {
+      parseSelection(c.validation.rows, 0);
+    } catch (err) {
+      yield { path: 'validation.rows', message: err instanceof Error ? err.message : String(err) };
+    }
+  }
 }
 
 function warnings(c: Config): Problem[] {
