@@ -89,7 +89,7 @@ for (const n of sizes) {
   const render = (name: string, context: object) => loadTemplate(name)(context);
   const planned = planStage(trainKind, 0, {
     cursor: emptyCursor(cfg.name, 0, 'c0ffee000001'), iteration: 0, config: cfg, configFile: 'autopipe.yaml', now: 0, db: () => database, render,
-    asset: (name) => readFileSync(join(ROOT, 'python', name), 'utf8'), readFile: () => undefined, initialStructures: () => [],
+    asset: (name) => readFileSync(join(ROOT, 'python', name), 'utf8'), readFile: () => undefined, initialStructures: () => [], validationStructures: () => [],
   }, { project: cfg.name, now: 0, token: () => 'benchtoken0', maxArraySize: 1000 });
   stageLocally(runRoot, planned.files, []);
   database.close();

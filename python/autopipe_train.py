@@ -11,6 +11,13 @@
   metrics POTENTIAL.yaml SECONDS TRAIN_PRED [TEST_PRED]
       metrics.json on stdout: energy RMSE per atom over rows with energy weight, force RMSE over
       core atoms (force_mask 1), for train (and test), the fit's final loss, and whether all are finite.
+  validate POTENTIAL.yaml VALIDATION.extxyz REFERENCE.json
+      validation.json on stdout: the potential evaluated with python-ace's calculator (the
+      evaluator exploration uses) on the validation rows, which no fit ever sees. Energy RMSE per
+      atom over the rows with an energy weight (whole cells), as it is and after removing the
+      mean difference (a constant shift, which the reference energies move); force RMSE per
+      component and the largest error (the norm of one atom's force error) over core atoms
+      (force_mask 1); the same per element. eV and eV/A, like metrics.json.
 """
 import json
 import math
@@ -111,9 +118,48 @@ def metrics(potential, seconds, train_pred, test_pred=None):
     print(json.dumps(out, indent=1))
 
 
+def validate(potential, extxyz, reference_file):
+    from pyace import PyACECalculator
+    frames = read(extxyz, index=":", format="extxyz")
+    with open(reference_file) as f:
+        refs = json.load(f)
+    calc = PyACECalculator(potential)
+    de, dforces, symbols = [], [], []
+    for a in frames:
+        energy = float(a.get_potential_energy())
+        forces = np.array(a.get_forces(), dtype=float)
+        mask = np.array(a.arrays["force_mask"], dtype=float) if "force_mask" in a.arrays else np.ones(len(a))
+        b = a.copy()
+        b.calc = calc
+        # the potential predicts the energy less the per-element reference energies of its fit
+        predicted = float(b.get_potential_energy()) + sum(refs[s] for s in a.get_chemical_symbols())
+        if float(a.info.get("w_energy", 1.0)) > 0:
+            de.append((predicted - energy) / len(a))
+        core = mask > 0.5
+        dforces.append((np.asarray(b.get_forces()) - forces)[core])
+        symbols.extend(np.array(a.get_chemical_symbols())[core])
+    df = np.concatenate(dforces) if dforces else np.zeros((0, 3))
+    symbols = np.array(symbols)
+    de = np.array(de)
+
+    def forces_of(d):
+        return {"core_atoms": int(len(d)), "force_rmse": rmse(d.ravel()),
+                "force_max_error": float(np.max(np.linalg.norm(d, axis=1))) if len(d) else None}
+
+    out = {
+        "rows": len(frames), "energy_rows": int(de.size),
+        "energy_rmse_per_atom": rmse(de), "energy_rmse_per_atom_shifted": rmse(de - de.mean()) if de.size else None,
+        **forces_of(df),
+        "elements": {e: forces_of(df[symbols == e]) for e in sorted(set(symbols.tolist()))},
+    }
+    print(json.dumps(out, indent=1))
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 5 and sys.argv[1] == "dataframe":
         dataframe(*sys.argv[2:6])
+    elif len(sys.argv) == 5 and sys.argv[1] == "validate":
+        validate(*sys.argv[2:5])
     elif len(sys.argv) >= 5 and sys.argv[1] == "metrics":
         metrics(*sys.argv[2:6])
     else:

@@ -101,7 +101,7 @@ function dump(grades: number[]): Buffer {
 function selectContext(cfg: Config, files: Record<string, Buffer>, cursor: Cursor): StageContext {
   return {
     cursor, iteration: 0, config: cfg, configFile: 'autopipe.yaml', now: NOW, db: () => { throw new Error('no db'); }, render: () => '',
-    asset: () => '', readFile: (p) => files[p], initialStructures: () => [],
+    asset: () => '', readFile: (p) => files[p], initialStructures: () => [], validationStructures: () => [],
   };
 }
 

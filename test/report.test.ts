@@ -61,7 +61,9 @@ function campaignCursor(): Cursor {
   for (let k = 0; k < N; k++) {
     done.push(summarize(stage('label', k, k === 2 ? ['done', 'done', 'failed'] : ['done', 'done'], {}, k === 2 ? [0] : []), NOW));
     const potential = { iteration: k, dir: `potentials/iter-00${k}`, rows: 6 + 4 * k, row_ids: [[1, 6 + 4 * k]] as Array<[number, number]>, duration_s: 20, warm_start_from: null,
-      metrics: { train: { structures: 6, core_atoms: 186, energy_rmse_per_atom: 0.016 - 0.002 * k, force_rmse_core: 0.08 - 0.01 * k }, test: { structures: 1, core_atoms: 31, energy_rmse_per_atom: 0.02 - 0.002 * k, force_rmse_core: 0.09 - 0.01 * k } } };
+      metrics: { train: { structures: 6, core_atoms: 186, energy_rmse_per_atom: 0.016 - 0.002 * k, force_rmse_core: 0.08 - 0.01 * k }, test: { structures: 1, core_atoms: 31, energy_rmse_per_atom: 0.02 - 0.002 * k, force_rmse_core: 0.09 - 0.01 * k } },
+      // the validation set: what the learning curve shows (meV, as autopipe records it)
+      validation: { rows: 6, energy_rows: 6, energy: 9 - k, energy_shifted: 8 - k, core_atoms: 642, force_rmse: 190 - 20 * k, force_max: 600 - 50 * k, elements: { Al: { core_atoms: 642, force_rmse: 190 - 20 * k, force_max: 600 - 50 * k } } } };
     done.push(summarize(stage('train', k, ['done'], { potential }), NOW));
     done.push(summarize(stage('explore', k, ['done', 'done'], { results: { t0: { explored: 41, collected: 30 - 5 * k, max_gamma: 6 - k, stopped_early: false, steps_run: 400 }, t1: { explored: 41, collected: 20 - 4 * k, max_gamma: 5 - k, stopped_early: false, steps_run: 400 } } }), NOW));
     done.push(summarize(stage('select', k, [], { candidates: 300 - 50 * k, selected: 4 }), NOW));
@@ -115,10 +117,10 @@ describe('report: the campaign per iteration (what status and the report show)',
     expect(c.gave_up.map((g) => [g.iteration, g.kind, g.task, g.error_class, g.reason])).to.deep.equal([[2, 'label', 't2', 'pw_error', 'never retried']]);
     expect(c.stopped).to.equal('iterations.max (5) reached');
     expect(campaignTable(c.iterations).slice(0, 4)).to.deep.equal([
-      'iter  labelled full/sub  DFT core-h  failed: recovered/gave up  E RMSE meV/atom train/test  F RMSE core meV/Å train/test  runs  frames explored/collected  largest γ  candidates  selected',
-      '0                   6/0       2.000                        0/0                   16.0/20.0                     80.0/90.0     2                      82/50       6.00         300         4',
-      '1                   0/4       2.000                        0/0                   14.0/18.0                     70.0/80.0     2                      82/41       5.00         250         4',
-      '2                   0/4       3.667                        1/1                   12.0/16.0                     60.0/70.0     2                      82/32       4.00         200         4',
+      'iter  labelled full/sub  DFT core-h  failed: recovered/gave up  E RMSE meV/atom train/test  F RMSE core meV/Å train/test  F RMSE validation  runs  frames explored/collected  largest γ  candidates  selected',
+      '0                   6/0       2.000                        0/0                   16.0/20.0                     80.0/90.0              190.0     2                      82/50       6.00         300         4',
+      '1                   0/4       2.000                        0/0                   14.0/18.0                     70.0/80.0              170.0     2                      82/41       5.00         250         4',
+      '2                   0/4       3.667                        1/1                   12.0/16.0                     60.0/70.0              150.0     2                      82/32       4.00         200         4',
     ]);
   });
 
@@ -161,7 +163,7 @@ describe('report: the campaign per iteration (what status and the report show)',
     expect(v.errors).to.deep.equal([]);
     expect(v.requests).to.deep.equal([url]);
     expect(v.value).to.deep.equal({
-      'plot-force-rmse': { train: N, test: N }, 'plot-energy-rmse': { train: N, test: N }, 'plot-dft-hours': { 'per iteration': N, cumulative: N },
+      'plot-force-rmse': { validation: N, train: N, test: N }, 'plot-learning-dft': { validation: N }, 'plot-energy-rmse': { 'validation, less a constant shift': N, train: N, test: N }, 'plot-dft-hours': { 'per iteration': N, cumulative: N },
       'plot-gamma': { 'γ': N }, 'plot-cell-size': { 'iteration 0': 6, 'iteration 1': 4, 'iteration 2': 4, 'iteration 3': 4, 'iteration 4': 4 },
       'plot-loss': { train: 2 }, 'plot-embedding-check': { lattice: 1, cube: 1 }, rows: N, gaveUp: 1,
     });

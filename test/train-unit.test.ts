@@ -90,7 +90,7 @@ describe('training: rows, weights and the plan', () => {
 
   it('the plan: one task, the rows and helper staged once, the rendered input per attempt, what it used in the stage data', () => {
     const cfg = config('train: {cutoff: 4.5, functions_per_element: 6, test_fraction: 0.1}\n');
-    const plan = planTrain({ rows: database().select(), config: cfg, iteration: 2, stageDir: 'iter-002/train', helper: 'print(1)\n', level: null, previous: { yaml: 'elements: [Al]\n', from: 'potentials/iter-001/output_potential.yaml', initial: false }, render });
+    const plan = planTrain({ rows: database().select(), validation: new Set(), config: cfg, iteration: 2, stageDir: 'iter-002/train', helper: 'print(1)\n', level: null, previous: { yaml: 'elements: [Al]\n', from: 'potentials/iter-001/output_potential.yaml', initial: false }, render });
     expect(plan.tasks.map((t) => [t.id, t.files.map((f) => f.path)])).to.deep.equal([['t0000', ['iter-002/train/t0000/a1/input.yaml']]]);
     expect(plan.shared.map((f) => f.path)).to.deep.equal(['iter-002/train/inputs/train.extxyz', 'iter-002/train/inputs/reference_energy.json', `iter-002/train/inputs/${HELPER}`, 'iter-002/train/inputs/previous.yaml']);
     expect(plan.data).to.deep.equal({ rows: 3, row_ids: [[1, 3]], core_atoms: 10, elements: ['Al'], warm_start_from: 'potentials/iter-001/output_potential.yaml', level: null, level_summary: null, left_out: [], left_out_rows: 0, cold_start: null });
@@ -100,7 +100,7 @@ describe('training: rows, weights and the plan', () => {
   });
 
   it('a plan that cannot be fitted is a StageError saying why: no rows, no energy weight, elements left out', () => {
-    const plan = (db: AseDatabase, extra = '') => () => planTrain({ rows: db.select(), config: config(extra), iteration: 0, stageDir: 'iter-000/train', helper: '', level: null, previous: null, render });
+    const plan = (db: AseDatabase, extra = '') => () => planTrain({ rows: db.select(), validation: new Set(), config: config(extra), iteration: 0, stageDir: 'iter-000/train', helper: '', level: null, previous: null, render });
     expect(plan(memoryDatabase())).to.throw(StageError, /no row with an energy and forces/);
     const subOnly = memoryDatabase();
     subOnly.write(labelled(AL4, -1, { mask: [1, 0, 0, 0], embedded: true }), { kvp: { embedded: true }, now: NOW });
@@ -115,7 +115,7 @@ describe('training: rows, weights and the plan', () => {
     const kept = new Map([['potentials/iter-000/output_potential.yaml', same]]);
     const ctx = (cursor: Cursor, cfg: Config, files: Map<string, Buffer>) => ({
       cursor, iteration: 1, config: cfg, configFile: 'autopipe.yaml', now: NOW, db: () => database(), render,
-      asset: () => '', readFile: (p: string) => files.get(p), initialStructures: () => [],
+      asset: () => '', readFile: (p: string) => files.get(p), initialStructures: () => [], validationStructures: () => [],
     });
     const fit0: StageRecord = { kind: 'train', iteration: 0, planned_at: NOW, tasks: [], submissions: [], followed: true, data: { potential: { iteration: 0, dir: 'potentials/iter-000', rows: 3, row_ids: [[1, 3]], metrics: {}, duration_s: 1, warm_start_from: null } } };
     const withPotential: Cursor = { ...emptyCursor('tr', NOW, 'c0ffee000001'), done: [summarize(fit0, NOW)] };

@@ -262,7 +262,7 @@ const CASES: Case[] = [
       expect(r.stderr).to.match(/selection\.types \(line \d+\): \[Cu\] are not the elements of the potential \(\[Al\], in that order\)/);
       const ctx = {
         cursor: cursorOf(dir), iteration: 0, config: { ...parseConfigText(readFileSync(join(dir, 'autopipe.yaml'), 'utf8'), 'autopipe.yaml').config }, configFile: 'autopipe.yaml', now: 0,
-        db: () => memoryDatabase(), render: () => '', asset: () => '', initialStructures: () => [],
+        db: () => memoryDatabase(), render: () => '', asset: () => '', initialStructures: () => [], validationStructures: () => [],
         readFile: (p: string) => (existsSync(join(workdir(dir), p)) ? readFileSync(join(workdir(dir), p)) : undefined),
       };
       expect(() => (selectKind as Extract<StageKind, { runs: 'local' }>).run(ctx)).to.throw(StageError, /selection\.types \[Cu\] are not the elements of the potential that wrote iteration 0's dumps \(\[Al\]\)/);

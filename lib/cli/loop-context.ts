@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homeOf, type Project } from '../project/project.js';
+import { validationFiles } from '../config/types.js';
 import type { OpenExecutor } from '../exec/factory.js';
 import { maxArraySize } from '../exec/factory.js';
 import type { PassContext } from '../loop/pass.js';
@@ -36,6 +37,15 @@ export function candidatesOf(p: Project): Candidate[] {
   if (file === null) throw new ConfigError(p.configFile, ['structures: is required to label iteration 0 (an extxyz file of starting structures)']);
   const path = isAbsolute(file) ? file : join(p.dir, file);
   return [...readStructures(path)].map((atoms, k) => ({ atoms, source: { file, frame: k } }));
+}
+
+/** The structures of validation.structures, each file read whole (a missing one is named by its field). */
+export function validationCandidatesOf(p: Project): Candidate[] {
+  return validationFiles(p.config).flatMap((file, i) => {
+    const path = isAbsolute(file) ? file : join(p.dir, file);
+    if (!existsSync(path)) throw new ConfigError(p.configFile, [`validation.structures${typeof p.config.validation.structures === 'string' ? '' : `.${i}`}: ${file} does not exist`]);
+    return [...readStructures(path)].map((atoms, k) => ({ atoms, source: { file, frame: k } }));
+  });
 }
 
 /** A file kept in the work folder: written atomically once; a repeated merge of the same content is a no-op. */
@@ -68,6 +78,7 @@ export function loopContext(p: Project, x: OpenExecutor, ctx: CliContext): LoopH
     asset: (name) => readFileSync(join(ASSETS, name), 'utf8'),
     readFile: (path, base) => readKeptFile(isAbsolute(path) ? path : join(base === 'work' ? p.workdir : p.dir, path), base === 'work' ? 'a file the campaign kept' : 'a file autopipe.yaml names'),
     initialStructures: () => candidatesOf(p),
+    validationStructures: () => validationCandidatesOf(p),
   });
   let arraySize: number | undefined;
   const pass: PassContext = {

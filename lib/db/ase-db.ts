@@ -17,10 +17,10 @@ export type { AseRow } from './row.js';
 export { rowAtomsWithData } from './row.js';
 
 /** A labelled structure as autopipe's keys describe it (what `status` and the report count). */
-export interface LabelledCell { id: number; natoms: number; iteration: number | null; embedded: boolean | null; parent_natoms: number | null }
+export interface LabelledCell { id: number; natoms: number; iteration: number | null; embedded: boolean | null; parent_natoms: number | null; set?: string | null }
 
 const LABELLED_SQL = "SELECT id, natoms, json_extract(key_value_pairs, '$.iteration') AS iteration, json_extract(key_value_pairs, '$.embedded') AS embedded, " +
-  "json_extract(key_value_pairs, '$.parent_natoms') AS parent_natoms FROM systems WHERE json_valid(key_value_pairs) ORDER BY id";
+  "json_extract(key_value_pairs, '$.parent_natoms') AS parent_natoms, json_extract(key_value_pairs, '$.set') AS \"set\" FROM systems WHERE json_valid(key_value_pairs) ORDER BY id";
 
 export interface WriteOptions {
   kvp?: Kvp;
@@ -159,6 +159,7 @@ export class AseDatabase {
     return this.guard(() => this.statement(LABELLED_SQL).all() as Array<Record<string, unknown>>).map((r) => ({
       id: Number(r.id), natoms: Number(r.natoms), iteration: num(r.iteration),
       embedded: r.embedded === null || r.embedded === undefined ? null : Number(r.embedded) !== 0, parent_natoms: num(r.parent_natoms),
+      set: typeof r.set === 'string' ? r.set : null,
     }));
   }
 

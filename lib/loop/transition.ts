@@ -71,7 +71,8 @@ function after(c: Cursor, s: StageRecord, index: number, config: Config, kinds: 
   if (settled && doneCount(s) === 0 && kind.runs === 'jobs' && s.tasks.length > 0) {
     return { kind: 'stop', by: 'failure', reason: `${kind.noun} of iteration ${k} gave up${s.tasks.length > 1 ? ` on every task (${s.tasks.length})` : ''}: ${gaveUpReason(s)}` };
   }
-  const own = settled ? kind.stopReason?.(s, config) : undefined;
+  const earlier = [...c.done, ...c.stages].filter((x) => x.kind === s.kind && x !== s && x.iteration < k).sort((x, y) => x.iteration - y.iteration);
+  const own = settled ? kind.stopReason?.(s, config, earlier) : undefined;
   if (own !== undefined) return { kind: 'stop', reason: own, by: 'rule' };
   if (config.iterations.stop_after === s.kind) return { kind: 'stop', reason: `iteration ${k} is through ${s.kind}, and iterations.stop_after is ${s.kind}`, by: 'rule' };
   const next = kind.next;

@@ -96,11 +96,12 @@ function num(v: number | null | undefined, digits: number): string {
 
 /** The campaign's iterations as a text table for `status`: one row each. */
 export function campaignTable(iterations: readonly IterationSummary[]): string[] {
-  const head = ['iter', 'labelled full/sub', 'DFT core-h', 'failed: recovered/gave up', 'E RMSE meV/atom train/test', 'F RMSE core meV/Å train/test', 'runs', 'frames explored/collected', 'largest γ', 'candidates', 'selected'];
+  const head = ['iter', 'labelled full/sub', 'DFT core-h', 'failed: recovered/gave up', 'E RMSE meV/atom train/test', 'F RMSE core meV/Å train/test', 'F RMSE validation', 'runs', 'frames explored/collected', 'largest γ', 'candidates', 'selected'];
   const rows = iterations.map((r) => [
     String(r.iteration), `${r.labelled.full}/${r.labelled.sub}`, r.dft_core_hours.toFixed(3), `${r.failures.recovered}/${r.failures.gave_up}${r.failures.retrying > 0 ? ` (+${r.failures.retrying} retrying)` : ''}`,
     r.fit === null ? '-' : `${num(r.fit.train.energy_mev_per_atom, 1)}/${num(r.fit.test?.energy_mev_per_atom, 1)}`,
     r.fit === null ? '-' : `${num(r.fit.train.force_core_mev_per_a, 1)}/${num(r.fit.test?.force_core_mev_per_a, 1)}`,
+    num(r.fit?.validation?.force_rmse, 1),
     r.explore === null ? '-' : String(r.explore.runs), r.explore === null ? '-' : `${r.explore.frames_explored}/${r.explore.frames_collected}`,
     r.explore === null ? '-' : r.explore.largest_gamma.toFixed(2), r.select === null ? '-' : String(r.select.candidates), r.select === null ? '-' : String(r.select.selected),
   ]);

@@ -38,17 +38,17 @@ function classes(by: Partial<Record<FailureClass, { recovered: number; gave_up: 
 }
 
 function iterationTable(d: ReportData): string {
-  const head = ['iteration', 'labelled: full cells', 'sub-cells', 'DFT core-hours', 'failures by class', 'level of theory of the fit', 'rows left out (other level)', 'E RMSE train', 'E RMSE test', 'F RMSE core train', 'F RMSE core test', 'exploration runs', 'frames explored', 'collected', 'largest γ', 'candidates', 'selected'];
+  const head = ['iteration', 'labelled: full cells', 'sub-cells', 'DFT core-hours', 'failures by class', 'level of theory of the fit', 'rows left out (other level)', 'E RMSE train', 'E RMSE test', 'F RMSE core train', 'F RMSE core test', 'F RMSE validation', 'exploration runs', 'frames explored', 'collected', 'largest γ', 'candidates', 'selected'];
   const rows = d.campaign.iterations.map((r) => [
     String(r.iteration), String(r.labelled.full), String(r.labelled.sub), r.dft_core_hours.toFixed(3), `<td class="text">${classes(r.failures.by_class)}</td>`,
     `<td class="text">${r.fit?.level == null ? '–' : `<code>${esc(r.fit.level)}</code>`}</td>`, r.fit == null ? '–' : String(r.fit.left_out ?? 0),
-    fixed(r.fit?.train.energy_mev_per_atom, 1), fixed(r.fit?.test?.energy_mev_per_atom, 1), fixed(r.fit?.train.force_core_mev_per_a, 1), fixed(r.fit?.test?.force_core_mev_per_a, 1),
+    fixed(r.fit?.train.energy_mev_per_atom, 1), fixed(r.fit?.test?.energy_mev_per_atom, 1), fixed(r.fit?.train.force_core_mev_per_a, 1), fixed(r.fit?.test?.force_core_mev_per_a, 1), fixed(r.fit?.validation?.force_rmse, 1),
     r.explore === null ? '–' : String(r.explore.runs), r.explore === null ? '–' : String(r.explore.frames_explored), r.explore === null ? '–' : String(r.explore.frames_collected),
     fixed(r.explore?.largest_gamma, 2), r.select === null ? '–' : String(r.select.candidates), r.select === null ? '–' : String(r.select.selected),
   ]);
   const cell = (v: string) => (v.startsWith('<td') ? v : `<td>${v}</td>`);
   return `<table id="iterations"><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr>${rows.map((r) => `<tr class="iteration">${r.map(cell).join('')}</tr>`).join('')}</table>` +
-    '<p class="muted">RMSE in meV/atom (energy) and meV/Å (force components on core atoms, mask 1); a test column is empty without a test split (train.test_size). A fit uses only rows of one level of theory (<code>autopipe db levels</code> lists them); rows of another were left out, as counted.</p>';
+    '<p class="muted">RMSE in meV/atom (energy) and meV/Å (force components on core atoms, mask 1); a test column is empty without a test split (train.test_size); validation: core atoms of the validation rows, which no fit sees (empty without a validation set). A fit uses only rows of one level of theory (<code>autopipe db levels</code> lists them); rows of another were left out, as counted.</p>';
 }
 
 function gaveUpTable(d: ReportData, ctx: PageContext): string {
@@ -74,6 +74,16 @@ function configSection(d: ReportData): string {
     `<details><summary>The configuration each kind of stage was first planned with</summary><pre id="config-first">${esc(lines)}</pre></details>`;
 }
 
+/** What the learning curve says, first: the validation error of each potential, or that learning is not measured. */
+function learning(d: ReportData): string {
+  const fits = d.campaign.iterations.filter((r) => r.fit !== null);
+  const measured = fits.filter((r) => typeof r.fit?.validation?.force_rmse === 'number');
+  if (fits.length === 0) return '';
+  if (measured.length === 0) return '<p id="learning">Learning is not measured: no potential was evaluated on a validation set (<code>validation:</code> in autopipe.yaml), so nothing here says whether a potential is better than the one before; the fit\'s own train and test errors rise as harder data is added.</p>';
+  const v = measured.at(-1)?.fit?.validation;
+  return `<p id="learning">Validation force RMSE on core atoms: ${measured.map((r) => `iteration ${r.iteration} ${r.fit?.validation?.force_rmse?.toFixed(1)}`).join(', ')} meV/Å (${v?.core_atoms ?? 0} core atoms of ${v?.rows ?? 0} rows no fit saw).</p>`;
+}
+
 function notes(d: ReportData): string {
   const without = d.gammas.filter((g) => g.runsWithout > 0).map((g) => `iteration ${g.iteration}: ${g.runsWithout} run(s)`);
   return without.length === 0 ? '' : `<p class="muted">No per-frame γ recorded (runs of an older autopipe): ${esc(without.join('; '))}.</p>`;
@@ -92,6 +102,7 @@ ${GENERATOR}
 <h1>autopipe report: ${esc(d.campaign.project)}</h1>
 <p class="muted">${esc(ctx.projectDir)} · made ${when} · ${d.campaign.iterations.length} iteration(s)</p>
 ${stop}
+${learning(d)}
 <h2>Iterations</h2>
 ${iterationTable(d)}
 <h2>Plots</h2>

@@ -1,4 +1,4 @@
-/** The report's seven plots, as plot specs from the report's data (pure). */
+/** The report's plots, as plot specs from the report's data (pure); the learning curve first. */
 import type { ReportData } from './gather.js';
 import type { IterationSummary } from './campaign.js';
 import { boxOf } from './gather.js';
@@ -8,6 +8,7 @@ export const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '
 
 const TRAIN = '#1f77b4';
 const TEST = '#ff7f0e';
+const VALIDATION = '#2ca02c';
 
 function series(name: string, color: string, points: Array<[number, number | null | undefined]>, opts: { dash?: boolean; markers?: boolean } = {}): Layer[] {
   const p = points.filter((x): x is [number, number] => typeof x[1] === 'number' && Number.isFinite(x[1]));
@@ -31,14 +32,26 @@ export function reportPlots(d: ReportData): PlotSpec[] {
   const sizes = d.cells.map((c) => c.parent_natoms ?? c.natoms);
   const diagonal: Array<[number, number]> = sizes.length === 0 ? [] : [[Math.min(...sizes), Math.min(...sizes)], [Math.max(...sizes), Math.max(...sizes)]];
   const check = [...it].reverse().find((r) => r.embedding_check !== null && r.embedding_check.rows.length > 0);
+  // the DFT spent through each iteration (its labels, and a check beside it), where each fit's validation error is placed
+  const spentThrough = new Map(cumulative);
   return [
     {
-      id: 'plot-force-rmse', title: 'Force RMSE on core atoms', x, y: { label: 'meV/Å', zero: true },
-      layers: [...series('train', TRAIN, fits.map((r) => [r.iteration, r.fit?.train.force_core_mev_per_a])), ...series('test', TEST, fits.map((r) => [r.iteration, r.fit?.test?.force_core_mev_per_a]), { dash: true })],
+      id: 'plot-force-rmse', title: 'Learning curve: force RMSE on core atoms', x, y: { label: 'meV/Å', zero: true },
+      layers: [
+        ...series('validation', VALIDATION, fits.map((r) => [r.iteration, r.fit?.validation?.force_rmse])),
+        ...series('train', TRAIN, fits.map((r) => [r.iteration, r.fit?.train.force_core_mev_per_a])), ...series('test', TEST, fits.map((r) => [r.iteration, r.fit?.test?.force_core_mev_per_a]), { dash: true }),
+      ],
+    },
+    {
+      id: 'plot-learning-dft', title: 'Validation force RMSE against the DFT spent', x: { label: 'DFT core-hours through the iteration' }, y: { label: 'meV/Å', zero: true },
+      layers: series('validation', VALIDATION, fits.map((r) => [spentThrough.get(r.iteration) ?? 0, r.fit?.validation?.force_rmse])),
     },
     {
       id: 'plot-energy-rmse', title: 'Energy RMSE', x, y: { label: 'meV/atom', zero: true },
-      layers: [...series('train', TRAIN, fits.map((r) => [r.iteration, r.fit?.train.energy_mev_per_atom])), ...series('test', TEST, fits.map((r) => [r.iteration, r.fit?.test?.energy_mev_per_atom]), { dash: true })],
+      layers: [
+        ...series('validation, less a constant shift', VALIDATION, fits.map((r) => [r.iteration, r.fit?.validation?.energy_shifted])),
+        ...series('train', TRAIN, fits.map((r) => [r.iteration, r.fit?.train.energy_mev_per_atom])), ...series('test', TEST, fits.map((r) => [r.iteration, r.fit?.test?.energy_mev_per_atom]), { dash: true }),
+      ],
     },
     {
       id: 'plot-dft-hours', title: 'DFT core-hours', x, y: { label: 'core-hours', zero: true },

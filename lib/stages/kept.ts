@@ -13,7 +13,7 @@
 import { posix } from 'node:path';
 import type { Cursor, JsonObject, StageKindName } from '../state/cursor.js';
 import { StageError } from '../errors/errors.js';
-import { iterationDir, type AnyStage, type StageContext } from './kind.js';
+import { iterationDir, type AnyStage, type StageContext, type ValidationErrors } from './kind.js';
 
 /** A fit's potential, as its training stage records it (data.potential). */
 export interface PotentialRecord {
@@ -30,6 +30,8 @@ export interface PotentialRecord {
   reference_energy?: Record<string, number> | null;
   /** The level of theory of its rows (absent or null: not told apart). */
   level?: string | null;
+  /** Its errors on the validation rows (absent: the fit had none; null: its job wrote no evaluation). */
+  validation?: ValidationErrors | null;
 }
 
 function mev(v: unknown): string {

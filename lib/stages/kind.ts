@@ -74,6 +74,8 @@ export interface StageContext {
   readFile: (path: string, base: 'work' | 'project') => Buffer | undefined;
   /** The user's starting structures (structures: in autopipe.yaml). */
   initialStructures: () => Candidate[];
+  /** The structures of validation.structures, every file in order (none: []). */
+  validationStructures: () => Candidate[];
 }
 
 export interface PlannedTask<Spec = JsonObject> {
@@ -116,6 +118,18 @@ export interface MergeSink {
   campaign: string;
 }
 
+/** Force errors over core atoms, meV/Å: RMSE per component and the largest error of one atom (the norm of its force error). */
+export interface ForceErrors { core_atoms: number; force_rmse: number | null; force_max: number | null }
+
+/** A potential on the validation set, meV/atom and meV/Å; `energy_shifted`: after removing the mean energy difference (the fit's reference energies shift it). */
+export interface ValidationErrors extends ForceErrors {
+  rows: number;
+  energy_rows: number;
+  energy: number | null;
+  energy_shifted: number | null;
+  elements: Record<string, ForceErrors>;
+}
+
 /** Errors of a fit, in meV/atom and meV/Å (force components on core atoms). */
 export interface FitErrors { energy_mev_per_atom: number | null; force_core_mev_per_a: number | null }
 
@@ -128,7 +142,7 @@ export interface IterationParts {
   labelled?: { full: number; sub: number };
   dft_core_hours?: number;
   /** `dir`: the potential's folder in the work folder (the report's loss curve reads it); the level of theory of its rows and how many rows of other levels it left out. */
-  fit?: { train: FitErrors; test: FitErrors | null; dir: string; level: string | null; left_out: number };
+  fit?: { train: FitErrors; test: FitErrors | null; dir: string; level: string | null; left_out: number; validation?: ValidationErrors | null };
   /** `summaries`: each run's summary.json in the work folder (the report's γ distribution); thresholds as the stage ran them. */
   explore?: { runs: number; frames_explored: number; frames_collected: number; largest_gamma: number; gamma_collect: number | null; gamma_stop: number | null; summaries: string[] };
   select?: { candidates: number; selected: number };
@@ -164,8 +178,8 @@ interface KindBase<Data> {
   readonly measures?: boolean;
   /** Pure: how many structures the next iteration will label after this settled stage (select: those it chose); the budget's projection. */
   labelsNext?(stage: Typed<AnyStage, Data>): number;
-  /** Pure: why this settled stage ends the loop (explore: converged; select: nothing to label), or undefined. */
-  stopReason?(stage: Typed<StageRecord, Data>, config: Config): string | undefined;
+  /** Pure: why this settled stage ends the loop (explore: converged; select: nothing to label; train: the validation error's rules), or undefined; `earlier`: the stages of this kind before it, in loop order. */
+  stopReason?(stage: Typed<StageRecord, Data>, config: Config, earlier: ReadonlyArray<Typed<AnyStage, Data>>): string | undefined;
   /** Pure: one line of what the stage did, from what it recorded (status, the end of run). */
   summaryLine(stage: Typed<AnyStage, Data>, view: CampaignView): string;
   /** Pure: its part of the iteration's row. */

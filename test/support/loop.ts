@@ -40,7 +40,7 @@ export function passContext(t: TestLoop): PassContext {
       cursor: c, iteration: c.iteration, config: t.config, configFile: 'autopipe.yaml', now: t.now, db: t.db, render,
       asset: (name) => readFileSync(join(ASSETS, name), 'utf8'),
       readFile: (path) => t.kept?.get(path),
-      initialStructures: () => t.candidates,
+      initialStructures: () => t.candidates, validationStructures: () => [],
     }),
     writeWork: (path, content) => t.kept?.set(path, Buffer.from(content, 'utf8')),
     sink: { db: t.db, keep: (path, content) => t.kept?.set(path, content), config: t.config, now: t.now, user: 'test' },

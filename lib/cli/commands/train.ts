@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { openProject } from '../../project/project.js';
 import { openDatabaseFile } from '../../db/db-file.js';
 import { leftOutLines, trainingSet } from '../../stages/train/dataset.js';
+import { validationIds } from '../../stages/train/validation.js';
 import { currentLevel } from '../../stages/kept.js';
 import { readCursor } from '../../state/cursor.js';
 import { levelSummary } from '../../level/level.js';
@@ -61,11 +62,16 @@ export function trainCommand(y: Argv, ctx: CliContext): Argv {
     const cursor = readCursor(p.cursorPath);
     const level = argv.level === 'all' ? null : argv.level ?? (cursor === undefined ? null : currentLevel(cursor, cursor.iteration));
     let set;
+    let validation: Set<number>;
     try {
-      set = trainingSet(db.select(), p.config.embedding.energy_weight, level);
+      // the validation rows are never fitted: the export leaves them out as a fit does
+      const rows = [...db.select()];
+      validation = validationIds(rows, db, p.config, ctx.now());
+      set = trainingSet(rows.filter((r) => !validation.has(r.id)), p.config.embedding.energy_weight, level);
     } finally {
       db.close();
     }
+    if (validation.size > 0) logger.info(`${validation.size} validation row(s) left out (set=validation${p.config.validation.rows === null ? '' : ` or validation.rows: ${p.config.validation.rows}`}): no fit sees them`);
     for (const s of set.skipped) logger.warn(`row ${s.id} left out: ${s.why}`);
     if (level !== null) logger.info(`level of theory ${level}${set.levelOf === undefined ? '' : `: ${levelSummary(set.levelOf)}`}`);
     for (const line of leftOutLines(set)) logger.warn(`left out for their level of theory: ${line}`);

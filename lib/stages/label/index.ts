@@ -8,6 +8,23 @@ import { gammaOnlyMetalWarning, planLabelTasks, type LabelSpec } from './plan.js
 import { pwTask } from './pw-task.js';
 import { judgeLabel, levelsAdded, mergeLabel, type LabelData, type LabelRow } from './merge.js';
 
+/** A validation structure's name in the records: file#frame. */
+const sourceKey = (c: Candidate) => `${c.source.file}#${c.source.frame}`;
+
+/**
+ * The structures of validation.structures no labelling has planned yet: all of them with the
+ * first labelling (iteration 0), or with the first one after they were named.
+ */
+function validationToLabel(ctx: StageContext): Candidate[] {
+  const all = ctx.validationStructures();
+  if (all.length === 0) return [];
+  const planned = new Set([...ctx.cursor.done, ...ctx.cursor.stages].filter((s) => s.kind === 'label').flatMap((s) => (Array.isArray(s.data.validation) ? s.data.validation.map(String) : [])));
+  return all.filter((c) => !planned.has(sourceKey(c)));
+}
+
+/** A task of validation.structures. */
+const forValidation = (t: { spec: unknown }) => (t.spec as Partial<LabelSpec>).set === 'validation';
+
 /** Iteration 0 labels the user's structures; iteration k + 1 what the select stage of k chose. */
 function structuresToLabel(ctx: StageContext): Candidate[] {
   if (ctx.iteration === 0) return ctx.initialStructures();
@@ -31,23 +48,36 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
   ...pwTask,
   plan(ctx, stageDir) {
     const structures = structuresToLabel(ctx);
-    const tasks = planLabelTasks(structures, ctx.config, stageDir, ctx.configFile);
-    const gamma = gammaOnlyMetalWarning(structures.map((c) => c.atoms), ctx.config);
-    return { tasks, shared: [], data: {}, notes: gamma === undefined ? [] : [`iteration ${ctx.iteration}: ${gamma}`] };
+    const validation = validationToLabel(ctx);
+    const tasks = planLabelTasks([...structures, ...validation], ctx.config, stageDir, ctx.configFile, validation.length);
+    const gamma = gammaOnlyMetalWarning([...structures, ...validation].map((c) => c.atoms), ctx.config);
+    return {
+      tasks, shared: [], data: validation.length === 0 ? {} : { validation: validation.map(sourceKey) },
+      notes: [
+        ...(validation.length === 0 ? [] : [`iteration ${ctx.iteration}: ${validation.length} validation structure(s) labelled beside it, once (set=validation: no fit ever sees them)`]),
+        ...(gamma === undefined ? [] : [`iteration ${ctx.iteration}: ${gamma}`]),
+      ],
+    };
   },
   judge: judgeLabel,
   merge: (done, sink) => mergeLabel(done, sink),
   record: (stage, done) => ({ levels: levelsAdded(stage.data, done) }),
-  // training may start while stragglers run, once enough are labelled
-  followsEarly: (stage, config) => stage.tasks.filter((t) => phaseOf(t) === 'done').length >= config.train.min_new_structures,
+  // training may start while stragglers run, once enough are labelled; the validation
+  // structures are waited for, so that every potential is measured on the same set
+  followsEarly: (stage, config) => stage.tasks.filter((t) => forValidation(t)).every((t) => ['done', 'gave_up'].includes(phaseOf(t)))
+    && stage.tasks.filter((t) => !forValidation(t) && phaseOf(t) === 'done').length >= config.train.min_new_structures,
   summaryLine(stage) {
     const n = stageCounts(stage);
-    return `${n.done} structure(s) labelled${n.failed > 0 ? `, ${n.failed} failed for good` : ''}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`;
+    // a settled stage's summary keeps counts only: its validation structures as planned
+    const v = Array.isArray(stage.tasks) ? stage.tasks.filter(forValidation) : [];
+    const planned = stage.data.validation?.length ?? 0;
+    const vDone = v.filter((t) => phaseOf(t) === 'done').length;
+    return `${n.done - vDone} structure(s) labelled${planned === 0 ? '' : Array.isArray(stage.tasks) ? `, and ${vDone} of ${planned} validation structure(s)` : ` (with ${planned} validation structure(s))`}${n.failed > 0 ? `, ${n.failed} failed for good` : ''}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`;
   },
   iterationPart(stage, view) {
     const mine = view.cells.filter((x) => x.iteration === stage.iteration);
     return {
-      labelled: { full: mine.filter((x) => x.embedded !== true).length, sub: mine.filter((x) => x.embedded === true).length },
+      labelled: { full: mine.filter((x) => x.embedded !== true && x.set !== 'validation').length, sub: mine.filter((x) => x.embedded === true && x.set !== 'validation').length },
       dft_core_hours: stageCoreSeconds(stage) / 3600,
     };
   },

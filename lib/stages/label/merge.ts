@@ -22,8 +22,8 @@ import { recordedSection, type Finished, type Judged, type KindTask, type MergeS
 /** What judging a labelled structure yields: the row, ready to write. */
 export interface LabelRow { atoms: Atoms; kvp: Kvp; data: DataObject }
 
-/** What a labelling stage records of itself: how many of its rows each level of theory labelled (by level id). */
-export interface LabelData { levels?: Record<string, number> }
+/** What a labelling stage records of itself: how many of its rows each level of theory labelled (by level id), and the validation structures it planned (file#frame). */
+export interface LabelData { levels?: Record<string, number>; validation?: string[] }
 
 /** The pw.x parameters worth querying by, as key-value pairs (scalars only): the stage's own, as it was planned, with the attempt's on top. */
 function dftKvp(dft: Config['dft'] | undefined, extra: AttemptRecord['parameters']): Kvp {
@@ -64,7 +64,9 @@ export function judgeLabel(files: FetchedFiles, exitcode: number, t: KindTask<La
     return { ok: false, failure: { cls: 'corrupt_output', message: `pw.out ran at ecutwfc ${facts.ecutwfc} Ry, but this attempt was planned at ${planned}: it is not this attempt's output` } };
   }
   const level = dft === undefined ? undefined : pwLevel(dft, a.parameters, facts);
-  const row = prepareRow(atoms, { iteration: stage.iteration, task: t.id, attempt: a.attempt, ...dftKvp(dft, a.parameters), ...(level === undefined ? {} : { level: levelId(level) }) }, {
+  // set=validation: the row is validation data, which no fit and no export ever includes
+  const kvp = { iteration: stage.iteration, task: t.id, attempt: a.attempt, ...dftKvp(dft, a.parameters), ...(level === undefined ? {} : { level: levelId(level) }), ...(t.spec.set === undefined ? {} : { set: t.spec.set }) };
+  const row = prepareRow(atoms, kvp, {
     // frame: the parent frame's index as ASE's read(source, index=frame) takes it; rows written
     // before autopipe stored it have no frame, and the number after # in their source counts from 1
     source: `${source.file}#${source.frame}`, frame: source.frame, task_dir: a.dir, ...(failures.length > 0 ? { failures } : {}),

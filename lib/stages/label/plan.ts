@@ -37,10 +37,11 @@ export function attemptFiles(atoms: Atoms, dir: string, parameters: Readonly<Par
   ];
 }
 
-/** What a labelling task is: the structure's source and size. */
-export interface LabelSpec { source: { file: string; frame: number }; natoms: number }
+/** What a labelling task is: the structure's source and size; `set: 'validation'` for a structure of validation.structures (its row is tagged, and no fit uses it). */
+export interface LabelSpec { source: { file: string; frame: number }; natoms: number; set?: 'validation' }
 
-export function planLabelTasks(candidates: readonly Candidate[], config: Config, stageDir: string, configFile: string): PlannedTask<LabelSpec>[] {
+/** `validation`: how many of the candidates, at the end, are validation structures. */
+export function planLabelTasks(candidates: readonly Candidate[], config: Config, stageDir: string, configFile: string, validation = 0): PlannedTask<LabelSpec>[] {
   const missing = [...new Set(candidates.flatMap((c) => symbolsOf(c.atoms)))].filter((s) => config.dft.pseudopotentials[s] === undefined);
   if (missing.length > 0) {
     throw new ConfigError(configFile, [`dft.pseudopotentials: no pseudopotential for ${missing.join(', ')} (the structures to label contain them)`]);
@@ -56,7 +57,11 @@ export function planLabelTasks(candidates: readonly Candidate[], config: Config,
       if (!(err instanceof StructureError)) throw err;
       unusable.push(new StructureError(`${c.source.file} frame ${c.source.frame}: ${err.message}`, { hint: err.hint, cause: err }));
     }
-    return { id, about: `${c.source.file} frame ${c.source.frame}`, spec: { source: { ...c.source }, natoms: natoms(c.atoms) }, files };
+    const forValidation = k >= candidates.length - validation;
+    return {
+      id, about: `${forValidation ? 'validation: ' : ''}${c.source.file} frame ${c.source.frame}`, files,
+      spec: { source: { ...c.source }, natoms: natoms(c.atoms), ...(forValidation ? { set: 'validation' as const } : {}) },
+    };
   });
   if (unusable.length > 0) {
     const lines = unusable.map((e) => e.message);

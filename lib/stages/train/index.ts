@@ -6,7 +6,9 @@ import { StageError } from '../../errors/errors.js';
 import { defineJobKind, type FitErrors, type StageContext } from '../kind.js';
 import { currentLevel, potentialDir, potentialLine, potentialsOf, type PotentialRecord } from '../kept.js';
 import { HELPER, inputYaml, planTrain, type TrainData, type TrainInputs, type TrainSpec } from './plan.js';
-import { FIT_CURVE_FILES, judgeTrain, POTENTIAL_FILES, type FitResult } from './judge.js';
+import { FIT_CURVE_FILES, judgeTrain, POTENTIAL_FILES, VALIDATION_FILES, type FitResult } from './judge.js';
+import { validationIds, validationLine } from './validation.js';
+import { learningLine, learningStop, type CurvePoint } from './learning.js';
 
 /** The potential a fit of `iteration` starts from: the last one kept (with the input that made it), else train.initial_potential. */
 function previousPotential(ctx: StageContext): TrainInputs['previous'] {
@@ -46,20 +48,21 @@ export const trainKind = defineJobKind<TrainSpec, TrainData, FitResult>({
   next: { kind: 'explore', nextIteration: false },
   template: 'train.sh.hbs',
   progressFile: 'pacemaker.out',
-  outputs: ['pacemaker.out', 'pacemaker.err', ...POTENTIAL_FILES, ...FIT_CURVE_FILES],
+  outputs: ['pacemaker.out', 'pacemaker.err', ...POTENTIAL_FILES, ...FIT_CURVE_FILES, ...VALIDATION_FILES],
   resourcesField: 'train.resources',
   resources: (config: Config) => config.train.resources,
   scriptContext: (config: Config) => ({ pacemaker: config.train.command, python: config.train.python, tools_dir: toolsDir(config.train.command) }),
   plan(ctx, stageDir) {
+    const rows = [...ctx.db().select()];
     return planTrain({
-      rows: ctx.db().select(), config: ctx.config, iteration: ctx.iteration, stageDir, level: currentLevel(ctx.cursor, ctx.iteration),
+      rows, validation: validationIds(rows, ctx.db(), ctx.config, ctx.now), config: ctx.config, iteration: ctx.iteration, stageDir, level: currentLevel(ctx.cursor, ctx.iteration),
       helper: ctx.asset(HELPER), previous: previousPotential(ctx), render: ctx.render,
     });
   },
   retryFiles(task, _failed, dir, _parameters, ctx) {
     return [{ path: posix.join(dir, 'input.yaml'), content: inputYaml(ctx.config, task.spec.elements, ctx.render) }];
   },
-  judge: (files, exitcode) => judgeTrain(files, exitcode),
+  judge: (files, exitcode, _task, _attempt, stage) => judgeTrain(files, exitcode, (stage.data.validation?.rows ?? 0) > 0),
   merge(done, sink, stage) {
     const lines: string[] = [];
     for (const d of done) {
@@ -67,6 +70,8 @@ export const trainKind = defineJobKind<TrainSpec, TrainData, FitResult>({
       for (const [name, content] of d.result.files) sink.keep(posix.join(dir, name), content);
       const m = d.result.metrics.train;
       lines.push(`iteration ${stage.iteration} potential in ${dir}: energy RMSE ${fmt(m.energy_rmse_per_atom, 1000)} meV/atom, force RMSE ${fmt(m.force_rmse_core, 1000)} meV/Å on ${m.core_atoms} core atoms (train), ${d.result.metrics.seconds} s`);
+      const v = d.result.validation;
+      if (v !== undefined) lines.push(v === null ? `iteration ${stage.iteration} potential: its job wrote no validation.json although the fit had validation rows: this project's templates/train.sh.hbs predates validation (copy autopipe's, or add its validate step)` : `iteration ${stage.iteration} potential: ${validationLine(v)}`);
     }
     return lines;
   },
@@ -77,6 +82,7 @@ export const trainKind = defineJobKind<TrainSpec, TrainData, FitResult>({
       iteration: stage.iteration, dir: potentialDir(stage.iteration), rows: stage.data.rows, row_ids: stage.data.row_ids,
       metrics: JSON.parse(JSON.stringify(d.result.metrics)) as JsonObject, duration_s: d.result.metrics.seconds, warm_start_from: stage.data.warm_start_from,
       reference_energy: d.result.referenceEnergy, level: stage.data.level ?? null,
+      ...(d.result.validation === undefined ? {} : { validation: d.result.validation }),
     };
     return { potential };
   },
@@ -93,14 +99,22 @@ export const trainKind = defineJobKind<TrainSpec, TrainData, FitResult>({
     const p = stage.data.potential;
     if (p === undefined) return {};
     const m = p.metrics as { train?: unknown; test?: unknown };
-    return { fit: { train: fitErrors(m.train) ?? { energy_mev_per_atom: null, force_core_mev_per_a: null }, test: fitErrors(m.test), dir: p.dir, level: stage.data.level ?? null, left_out: stage.data.left_out_rows ?? 0 } };
+    return { fit: { train: fitErrors(m.train) ?? { energy_mev_per_atom: null, force_core_mev_per_a: null }, test: fitErrors(m.test), dir: p.dir, level: stage.data.level ?? null, left_out: stage.data.left_out_rows ?? 0, validation: p.validation ?? null } };
   },
+  // the validation error's rules: iterations.target_force_rmse, iterations.patience
+  stopReason: (stage, config, earlier) => learningStop(curveOf([...earlier, stage]), config),
+  standing: (stages, config) => learningLine(curveOf(stages), config),
   neverRetried: {
     pacemaker_error: 'pacemaker stopped with an error; the same rows and input fail the same way (see its last error line)',
     no_potential: 'the fit wrote no potential',
     nonfinite_loss: 'the same rows and input give the same non-finite loss',
   },
 });
+
+/** Each fitted potential's validation errors, in loop order. */
+function curveOf(stages: ReadonlyArray<{ iteration: number; data: TrainData }>): CurvePoint[] {
+  return stages.flatMap((s) => (s.data.potential === undefined ? [] : [{ iteration: s.iteration, validation: s.data.potential.validation }]));
+}
 
 function fmt(v: number | null, scale: number): string {
   return v === null ? '-' : (v * scale).toFixed(1);

@@ -7,16 +7,20 @@ import type { FetchedFiles } from '../../exec/executor.js';
 import type { Failure } from '../../state/failure-class.js';
 import type { Judged } from '../kind.js';
 import { exitFailure, lastErrorLine, missingModule } from '../error-line.js';
+import { parseValidation, type ValidationErrors } from './validation.js';
 
 /** What a successful fit leaves, fetched in the poll's one download and kept in the work folder. */
 export const POTENTIAL_FILES = ['output_potential.yaml', 'output_potential.yace', 'output_potential.asi', 'metrics.json', 'log.txt', 'input.yaml', 'reference_energy.json'] as const;
 /** Kept when the fit wrote them: pacemaker's metrics at each iteration of the fit (the report's loss curve). */
 export const FIT_CURVE_FILES = ['metrics.txt', 'test_metrics.txt'] as const;
+/** Kept when the fit had validation rows: its potential's errors on them. */
+export const VALIDATION_FILES = ['validation.json'] as const;
 
 export interface SplitMetrics { structures: number; core_atoms: number; energy_rmse_per_atom: number | null; force_rmse_core: number | null }
 export interface FitMetrics { loss: number | null; seconds: number; finite: boolean; train: SplitMetrics; test?: SplitMetrics }
 /** `referenceEnergy`: the per-element energies the fit subtracted (eV), kept with the potential so that its energies turn back into DFT totals. */
-export interface FitResult { metrics: FitMetrics; files: Map<string, Buffer>; referenceEnergy: Record<string, number> }
+/** `validation`: the potential's errors on the validation rows (meV), null when the job wrote none although it had rows (a project's train.sh.hbs from before validation), undefined when there were none. */
+export interface FitResult { metrics: FitMetrics; files: Map<string, Buffer>; referenceEnergy: Record<string, number>; validation?: ValidationErrors | null }
 
 function referenceEnergyOf(text: string | undefined): Record<string, number> | undefined {
   try {
@@ -41,7 +45,8 @@ function failed(failure: Failure): Judged<FitResult> {
   return { ok: false, failure };
 }
 
-export function judgeTrain(files: FetchedFiles, exitcode: number): Judged<FitResult> {
+/** `validated`: the fit had validation rows, so its job evaluates them. */
+export function judgeTrain(files: FetchedFiles, exitcode: number, validated = false): Judged<FitResult> {
   const text = (n: string) => files.get(n)?.toString('utf8');
   const err = lastErrorLine(text('pacemaker.err'), text('pacemaker.out'), text('log.txt'));
   const stopped = exitFailure(exitcode, err, { cls: 'pacemaker_error', program: 'a training command', settings: 'train.command and train.python', run: 'the fit' });
@@ -59,6 +64,8 @@ export function judgeTrain(files: FetchedFiles, exitcode: number): Judged<FitRes
   if (missing.length > 0) return failed({ cls: 'no_potential', message: `the fit left no ${missing.join(', ')}` });
   const referenceEnergy = referenceEnergyOf(text('reference_energy.json'));
   if (referenceEnergy === undefined) return failed({ cls: 'corrupt_output', message: 'reference_energy.json is not a map of element to a finite energy in eV' });
-  const kept = [...POTENTIAL_FILES, ...FIT_CURVE_FILES.filter((n) => files.has(n))];
-  return { ok: true, result: { metrics, files: new Map(kept.map((n) => [n, files.get(n) as Buffer])), referenceEnergy } satisfies FitResult };
+  const validation = validated ? parseValidation(text('validation.json')) ?? null : undefined;
+  if (validated && files.has('validation.json') && validation === null) return failed({ cls: 'corrupt_output', message: 'validation.json is not the evaluation autopipe_train.py validate writes' });
+  const kept = [...POTENTIAL_FILES, ...[...FIT_CURVE_FILES, ...VALIDATION_FILES].filter((n) => files.has(n))];
+  return { ok: true, result: { metrics, files: new Map(kept.map((n) => [n, files.get(n) as Buffer])), referenceEnergy, ...(validation === undefined ? {} : { validation }) } satisfies FitResult };
 }

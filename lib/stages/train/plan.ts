@@ -33,6 +33,8 @@ export interface TrainData {
   left_out_rows?: number;
   /** Why the fit starts from scratch though a previous potential exists (its basis changed). */
   cold_start?: string | null;
+  /** The validation rows its potential is evaluated on (at its level), their core atoms, and validation rows of other levels left out; absent: no validation set. */
+  validation?: { rows: number; row_ids: Array<[number, number]>; core_atoms: number; left_out: number };
   potential?: PotentialRecord;
 }
 
@@ -40,6 +42,8 @@ export const HELPER = 'autopipe_train.py';
 
 export interface TrainInputs {
   rows: Iterable<AseRow>;
+  /** The ids of the validation rows (never fitted; the potential is evaluated on them). */
+  validation: ReadonlySet<number>;
   config: Config;
   iteration: number;
   stageDir: string;
@@ -135,8 +139,23 @@ function startOf(p: TrainInputs, input: string, where: string): { previous: Trai
   return { previous: null, coldStart: `the basis changed since ${p.previous.from} (${differs.length > 0 ? differs.join(', ') : 'the potential: section of pacemaker.yaml'}): this fit starts from scratch, not from it` };
 }
 
+/** The validation rows the fit's job writes into its inputs (python/autopipe_train.py validate reads them). */
+export const VALIDATION_FILE = 'validation.extxyz';
+
+/** What planning says of the validation set: how many rows the potential will be measured on, or why none. */
+function validationNotes(val: TrainingSet | undefined, config: Config): string[] {
+  if (val === undefined) return [];
+  const other = val.leftOut.reduce((n, o) => n + o.rows, 0);
+  const left = other > 0 ? `; ${other} validation row(s) of another level of theory left out (${leftOutLines(val).join('; ')})` : '';
+  if (val.ids.length === 0) return [`no validation row at the fit's level of theory yet${config.validation.structures === null ? '' : ' (validation.structures are labelled with the first labelling)'}: this potential is not measured${left}`];
+  return [`validation: ${val.ids.length} row(s), ${val.coreAtoms} core atoms, never fitted; the potential is evaluated on them in its job${left}`];
+}
+
 export function planTrain(p: TrainInputs): StagePlan<TrainSpec, TrainData> {
-  const set = trainingSet(p.rows, p.config.embedding.energy_weight, p.level);
+  const rows = [...p.rows];
+  const set = trainingSet(rows.filter((r) => !p.validation.has(r.id)), p.config.embedding.energy_weight, p.level);
+  // the validation rows of the fit's level, weighed as the fit would weigh them (no energy of a sub-cell)
+  const val = p.validation.size === 0 ? undefined : trainingSet(rows.filter((r) => p.validation.has(r.id)), p.config.embedding.energy_weight, p.level);
   const where = `iteration ${p.iteration}'s fit`;
   checkFittable(set, where);
   const leftOut = leftOutLines(set);
@@ -150,6 +169,7 @@ export function planTrain(p: TrainInputs): StagePlan<TrainSpec, TrainData> {
     { path: posix.join(inputs, 'reference_energy.json'), content: JSON.stringify(p.config.train.reference_energy) + '\n' },
     { path: posix.join(inputs, HELPER), content: p.helper },
     ...(previous === null ? [] : [{ path: posix.join(inputs, 'previous.yaml'), content: previous.yaml }]),
+    ...(val === undefined || val.ids.length === 0 ? [] : [{ path: posix.join(inputs, VALIDATION_FILE), content: val.frames.join('') }]),
   ];
   const id = taskId(0);
   const task: PlannedTask<TrainSpec> = {
@@ -162,12 +182,14 @@ export function planTrain(p: TrainInputs): StagePlan<TrainSpec, TrainData> {
     ...(set.level === null ? [] : [`level of theory ${set.level}: ${level ?? '-'}`]),
     ...(leftOut.length > 0 ? [`left out of the fit for their level of theory: ${leftOut.join('; ')}`] : []),
     ...(coldStart === null ? [] : [coldStart]),
+    ...validationNotes(val, p.config),
   ];
   return {
     tasks: [task], shared, notes,
     data: {
       rows: set.ids.length, row_ids: idRanges(set.ids), core_atoms: set.coreAtoms, elements, warm_start_from: previous?.from ?? null,
       level: set.level, level_summary: level, left_out: leftOut, left_out_rows: set.leftOut.reduce((n, o) => n + o.rows, 0), cold_start: coldStart,
+      ...(val === undefined ? {} : { validation: { rows: val.ids.length, row_ids: idRanges(val.ids), core_atoms: val.coreAtoms, left_out: val.leftOut.reduce((n, o) => n + o.rows, 0) } }),
     },
   };
 }
