@@ -30,7 +30,7 @@ const QUICKSTART = join(ROOT, 'examples', 'quickstart');
  * loop's machinery on SLURM (not of its physics), the plumbing() settings.
  */
 function quickstartProject(dir: string, name: string, executor: string[], forMachinery = false): void {
-  for (const f of ['structures.extxyz', 'explore.extxyz']) copyFileSync(join(QUICKSTART, f), join(dir, f));
+  for (const f of ['structures.extxyz', 'explore.extxyz', 'validation.extxyz']) copyFileSync(join(QUICKSTART, f), join(dir, f));
   const text = readFileSync(join(QUICKSTART, 'autopipe.yaml'), 'utf8');
   let changed = text.replace(/^name: quickstart$/m, `name: ${name}`).replace(/^executor:\n(?: {2}.*\n)+/m, `executor:\n${executor.map((l) => `  ${l}\n`).join('')}`);
   if (forMachinery) changed = plumbing(changed);

@@ -18,7 +18,7 @@ autopipe() { node "$root/bin/autopipe.js" "$@"; }
 # A fresh copy of the example project, so the example folder itself stays clean.
 rm -rf "$out"
 mkdir -p "$out"
-cp "$here/autopipe.yaml" "$here/structures.extxyz" "$here/explore.extxyz" "$out/"
+cp "$here/autopipe.yaml" "$here/structures.extxyz" "$here/explore.extxyz" "$here/validation.extxyz" "$out/"
 autopipe config check "$out/autopipe.yaml" > /dev/null
 autopipe run -C "$out"                       # submit, then poll until the loop stops; prints a summary per iteration
 autopipe status -C "$out"

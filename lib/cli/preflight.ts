@@ -22,6 +22,7 @@ import { basisDifferences, potentialBasis } from '../stages/train/basis.js';
 import { referenceEnergyGaps } from '../stages/train/plan.js';
 import { AutopipeError, ConfigError } from '../errors/errors.js';
 import { formatProblem } from '../config/load.js';
+import { validationFiles } from '../config/types.js';
 
 function structuresAt(p: Project, field: string, file: string, problems: Problem[]): Atoms[] | undefined {
   const path = isAbsolute(file) ? file : join(p.dir, file);
@@ -75,6 +76,9 @@ export function preflight(p: Project): Problem[] {
   const initial = c.structures === null ? undefined : structuresAt(p, 'structures', c.structures, problems);
   const starts = c.explore.structures === null ? initial : structuresAt(p, 'explore.structures', c.explore.structures, problems);
   if (c.explore.structures !== null && starts !== undefined) problems.push(...periodicProblems(starts, 'explore.structures', c.explore.structures));
+  // the validation set is labelled with the first labelling: read, and its elements known, before any DFT
+  const files = validationFiles(c);
+  const validation = count(files.flatMap((file, i) => structuresAt(p, typeof c.validation.structures === 'string' ? 'validation.structures' : `validation.structures.${i}`, file, problems) ?? []));
   const first = count(initial ?? []);
   // a campaign's database may hold rows already (imported, or an earlier campaign's): the first fit has them too
   const held = labelledInDatabase(p);
@@ -83,8 +87,8 @@ export function preflight(p: Project): Problem[] {
   const where = [...held.values()].some((n) => n > 0) ? 'structures and the rows already in the database' : 'structures';
   const explored = count(starts ?? []);
   const dataElements = [...fitted.keys()].sort();
-  for (const el of [...new Set([...first.keys(), ...explored.keys()])].sort()) {
-    if (c.dft.pseudopotentials[el] === undefined) problems.push({ path: 'dft.pseudopotentials', message: `no pseudopotential for ${el}, which the structures to ${first.has(el) ? 'label' : 'explore (and later label)'} contain` });
+  for (const el of [...new Set([...first.keys(), ...explored.keys(), ...validation.keys()])].sort()) {
+    if (c.dft.pseudopotentials[el] === undefined) problems.push({ path: 'dft.pseudopotentials', message: `no pseudopotential for ${el}, which the structures to ${first.has(el) ? 'label' : explored.has(el) ? 'explore (and later label)' : 'validate on (validation.structures)'} contain` });
   }
   // a campaign that stops after labelling never fits: what the fit needs is not asked of it
   const fits = c.iterations.stop_after !== 'label';
@@ -96,6 +100,8 @@ export function preflight(p: Project): Problem[] {
     if (missing.length > 0) problems.push({ path: 'train.elements', message: `leaves out ${missing.join(', ')}, which ${where} contain` });
     const unexplorable = [...explored.keys()].filter((e) => !elements.includes(e));
     if (unexplorable.length > 0) problems.push({ path: 'explore.structures', message: `holds ${unexplorable.join(', ')}, which the potential will not have (its elements: ${elements.join(', ')})` });
+    const unvalidated = [...validation.keys()].filter((e) => !elements.includes(e));
+    if (unvalidated.length > 0) problems.push({ path: 'validation.structures', message: `hold ${unvalidated.join(', ')}, which the potential will not have (its elements: ${elements.join(', ')}): it cannot be evaluated on them` });
     const { without, extra } = referenceEnergyGaps(c.train.reference_energy, elements);
     if (without.length > 0) problems.push({ path: 'train.reference_energy', message: `has no value for ${without.join(', ')}, an element of the fit` });
     if (extra.length > 0) problems.push({ path: 'train.reference_energy', message: `names ${extra.join(', ')}, which the fit will not have (its elements: ${elements.join(', ')})` });

@@ -394,3 +394,9 @@ export function pwWallSeconds(text: string): number | null {
   const m = /PWSCF\s+:.*CPU\s+(?:(\d+)h)?\s*(?:(\d+)m)?\s*([\d.]+)s WALL/.exec(text);
   return m === null ? null : 3600 * Number(m[1] ?? 0) + 60 * Number(m[2] ?? 0) + Number(m[3]);
 }
+
+/** pw.x's own CPU time (s) from the same line: what a run cost whatever else shared the machine. */
+export function pwCpuSeconds(text: string): number | null {
+  const m = /PWSCF\s+:\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*([\d.]+)s CPU/.exec(text);
+  return m === null ? null : 3600 * Number(m[1] ?? 0) + 60 * Number(m[2] ?? 0) + Number(m[3]);
+}

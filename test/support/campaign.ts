@@ -62,7 +62,7 @@ export function plumbing(text: string): string {
 /** The quickstart's project with one iteration (label → train → explore → select), its own name, for the machinery's tests. */
 export function quickstartProject(name: string): string {
   const dir = tmpDir('autopipe-trust-');
-  for (const f of ['structures.extxyz', 'explore.extxyz']) copyFileSync(join(QUICKSTART, f), join(dir, f));
+  for (const f of ['structures.extxyz', 'explore.extxyz', 'validation.extxyz']) copyFileSync(join(QUICKSTART, f), join(dir, f));
   writeFileSync(join(dir, 'autopipe.yaml'), plumbing(readFileSync(join(QUICKSTART, 'autopipe.yaml'), 'utf8')).replace(/^name: quickstart$/m, `name: ${name}`).replace(/^ {2}max: 2 .*$/m, '  max: 1'));
   return dir;
 }

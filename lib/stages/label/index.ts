@@ -72,7 +72,7 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
     const v = Array.isArray(stage.tasks) ? stage.tasks.filter(forValidation) : [];
     const planned = stage.data.validation?.length ?? 0;
     const vDone = v.filter((t) => phaseOf(t) === 'done').length;
-    return `${n.done - vDone} structure(s) labelled${planned === 0 ? '' : Array.isArray(stage.tasks) ? `, and ${vDone} of ${planned} validation structure(s)` : ` (with ${planned} validation structure(s))`}${n.failed > 0 ? `, ${n.failed} failed for good` : ''}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`;
+    return `${Array.isArray(stage.tasks) ? `${n.done - vDone} structure(s) labelled${planned === 0 ? '' : `, and ${vDone} of ${planned} validation structure(s)`}` : `${n.done} structure(s) labelled${planned === 0 ? '' : ` (${planned} of them planned for validation)`}`}${n.failed > 0 ? `, ${n.failed} failed for good` : ''}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`;
   },
   iterationPart(stage, view) {
     const mine = view.cells.filter((x) => x.iteration === stage.iteration);
