@@ -143,7 +143,8 @@ describe('the whole loop, two iterations (real pw.x, pacemaker, ASE engine)', fu
     const c = cursorOf(dir);
     expect(c.done.find((d) => d.kind === 'explore' && d.iteration === 1)!.data).to.have.nested.property('results.t0000.explored', 41);
     const status = autopipe(['status'], dir);
-    expect(status.stdout).to.match(/^iteration 0 label {3}6 structure\(s\) labelled; [\d.]+ core-hours$/m).and.match(/^stopped: iterations\.max \(2\) reached/m);
+    expect(status.stdout).to.match(/^iteration 0 label {3}6 structure\(s\) labelled, and 4 of 4 validation structure\(s\); [\d.]+ core-hours$/m).and.match(/^stopped: iterations\.max \(2\) reached/m)
+      .and.match(/^learning: validation force RMSE [\d.]+ → [\d.]+ meV\/Å over iterations 0, 1 \(best [\d.]+, iteration [01]\); on 124 core atoms of 4 validation rows$/m);
     const embedded = c.done.find((d) => d.kind === 'select' && d.iteration === 0)!.data.selected as number;
     // status: the per-iteration table above, and in --json
     expect(status.stdout.split('\n').slice(1, 3)).to.satisfy((l: string[]) => /^0 +6\/0 /.test(l[0]) && new RegExp(`^1 +0/${embedded} `).test(l[1]));

@@ -247,7 +247,7 @@ const CASES: Case[] = [
       for (const args of [['run'], ['poll']]) {
         const r = autopipe(args, dir);
         expect(r.status, r.stderr).to.equal(65);
-        expect(r.stderr).to.match(/autopipe\.db is missing, but this campaign merged 6 labelled structure\(s\) into it/).and.match(/what to do: restore the database from a backup/);
+        expect(r.stderr).to.match(/autopipe\.db is missing, but this campaign merged 10 labelled structure\(s\) into it/).and.match(/what to do: restore the database from a backup/);
       }
       expect(snapshot(dir)).to.deep.equal(before);
     },

@@ -61,18 +61,19 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
   },
   judge: judgeLabel,
   merge: (done, sink) => mergeLabel(done, sink),
-  record: (stage, done) => ({ levels: levelsAdded(stage.data, done) }),
+  record: (stage, done) => ({
+    levels: levelsAdded(stage.data, done),
+    ...(stage.data.validation === undefined ? {} : { validation_done: (stage.data.validation_done ?? 0) + done.filter((d) => forValidation(d.task)).length }),
+  }),
   // training may start while stragglers run, once enough are labelled; the validation
   // structures are waited for, so that every potential is measured on the same set
   followsEarly: (stage, config) => stage.tasks.filter((t) => forValidation(t)).every((t) => ['done', 'gave_up'].includes(phaseOf(t)))
     && stage.tasks.filter((t) => !forValidation(t) && phaseOf(t) === 'done').length >= config.train.min_new_structures,
   summaryLine(stage) {
     const n = stageCounts(stage);
-    // a settled stage's summary keeps counts only: its validation structures as planned
-    const v = Array.isArray(stage.tasks) ? stage.tasks.filter(forValidation) : [];
     const planned = stage.data.validation?.length ?? 0;
-    const vDone = v.filter((t) => phaseOf(t) === 'done').length;
-    return `${Array.isArray(stage.tasks) ? `${n.done - vDone} structure(s) labelled${planned === 0 ? '' : `, and ${vDone} of ${planned} validation structure(s)`}` : `${n.done} structure(s) labelled${planned === 0 ? '' : ` (${planned} of them planned for validation)`}`}${n.failed > 0 ? `, ${n.failed} failed for good` : ''}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`;
+    const vDone = stage.data.validation_done ?? 0;
+    return `${n.done - vDone} structure(s) labelled${planned === 0 ? '' : `, and ${vDone} of ${planned} validation structure(s)`}${n.failed > 0 ? `, ${n.failed} failed for good` : ''}; ${(stageCoreSeconds(stage) / 3600).toFixed(3)} core-hours`;
   },
   iterationPart(stage, view) {
     const mine = view.cells.filter((x) => x.iteration === stage.iteration);

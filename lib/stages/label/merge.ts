@@ -23,7 +23,7 @@ import { recordedSection, type Finished, type Judged, type KindTask, type MergeS
 export interface LabelRow { atoms: Atoms; kvp: Kvp; data: DataObject }
 
 /** What a labelling stage records of itself: how many of its rows each level of theory labelled (by level id), and the validation structures it planned (file#frame). */
-export interface LabelData { levels?: Record<string, number>; validation?: string[] }
+export interface LabelData { levels?: Record<string, number>; validation?: string[]; validation_done?: number }
 
 /** The pw.x parameters worth querying by, as key-value pairs (scalars only): the stage's own, as it was planned, with the attempt's on top. */
 function dftKvp(dft: Config['dft'] | undefined, extra: AttemptRecord['parameters']): Kvp {
