@@ -17,8 +17,10 @@ import { summarize } from '../lib/loop/enter.js';
 import { REGISTRY } from '../lib/stages/registry.js';
 import { learningLine, learningStop, type CurvePoint } from '../lib/stages/train/learning.js';
 import { validateConfig } from '../lib/config/validate.js';
-import type { ValidationErrors } from '../lib/stages/kind.js';
-import { readExtxyz } from '../lib/formats/extxyz.js';
+import type { JobStageKind, StageContext, ValidationErrors } from '../lib/stages/kind.js';
+import { makeAtoms } from '../lib/atoms/atoms.js';
+import { memoryDatabase } from '../lib/db/db-file.js';
+import { readExtxyz, writeExtxyz } from '../lib/formats/extxyz.js';
 import { openDatabaseFile } from '../lib/db/db-file.js';
 import { autopipe } from './support/al-training.js';
 import { editConfig, quickstartProject } from './support/campaign.js';
@@ -91,6 +93,32 @@ describe('learning: the validation set, the learning curve and its stop rules', 
       const none = parseConfigText('name: lr\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\n', 'autopipe.yaml').config;
       expect(learningLine([{ iteration: 0, validation: undefined }], none)).to.match(/^learning is not measured: there is no validation set/);
       expect(learningLine([], none)).to.equal(undefined);
+    });
+  });
+
+  describe('the labelling plans the validation structures once', () => {
+    const cell = (x: number) => makeAtoms({ numbers: [13, 13, 13, 13], positions: [0, 0, 0, 2, 2, 0, 2, 0, 2, 0, 2, 2].map((v) => v + x), cell: [4.04, 0, 0, 0, 4.04, 0, 0, 0, 4.04], pbc: [true, true, true] });
+    const ctxOf = (cursor: Cursor, iteration: number): StageContext => ({
+      cursor, iteration, config: config(), configFile: 'autopipe.yaml', now: NOW, db: () => memoryDatabase(), render: () => '', asset: () => '',
+      readFile: () => Buffer.from(writeExtxyz([cell(0.1)])),
+      initialStructures: () => [{ atoms: cell(0), source: { file: 'structures.extxyz', frame: 0 } }],
+      validationStructures: () => [0, 1].map((k) => ({ atoms: cell(0.05 * k), source: { file: 'validation.extxyz', frame: k } })),
+    });
+    const labelling = REGISTRY.get('label') as JobStageKind;
+
+    it('with the first labelling: its structures, then the validation structures tagged set=validation', () => {
+      const plan = labelling.plan(ctxOf(emptyCursor('lr', NOW, 'c0ffee000003'), 0), 'iter-000/label');
+      expect(plan.tasks.map((t) => [t.about, (t.spec as { set?: string }).set ?? null])).to.deep.equal([
+        ['structures.extxyz frame 0', null], ['validation: validation.extxyz frame 0', 'validation'], ['validation: validation.extxyz frame 1', 'validation'],
+      ]);
+      expect(plan.data).to.deep.equal({ validation: ['validation.extxyz#0', 'validation.extxyz#1'] });
+    });
+
+    it('never again once planned; a frame named later goes with the next labelling', () => {
+      const earlier = summarize({ ...trainStage(0, null), kind: 'label', data: { validation: ['validation.extxyz#0'] } }, NOW);
+      const cursor = { ...emptyCursor('lr', NOW, 'c0ffee000004'), iteration: 1, done: [earlier] };
+      const plan = labelling.plan(ctxOf(cursor, 1), 'iter-001/label');
+      expect(plan.tasks.map((t) => t.about)).to.deep.equal(['select/iter-000/selected.extxyz frame 0', 'validation: validation.extxyz frame 1']);
     });
   });
 
