@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePwOutput } from '../lib/formats/espresso-out.js';
+import { parsePwOutput, pwCpuSeconds, pwWallSeconds } from '../lib/formats/espresso-out.js';
 import { writePwInput, meshFromSpacing } from '../lib/formats/espresso-in.js';
 import { makeAtoms } from '../lib/atoms/atoms.js';
 import { pwRuns, AL4, SI2 } from './support/pw-runs.js';
@@ -127,6 +127,13 @@ describe('pw.x output (real pw.x runs, ASE 3.22 as judge)', function () {
         expect(r.errorClass).to.equal('not_pw_output');
       }
     }
+  });
+
+  it('pw.x\'s own CPU and wall time from its closing line (literal lines as pw.x 6.7 prints them)', () => {
+    expect([pwCpuSeconds('     PWSCF        :     11.87s CPU     16.20s WALL\n'), pwWallSeconds('     PWSCF        :     11.87s CPU     16.20s WALL\n')]).to.deep.equal([11.87, 16.2]);
+    expect([pwCpuSeconds('     PWSCF        :   6m41.13s CPU   6m52.36s WALL\n'), pwWallSeconds('     PWSCF        :   6m41.13s CPU   6m52.36s WALL\n')]).to.deep.equal([401.13, 412.36]);
+    expect(pwCpuSeconds('     PWSCF        :  1h 2m 3.00s CPU  1h 2m 5.00s WALL\n')).to.equal(3723);
+    expect(pwCpuSeconds('     convergence NOT achieved\n')).to.equal(null);
   });
 
   it('classifies pw.x fatal messages (literal blocks as pw.x prints them)', () => {
