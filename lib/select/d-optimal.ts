@@ -8,8 +8,8 @@
  * the exploration job computes them with python-ace: python/autopipe_explore.py candidates).
  * Its extrapolation grade is γ_k = max_l |c_k[l]|, and |c_k[j]| is by how much the volume
  * |det A| grows when row j of A is replaced by b_k (Cramer's rule). So, greedily:
- *   1. take the candidate i of largest grade; stop when none exceeds 1 (no swap grows the volume:
- *      its environment is already spanned, as an atom of the active set itself is, γ = 1);
+ *   1. take the candidate i of largest grade; stop when none exceeds 1 (SPANNED: no swap grows
+ *      the volume; its environment is already spanned, as an atom of the active set itself is, γ = 1);
  *   2. swap it in: row j = argmax_l |c_i[l]| of A becomes b_i (MaxVol's swap step);
  *   3. update the coefficients of every other candidate of that element to the new A. From
  *      b_k = c_k · A and b_i = c_i · A, the new A' (row j replaced by b_i) gives
@@ -20,6 +20,13 @@
  * Each swap costs O(candidates of the element × basis size).
  */
 import { EmbeddingError } from '../errors/errors.js';
+
+/**
+ * A grade at or below this adds no volume. Not 1 exactly: candidates.json holds 7 significant
+ * digits, so an environment identical to one swapped in comes out at 1 ± ~1e-6, not 1; a gain
+ * below 0.1 % of the volume is that rounding, not a new environment (pyace's maxvol stops at 1.05).
+ */
+export const SPANNED = 1 + 1e-3;
 
 /** One candidate atom: its element and its coefficients against the active set (max |c| is its γ). */
 export interface Coefficients { element: string; c: ArrayLike<number> }
@@ -49,10 +56,10 @@ export class ActiveSetGrowth {
     return this.grades[k];
   }
 
-  /** The candidate still in play that adds most volume (ties: the first given), or undefined when none adds any (grade ≤ 1). */
+  /** The candidate still in play that adds most volume (ties: the first given), or undefined when none adds any (grade ≤ SPANNED). */
   best(): number | undefined {
     let at: number | undefined;
-    let top = 1;
+    let top = SPANNED;
     for (let k = 0; k < this.grades.length; k++) {
       if (this.live[k] && this.grades[k] > top) {
         top = this.grades[k];
@@ -70,7 +77,7 @@ export class ActiveSetGrowth {
   /** Candidates still in play whose grade is ≤ 1: the grown active set spans their environments already. */
   spanned(): number {
     let n = 0;
-    for (let k = 0; k < this.grades.length; k++) if (this.live[k] && this.grades[k] <= 1) n++;
+    for (let k = 0; k < this.grades.length; k++) if (this.live[k] && this.grades[k] <= SPANNED) n++;
     return n;
   }
 
