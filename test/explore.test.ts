@@ -11,6 +11,7 @@ import { runKey, planExplore, runSeed } from '../lib/stages/explore/plan.js';
 import { readExtxyz } from '../lib/formats/extxyz.js';
 import { ASE_SCRIPT } from '../lib/stages/explore/engines.js';
 import { judgeExplore } from '../lib/stages/explore/judge.js';
+import { exploreKind } from '../lib/stages/explore/index.js';
 import { elementsOf } from '../lib/stages/kept.js';
 import { readCursor } from '../lib/state/cursor.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
@@ -49,6 +50,21 @@ describe('exploration: the plan and the judge', () => {
     // a run is known by the content of its start: the same structure under another file name or frame is the same run
     expect(plan.data.runs).to.include({ t0000: runKey(starts[0].atoms, 300, 0), t0005: runKey(starts[1].atoms, 300, 1) });
     expect(runKey(starts[0].atoms, 300, 0)).to.match(/^[0-9a-f]{16}@300K\/0$/).and.not.equal(runKey(starts[1].atoms, 300, 0));
+  });
+
+  it('selection.method d-optimal: task.json asks for candidates.json with selection.lo and hi; the lammps engine gets the script too (its job runs `candidates` after lmp); the stage records selection with its plan', () => {
+    const cfg = config('selection: {method: d-optimal, lo: 2, hi: 30}\n');
+    const starts = [{ atoms: AL4, source: { file: 's.extxyz', frame: 0 } }];
+    const ase = planExplore({ starts, config: cfg, iteration: 0, stageDir: 'iter-000/explore', engine: { kind: 'ase', script: 'print()\n' }, potential, elements: ['Al'], continued: () => undefined });
+    expect(JSON.parse(ase.tasks[0].files[1].content as string).candidates).to.deep.equal({ lo: 2, hi: 30, per_frame: 64 });
+    const lammps = planExplore({ starts, config: cfg, iteration: 0, stageDir: 'iter-000/explore', engine: { kind: 'lammps', render: () => '', script: 'print()\n' }, potential, elements: ['Al'], continued: () => undefined });
+    expect(lammps.shared.map((f) => f.path)).to.include(`iter-000/explore/inputs/${ASE_SCRIPT}`);
+    expect(exploreKind.configSections).to.include('selection');
+    expect(exploreKind.outputs).to.include('candidates.json');
+    // method gamma: none of it
+    const plain = planExplore({ starts, config: config(), iteration: 0, stageDir: 'iter-000/explore', engine: { kind: 'lammps', render: () => '' }, potential, elements: ['Al'], continued: () => undefined });
+    expect(JSON.parse(plain.tasks[0].files[1].content as string)).to.not.have.property('candidates');
+    expect(plain.shared.map((f) => f.path)).to.not.include(`iter-000/explore/inputs/${ASE_SCRIPT}`);
   });
 
   it('the potential\'s elements come from its one-element species blocks, in its order', () => {
