@@ -16,9 +16,25 @@
       An MD that blows up (a non-finite energy, position or grade, or the calculator failing on
       the structure the dynamics made) ends the run there: the frames collected before it are
       kept, and summary.json says where and why (blew_up).
+      With "candidates" in TASK (selection.method d-optimal), the run ends by writing
+      candidates.json from its frames.dump, as the subcommand below does.
+
+  candidates FRAMES.dump POTENTIAL.yaml ACTIVE_SET.asi TASK.json
+      For selection.method d-optimal (the lammps engine runs it after lmp): each collected
+      frame of FRAMES.dump evaluated again with python-ace and the active set; for every atom
+      with gamma in [lo, hi) (TASK's "candidates"), its coefficients c = B A^-1 against the
+      active set (B its projections, A^-1 the element's inverse active set), whose largest
+      |c_j| is its gamma. autopipe's select stage grows the active set from them (MaxVol's
+      swap, lib/select/d-optimal.ts) without python-ace. Written beside FRAMES.dump, to
+      candidates.json (through a temporary file, so that it is whole or absent):
+        {"elements": [...], "lo", "hi", "per_frame", "frames": number of frames read,
+         "candidates": [{"frame": 0-based in the dump, "atom": 0-based in id order (as ASE's
+                         and autopipe's readers order a dump), "element", "gamma", "c": [...]}]}
+      A frame with an atom at gamma >= hi is left out (the select stage drops it as broken).
 
 TASK.json: {"temperature": K, "seed": int, "steps": int, "timestep": fs, "dump_every": int,
-            "gamma_collect": float, "gamma_stop": float, "types": ["Al", ...], "friction": 1/fs}
+            "gamma_collect": float, "gamma_stop": float, "types": ["Al", ...], "friction": 1/fs,
+            "candidates": {"lo": float, "hi": float, "per_frame": int}   (only for d-optimal)}
 """
 import json
 import os
@@ -145,10 +161,63 @@ def run(task_file, start_file, potential, active_set):
         json.dump(summary, f, indent=1)
     os.replace("summary.json.tmp", "summary.json")
     print(json.dumps(summary))
+    if task.get("candidates") is not None:
+        candidates("frames.dump", potential, active_set, task_file, calc)
+
+
+def candidates(frames_file, potential, active_set, task_file, calc=None):
+    """candidates.json of FRAMES (see the module's doc): python-ace's projections and inverse
+    active set, so that the select stage's greedy grows exactly the set the evaluator grades by."""
+    from ase.io import read
+    from pyace import PyACECalculator
+    from pyace.activelearning import load_active_inverse_set
+
+    with open(task_file) as f:
+        task = json.load(f)
+    want = task.get("candidates")
+    if want is None:
+        sys.exit(f"autopipe_explore: {task_file} has no \"candidates\" (lo, hi): it was planned with selection.method gamma")
+    lo, hi, per_frame = float(want["lo"]), float(want["hi"]), int(want["per_frame"])
+    if calc is None:
+        calc = PyACECalculator(potential)
+        calc.set_active_set(active_set)
+    # load_active_inverse_set numbers the matrices by the sorted element names (the .asi's keys)
+    with np.load(active_set) as asi:
+        names = sorted(asi.keys())
+    inverse = {names[k]: m for k, m in load_active_inverse_set(active_set).items()}
+    frames = read(frames_file, index=":", format="lammps-dump-text", specorder=task["types"]) \
+        if os.path.exists(frames_file) and os.path.getsize(frames_file) > 0 else []
+    out = []
+    for k, atoms in enumerate(frames):
+        atoms.calc = calc
+        atoms.get_potential_energy()
+        gamma = np.asarray(calc.results["gamma"], dtype=float)
+        if np.max(gamma) >= hi:
+            continue
+        symbols = atoms.get_chemical_symbols()
+        # The cap: each candidate costs a basis-sized vector (hundreds of numbers per element in a
+        # production basis), and the select stage keeps few atoms per frame after suppression.
+        chosen = [i for i in np.argsort(-gamma, kind="stable") if lo <= gamma[i] < hi][:per_frame]
+        for i in chosen:
+            c = np.asarray(calc.projections[i], dtype=float) @ inverse[symbols[i]]
+            # the grade is max |c_j|: anything else means the .asi's matrices are not the evaluator's
+            if abs(np.max(np.abs(c)) - gamma[i]) > 1e-6 * max(1.0, gamma[i]):
+                sys.exit(f"autopipe_explore: frame {k} atom {i}: max |B A^-1| is {np.max(np.abs(c)):.8g} but the evaluator's gamma is {gamma[i]:.8g}; "
+                         f"is {active_set} the active set of {potential}?")
+            out.append({"frame": k, "atom": int(i), "element": symbols[i], "gamma": float(f"{gamma[i]:.7g}"),
+                        "c": [float(f"{x:.7g}") for x in c]})
+    doc = {"elements": list(task["types"]), "lo": lo, "hi": hi, "per_frame": per_frame, "frames": len(frames), "candidates": out}
+    target = os.path.join(os.path.dirname(os.path.abspath(frames_file)), "candidates.json")
+    with open(target + ".tmp", "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+    os.replace(target + ".tmp", target)
+    print(f"autopipe_explore: {len(out)} candidate atom(s) of {len(frames)} frame(s) written to candidates.json")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 6 and sys.argv[1] == "run":
         run(*sys.argv[2:6])
+    elif len(sys.argv) == 6 and sys.argv[1] == "candidates":
+        candidates(*sys.argv[2:6])
     else:
         sys.exit(__doc__)

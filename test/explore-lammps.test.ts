@@ -24,7 +24,9 @@ import { planExplore } from '../lib/stages/explore/plan.js';
 import { exploreKind } from '../lib/stages/explore/index.js';
 import { judgeLammps, renameGradeColumn } from '../lib/stages/explore/judge-lammps.js';
 import type { RunResult } from '../lib/stages/explore/judge.js';
-import { ROOT, tmpDir, need } from './support/tools.js';
+import { ROOT, tmpDir, need, VENV_PYTHON } from './support/tools.js';
+import { trainedProject } from './support/al-training.js';
+import { parseCandidates } from '../lib/select/candidates.js';
 
 const CONTEXT = {
   masses: [{ type: 1, mass: 26.9815385 }], types: ['Al'], dump_every: 10, gamma_collect: 0.25, gamma_stop: 1000,
@@ -165,5 +167,42 @@ describe('exploration engine lammps: the input', function () {
     expect(judgeLammps(new Map([['explore.out', Buffer.from(noPace)]]), 1)).to.deep.equal({ ok: false, failure: {
       cls: 'explore_error', message: "exit 1: ERROR: Unrecognized pair style 'pace/extrapolation' (src/force.cpp:278) (this LAMMPS has no ML-PACE package: build it with ML-PACE, or set explore.engine: ase)",
     } });
+  });
+
+  it('selection.method d-optimal: after lmp the job runs `autopipe_explore.py candidates` on its dump with the real potential (python-ace), and the judge keeps candidates.json', () => {
+    need('lmp');
+    const pot = trainedProject().potential;
+    const cfg = parseConfigText(`name: lx\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\nselection: {method: d-optimal, lo: 0.1, hi: 1000}\nexplore: {engine: lammps, python: ${VENV_PYTHON} -W ignore, temperatures: [900], steps: 60, dump_every: 10, timestep: 0.002, gamma_collect: 0.25, gamma_stop: 1000}\n`, 'autopipe.yaml').config;
+    const root = tmpDir();
+    const stageDir = 'iter-000/explore';
+    const plan = planExplore({
+      starts: [{ atoms: al32Atoms(), source: { file: 's.extxyz', frame: 1 } }], continued: () => undefined, config: cfg, iteration: 0, stageDir,
+      engine: { kind: 'lammps', render: (c) => loadTemplate('explore.lammps.hbs')(c), script: readFileSync(join(ROOT, 'python', 'autopipe_explore.py'), 'utf8') },
+      potential: { dir: 'potentials/iter-000', yaml: readFileSync(join(pot, 'output_potential.yaml')), asi: readFileSync(join(pot, 'output_potential.asi')) }, elements: ['Al'],
+    });
+    for (const f of [...plan.shared, ...plan.tasks[0].files]) {
+      mkdirSync(join(root, f.path, '..'), { recursive: true });
+      writeFileSync(join(root, f.path), f.path.endsWith('explore.in') ? runnable(f.content as string) : f.content);
+    }
+    writeFileSync(join(root, stageDir, 'm.manifest'), 't0000/a1 lmptoken02\n');
+    const script = jobScript({
+      manifest: 'm.manifest', resources: cfg.explore.resources, template: 'explore.sh.hbs', about: 'test',
+      payload: loadTemplate('explore.sh.hbs')({ ...exploreKind.scriptContext(cfg), resources: cfg.explore.resources }),
+    });
+    expect(script).to.include('autopipe_explore.py" candidates frames.dump');
+    const r = spawnSync('bash', ['-c', script], { cwd: join(root, stageDir), encoding: 'utf8', env: { ...process.env, SLURM_ARRAY_TASK_ID: '0', OMP_NUM_THREADS: '1' } });
+    const dir = join(root, stageDir, 't0000', 'a1');
+    expect(r.status, readFileSync(join(dir, 'explore.err'), 'utf8').slice(-1500)).to.equal(0);
+    const fetched = new Map(exploreKind.outputs.filter((n) => existsSync(join(dir, n))).map((n) => [n, readFileSync(join(dir, n))] as const));
+    const j = judgeLammps(fetched, parseSentinel(readFileSync(join(dir, 'exitcode'), 'utf8'))!.value);
+    expect(j.ok, JSON.stringify(j)).to.equal(true);
+    const { summary, files } = (j as { result: RunResult }).result;
+    const c = parseCandidates(files.get('candidates.json')!.toString('utf8'), 'candidates.json');
+    expect(c.frames).to.equal(summary.frames_collected).and.greaterThan(0);
+    // every atom of a near-perfect crystal is within [0.1, 1000) of python-ace's grade: the cap of 64 per frame does not bite at 32 atoms
+    expect(c.candidates).to.have.length(32 * c.frames);
+    for (const x of c.candidates) expect(Math.max(...x.c.map(Math.abs))).to.be.closeTo(x.gamma, 1e-6 * x.gamma + 1e-7);
+    // a failed lmp keeps its exit status, whatever `candidates` does after it
+    expect(spawnSync('bash', ['-c', loadTemplate('explore.sh.hbs')({ ...exploreKind.scriptContext(cfg), lmp: 'false', python: 'true', resources: cfg.explore.resources })], { cwd: dir }).status).to.equal(1);
   });
 });

@@ -11,6 +11,8 @@ import { runKey, planExplore, runSeed } from '../lib/stages/explore/plan.js';
 import { readExtxyz } from '../lib/formats/extxyz.js';
 import { ASE_SCRIPT } from '../lib/stages/explore/engines.js';
 import { judgeExplore } from '../lib/stages/explore/judge.js';
+import { exploreKind } from '../lib/stages/explore/index.js';
+import { parseCandidates } from '../lib/select/candidates.js';
 import { elementsOf } from '../lib/stages/kept.js';
 import { readCursor } from '../lib/state/cursor.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
@@ -49,6 +51,21 @@ describe('exploration: the plan and the judge', () => {
     // a run is known by the content of its start: the same structure under another file name or frame is the same run
     expect(plan.data.runs).to.include({ t0000: runKey(starts[0].atoms, 300, 0), t0005: runKey(starts[1].atoms, 300, 1) });
     expect(runKey(starts[0].atoms, 300, 0)).to.match(/^[0-9a-f]{16}@300K\/0$/).and.not.equal(runKey(starts[1].atoms, 300, 0));
+  });
+
+  it('selection.method d-optimal: task.json asks for candidates.json with selection.lo and hi; the lammps engine gets the script too (its job runs `candidates` after lmp); the stage records selection with its plan', () => {
+    const cfg = config('selection: {method: d-optimal, lo: 2, hi: 30}\n');
+    const starts = [{ atoms: AL4, source: { file: 's.extxyz', frame: 0 } }];
+    const ase = planExplore({ starts, config: cfg, iteration: 0, stageDir: 'iter-000/explore', engine: { kind: 'ase', script: 'print()\n' }, potential, elements: ['Al'], continued: () => undefined });
+    expect(JSON.parse(ase.tasks[0].files[1].content as string).candidates).to.deep.equal({ lo: 2, hi: 30, per_frame: 64 });
+    const lammps = planExplore({ starts, config: cfg, iteration: 0, stageDir: 'iter-000/explore', engine: { kind: 'lammps', render: () => '', script: 'print()\n' }, potential, elements: ['Al'], continued: () => undefined });
+    expect(lammps.shared.map((f) => f.path)).to.include(`iter-000/explore/inputs/${ASE_SCRIPT}`);
+    expect(exploreKind.configSections).to.include('selection');
+    expect(exploreKind.outputs).to.include('candidates.json');
+    // method gamma: none of it
+    const plain = planExplore({ starts, config: config(), iteration: 0, stageDir: 'iter-000/explore', engine: { kind: 'lammps', render: () => '' }, potential, elements: ['Al'], continued: () => undefined });
+    expect(JSON.parse(plain.tasks[0].files[1].content as string)).to.not.have.property('candidates');
+    expect(plain.shared.map((f) => f.path)).to.not.include(`iter-000/explore/inputs/${ASE_SCRIPT}`);
   });
 
   it('the potential\'s elements come from its one-element species blocks, in its order', () => {
@@ -95,33 +112,49 @@ function liveProject(dir: string, cells: Atoms[], lines: string[]): void {
 describe('exploration through the loop (real pw.x, pacemaker and the ase engine, local executor)', function () {
   this.timeout(900000);
 
-  it('label → train → explore: every run kept with its dump of collected frames; the loop stops with the reason', () => {
+  it('label → train → explore → select: every run kept with its dump of collected frames (and candidates.json: selection.method d-optimal); the selection labels whole frames (selection.embed false); the loop stops with the reason', () => {
     const dir = tmpDir();
     const cells = [AL4, makeAtoms({ ...AL4, positions: AL4.positions.map((x, k) => x + 0.05 * Math.sin(k)) })];
     liveProject(dir, cells, [
-      'name: explore', 'iterations: {stop_after: explore}',
+      'name: explore', 'iterations: {stop_after: select}',
       'explore: {temperatures: [500, 900], steps: 200, dump_every: 10, gamma_collect: 1.5, gamma_stop: 50}',
+      'selection: {method: d-optimal, embed: false, lo: 1.2, hi: 50, max_candidates: 3}',
     ]);
     const r = autopipe(['run'], dir);
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr).to.match(/exploration of iteration 0: 4 run\(s\) of 200 steps \(2 structure\(s\) × 2 temperature\(s\) × 1 seed\(s\)\) with potentials\/iter-000/);
     expect(r.stderr).to.match(/explored \d run\(s\) of iteration 0: \d+ frames, \d+ with γ ≥ 1.5 collected, largest γ [\d.]+/);
     const c = readCursor(join(dir, '.autopipe', 'cursor.json'))!;
-    expect(c.stopped?.reason).to.equal('iteration 0 is through explore, and iterations.stop_after is explore');
-    const explore = c.stages.find((s) => s.kind === 'explore')!;
-    expect(explore.tasks.map((t) => t.attempts.at(-1)!.state)).to.deep.equal(['done', 'done', 'done', 'done']);
+    expect(c.stopped?.reason).to.equal('iteration 0 is through select, and iterations.stop_after is select');
+    // settled and summarized: the selection came after it
+    const explore = c.done.find((s) => s.kind === 'explore')!;
+    expect(explore).to.deep.include({ tasks: 4, outcome: 'complete' });
+    expect(explore.counts.done).to.equal(4);
     let collected = 0;
-    for (const t of explore.tasks) {
-      const kept = join(dir, '.autopipe', 'explore', 'iter-000', t.id);
+    for (const id of Object.keys(explore.data.results as object)) {
+      const kept = join(dir, '.autopipe', 'explore', 'iter-000', id);
       const summary = JSON.parse(readFileSync(join(kept, 'summary.json'), 'utf8')) as { frames_collected: number; frames_explored: number };
       expect(summary.frames_explored).to.be.greaterThan(0);
       const frames = [...readDumpFrames([readFileSync(join(kept, 'frames.dump'))], { types: ['Al'], requiredColumns: summary.frames_collected > 0 ? ['f_pace_gamma'] : [] }, 'frames.dump')];
       expect(frames).to.have.length(summary.frames_collected);
       collected += frames.length;
       if (existsSync(join(kept, 'last.extxyz'))) expect(readFileSync(join(kept, 'last.extxyz'), 'utf8')).to.match(/^4\n/);
+      if (summary.frames_collected > 0) expect(parseCandidates(readFileSync(join(kept, 'candidates.json'), 'utf8'), 'candidates.json').frames).to.equal(summary.frames_collected);
     }
     expect(collected, 'a crude potential finds uncertain frames').to.be.greaterThan(0);
-    expect(autopipe(['status'], dir).stdout).to.match(/iteration 0, stage explore: 4 done/);
+    // the selection: whole 4-atom frames, every force trained on, each with where it came from
+    const select = [...c.stages, ...c.done].find((s) => s.kind === 'select');
+    expect(select?.data).to.deep.include({ method: 'd-optimal', embed: false, subcells: 0 });
+    const chosen = readExtxyz(readFileSync(join(dir, '.autopipe', 'select', 'iter-000', 'selected.extxyz'), 'utf8'), 'selected.extxyz');
+    expect(chosen).to.have.length(Number(select?.data.selected)).and.length.within(1, 3);
+    for (const f of chosen) {
+      expect([...(f.arrays.force_mask.values as Float64Array)]).to.deep.equal([1, 1, 1, 1]);
+      expect(f.info).to.include({ embedded: false, n_core: 4 });
+      expect(f.info.source).to.match(/^explore\/iter-000\/t000\d\/frames\.dump$/);
+    }
+    expect(new Set(chosen.map((f) => `${String(f.info.source)} ${String(f.info.frame)}`)).size, 'each frame once').to.equal(chosen.length);
+    expect(r.stderr).to.match(/d-optimal: \d selected that add volume to the active set/);
+    expect(autopipe(['status'], dir).stdout).to.match(/iteration 0 select .*d-optimal/);
   });
 
   it('converged (iterations.stop_when_no_candidates): every run of its full length, nothing at gamma_collect: the loop stops there, saying so', () => {

@@ -73,6 +73,28 @@ describe('selection of uncertain atoms', () => {
     expect(summary.atoms_per_subcell!.min).to.be.greaterThan(0);
   });
 
+  it('selection.embed false: each chosen atom brings its whole frame, masks all 1, embedded false, with its provenance; a frame once however many of its atoms were chosen', () => {
+    const best = new BestCandidates('c_gamma', 5, 25, 3, embed, true);
+    // frame 1: two candidates far apart (both survive suppression), the frame still labelled once
+    best.offer(graded({ [site(1, 1, 1)]: 6, [site(3, 3, 3)]: 11 }), { file: 'a.dump', frame: 1, timestep: 100 });
+    best.offer(graded({ [site(1, 1, 1)]: 9 }), { file: 'a.dump', frame: 2, timestep: 200 });
+    best.offer(graded({ [site(2, 2, 2)]: 30 }), { file: 'b.dump', frame: 0, timestep: 0 }); // γ ≥ hi: dropped
+    const { selected, summary } = best.result();
+    expect(selected.map((s) => s.gamma)).to.deep.equal([11, 9]);
+    for (const s of selected) {
+      expect(s.kind).to.equal('parent');
+      expect(s.atoms.positions.length).to.equal(3 * 500);
+      expect([...(s.atoms.arrays.force_mask.values as Float64Array)].every((m) => m === 1)).to.equal(true);
+      expect([...(s.atoms.arrays.parent_id.values as Float64Array)].slice(0, 3)).to.deep.equal([1, 2, 3]);
+      expect(s.atoms.arrays.image).to.equal(undefined);
+    }
+    expect(selected.map((s) => s.atoms.info)).to.deep.equal([
+      { source: 'a.dump', frame: 1, timestep: 100, centre_id: site(3, 3, 3) + 1, gamma: 11, parent_natoms: 500, embedded: false, n_core: 500, n_removed: 0 },
+      { source: 'a.dump', frame: 2, timestep: 200, centre_id: site(1, 1, 1) + 1, gamma: 9, parent_natoms: 500, embedded: false, n_core: 500, n_removed: 0 },
+    ]);
+    expect(summary).to.deep.include({ frames_read: 3, frames_dropped: 1, candidates_in_range: 3, selected: 2, parents_labelled_whole: 2, atoms_per_subcell: null, warnings: [] });
+  });
+
   it('a frame without the grade column: a clear error', () => {
     const f = graded({});
     expect(() => selectInFrame(makeAtoms({ ...f, arrays: {} }), 'f_pace_gamma', 5, 25, 3)).to.throw(EmbeddingError, /no column 'f_pace_gamma'/);

@@ -9,6 +9,7 @@ import { PeriodicIndex } from '../atoms/periodic-index.js';
 import { cellVolume } from '../atoms/cell.js';
 import { det3, resolveSeam } from './seam.js';
 import { boxFor, describeBox, visitBox, type BoxShape } from './box.js';
+import { parentIdOf, provenanceOf, wholeCell } from './whole.js';
 
 export interface EmbedParams {
   rcut: number;
@@ -114,17 +115,6 @@ export function atomIndexOfId(frame: Atoms, id: number): number {
   return id - 1;
 }
 
-/** The parent id of atom k: its LAMMPS id, or k + 1. A function, not an array: building an
- *  array here would cost O(parent) for every sub-cell. */
-function parentIdOf(frame: Atoms): (k: number) => number {
-  const ids = frame.arrays.id;
-  if (ids !== undefined && ids.kind !== 'string') {
-    const v = ids.values as Float64Array;
-    return (k) => v[k];
-  }
-  return (k) => k + 1;
-}
-
 /**
  * Indices sorted by distance, leaving out `skip`. A comparator sort costs ~0.1 ms for a few
  * hundred atoms, as much as the rest of a sub-cell; instead the index goes into the low bits
@@ -174,11 +164,7 @@ export function embedAtom(frame: Atoms, centre: number, p: EmbedParams, index: P
   }) : [];
   const idOf = parentIdOf(frame);
   const provenance: Record<string, InfoValue> = {
-    ...(source.file === undefined ? {} : { source: source.file }),
-    ...(source.frame === undefined ? {} : { frame: source.frame }),
-    ...(source.timestep === undefined ? {} : { timestep: source.timestep }),
-    centre_id: idOf(centre),
-    ...(source.gamma === undefined ? {} : { gamma: source.gamma }),
+    ...provenanceOf(frame, centre, source),
     rcut: p.rcut, buffer: p.buffer, mask_radius: mask, min_distance: p.minDistance, box: box.kind,
     ...(box.repeats === undefined ? {} : { box_periods: [...box.repeats], frame_periods: [...(box.divisions ?? [])] }),
     // what embedding saved: the report sets each sub-cell's size against its parent's
@@ -188,15 +174,7 @@ export function embedAtom(frame: Atoms, centre: number, p: EmbedParams, index: P
   if (n >= parentAtoms) {
     // Embedding must never make DFT more expensive: label the parent itself, every force counted.
     const reason = `the ${box.kind} box (${describeBox(box)}) would hold ${expected < 4 * parentAtoms ? '' : 'about '}${n} atoms, the parent only ${parentAtoms}: the parent is labelled instead`;
-    const atoms = makeAtoms({
-      numbers: frame.numbers, positions: frame.positions, cell: frame.cell, pbc: frame.pbc,
-      arrays: {
-        force_mask: { kind: 'float', width: 1, values: new Float64Array(natoms(frame)).fill(1) },
-        parent_id: { kind: 'int', width: 1, values: Float64Array.from({ length: natoms(frame) }, (_, k) => idOf(k)) },
-      },
-      info: { ...provenance, embedded: false, n_core: natoms(frame), n_removed: 0 },
-    });
-    return { kind: 'parent', atoms, reason, warnings };
+    return { kind: 'parent', atoms: wholeCell(frame, provenance), reason, warnings };
   }
 
   const dist = new Float64Array(n);

@@ -2,12 +2,15 @@
  * Selection of uncertain atoms. Per frame: atoms graded in [lo, hi) are candidates; a frame with
  * any grade ≥ hi is dropped as broken; the best candidate is taken, the others within
  * `suppressRadius` of it dropped (they sit in its core already), and so on. Across frames and
- * files, the best `max` candidates by grade are kept, each cut into its sub-cell. Pure.
+ * files, the best `max` candidates by grade are kept, each cut into its sub-cell, or (whole:
+ * selection.embed false) each frame's best candidate with its whole frame, every force trained
+ * on. Pure. (selection.method d-optimal chooses otherwise: lib/select/d-optimal-select.ts.)
  */
 import { natoms, type Atoms } from '../atoms/atoms.js';
 import { EmbeddingError } from '../errors/errors.js';
 import { PeriodicIndex } from '../atoms/periodic-index.js';
 import { embedAtom, indexFrame, embedWarnings, checkSubcellSize, type EmbedParams, type EmbedSource } from '../embed/extract.js';
+import { wholeFrame } from '../embed/whole.js';
 
 export interface Centre { index: number; gamma: number }
 
@@ -57,7 +60,12 @@ export function selectInFrame(frame: Atoms, column: string, lo: number, hi: numb
   return { dropped: false, maxGamma, inRange: picked.length, centres };
 }
 
-export interface Selected { gamma: number; atoms: Atoms; kind: 'subcell' | 'parent'; order: number }
+/** A chosen structure; kind parent: labelled whole (a sub-cell as large as its frame, or selection.embed false). */
+export interface Selected {
+  gamma: number; atoms: Atoms; kind: 'subcell' | 'parent'; order: number;
+  /** method d-optimal: the chosen atom's grade against the active set grown by the atoms chosen before it (its volume gain). */
+  gain?: number;
+}
 
 export interface SelectionSummary {
   frames_read: number;
@@ -83,8 +91,9 @@ export class BestCandidates {
   private centres = 0;
   private rejected: string[] = [];
 
+  /** whole: selection.embed false (each frame's best candidate brings its whole frame). */
   constructor(private readonly column: string, private readonly lo: number, private readonly hi: number,
-    private readonly max: number, private readonly embed: EmbedParams) {
+    private readonly max: number, private readonly embed: EmbedParams, private readonly whole = false) {
     if (!(lo < hi)) throw new EmbeddingError(`lo (${lo}) must be below hi (${hi})`);
     if (!(Number.isInteger(max) && max >= 1)) throw new EmbeddingError(`max must be a whole number ≥ 1 (got ${max})`);
   }
@@ -96,7 +105,7 @@ export class BestCandidates {
 
   offer(frame: Atoms, source: EmbedSource): void {
     this.framesRead++;
-    checkSubcellSize(frame, this.embed); // an absurd cube is refused before any work on the frame
+    if (!this.whole) checkSubcellSize(frame, this.embed); // an absurd cube is refused before any work on the frame
     const sel = selectInFrame(frame, this.column, this.lo, this.hi, this.embed.maskRadius ?? this.embed.rcut);
     if (sel.dropped) {
       this.framesDropped++;
@@ -108,6 +117,11 @@ export class BestCandidates {
     let parentTaken = false;
     for (const c of sel.centres) {
       if (c.gamma <= this.threshold()) break; // best first: nothing later in this frame can enter
+      if (this.whole) {
+        // the frame is labelled once, for its best candidate: the others are in it
+        this.insert({ gamma: c.gamma, atoms: wholeFrame(frame, c.index, { ...source, gamma: c.gamma }), kind: 'parent', order: this.order++ });
+        break;
+      }
       index ??= indexFrame(frame, this.embed);
       const r = embedAtom(frame, c.index, this.embed, index, { ...source, gamma: c.gamma });
       if (r.kind === 'rejected') {
@@ -149,7 +163,7 @@ export class BestCandidates {
         },
         atoms_removed_at_seams: removed,
         rejections: this.rejected,
-        warnings: embedWarnings(this.embed),
+        warnings: this.whole ? [] : embedWarnings(this.embed),
       },
     };
   }

@@ -4,7 +4,9 @@
  * f_pace_gamma, the last good frame, summary.json); the lammps engine's are made from its
  * outputs by judgeLammps.
  *   ase     start.extxyz, task.json; python/autopipe_explore.py (shared) runs them
- *   lammps  start.extxyz, task.json, structure.data, explore.in (templates/explore.lammps.hbs)
+ *   lammps  start.extxyz, task.json, structure.data, explore.in (templates/explore.lammps.hbs);
+ *           with selection.method d-optimal also python/autopipe_explore.py (shared), whose
+ *           `candidates` the job runs after lmp (templates/explore.sh.hbs)
  */
 import { posix } from 'node:path';
 import type { Atoms } from '../../atoms/atoms.js';
@@ -19,9 +21,15 @@ export interface RunSettings {
   gamma_collect: number; gamma_stop: number; types: string[]; friction: number;
   /** Start from the structure's own velocities (a continued run) instead of drawing them. */
   keep_velocities: boolean;
+  /**
+   * selection.method d-optimal only: the run also writes candidates.json (each atom with γ in
+   * [lo, hi) with its coefficients against the active set, at most per_frame per frame).
+   */
+  candidates?: { lo: number; hi: number; per_frame: number };
 }
 
-export type Engine = { kind: 'ase'; script: string } | { kind: 'lammps'; render: (context: object) => string };
+/** The lammps engine has the script only when it must write candidates.json (selection.method d-optimal). */
+export type Engine = { kind: 'ase'; script: string } | { kind: 'lammps'; render: (context: object) => string; script?: string };
 
 export const ASE_SCRIPT = 'autopipe_explore.py';
 
@@ -56,6 +64,6 @@ export function sharedFiles(engine: Engine, inputs: string, potential: { yaml: B
   return [
     { path: posix.join(inputs, 'potential.yaml'), content: potential.yaml },
     { path: posix.join(inputs, 'potential.asi'), content: potential.asi },
-    ...(engine.kind === 'ase' ? [{ path: posix.join(inputs, ASE_SCRIPT), content: engine.script }] : []),
+    ...(engine.script !== undefined ? [{ path: posix.join(inputs, ASE_SCRIPT), content: engine.script }] : []),
   ];
 }

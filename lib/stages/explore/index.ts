@@ -41,8 +41,9 @@ function continuedFrom(ctx: StageContext): { continued: Continued; previousRuns:
 }
 
 function engineOf(ctx: StageContext): Engine {
+  // the lammps engine needs the script only for `candidates` after lmp (selection.method d-optimal)
   return ctx.config.explore.engine === 'lammps'
-    ? { kind: 'lammps', render: (c) => ctx.render('explore.lammps.hbs', c) }
+    ? { kind: 'lammps', render: (c) => ctx.render('explore.lammps.hbs', c), ...(ctx.config.selection.method === 'd-optimal' ? { script: ctx.asset(ASE_SCRIPT) } : {}) }
     : { kind: 'ase', script: ctx.asset(ASE_SCRIPT) };
 }
 
@@ -77,15 +78,16 @@ export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
   kind: 'explore',
   noun: 'exploration',
   runs: 'jobs',
-  configSections: ['explore'],
+  // selection: its method, lo and hi decide whether and how the runs write candidates.json
+  configSections: ['explore', 'selection'],
   next: { kind: 'select', nextIteration: false },
   template: 'explore.sh.hbs',
   progressFile: 'explore.out',
   // the run's inputs too: a retry starts from them
-  outputs: ['explore.out', 'explore.err', 'explore.log', 'summary.json', 'frames.dump', 'last.extxyz', 'good.dump', ...RUN_INPUTS.lammps],
+  outputs: ['explore.out', 'explore.err', 'explore.log', 'summary.json', 'frames.dump', 'last.extxyz', 'good.dump', 'candidates.json', ...RUN_INPUTS.lammps],
   resourcesField: 'explore.resources',
   resources: (config: Config) => config.explore.resources,
-  scriptContext: (config: Config) => ({ python: config.explore.python, lmp: config.explore.command, lammps: config.explore.engine === 'lammps' }),
+  scriptContext: (config: Config) => ({ python: config.explore.python, lmp: config.explore.command, lammps: config.explore.engine === 'lammps', candidates: config.selection.method === 'd-optimal' }),
   plan(ctx, stageDir) {
     const pot = keptPotential(ctx, ctx.iteration);
     return planExplore({

@@ -2,7 +2,7 @@
  * A finished run of the lammps engine, pure: LAMMPS leaves its check lines ("autopipe: check
  * STEP GRADE", templates/explore.lammps.hbs), frames.dump with the grade as v_pace_gamma and
  * good.dump (its last good frame); from them come the same files the ase engine writes:
- * summary.json, frames.dump with f_pace_gamma, last.extxyz.
+ * summary.json, frames.dump with f_pace_gamma, last.extxyz (and candidates.json as the job made it).
  */
 import type { FetchedFiles } from '../../exec/executor.js';
 import { readDumpFrames } from '../../formats/lammps-dump.js';
@@ -66,6 +66,11 @@ export function judgeLammps(files: FetchedFiles, exitcode: number): Judged<RunRe
   const made = new Map<string, Buffer>([['summary.json', Buffer.from(JSON.stringify(summary, null, 1) + '\n')]]);
   const frames = text('frames.dump');
   if (frames !== undefined) made.set('frames.dump', Buffer.from(renameGradeColumn(frames)));
+  // made by autopipe_explore.py candidates after lmp (selection.method d-optimal); judgeSummary checks it is there when asked for
+  for (const name of ['candidates.json', 'task.json']) {
+    const b = files.get(name);
+    if (b !== undefined) made.set(name, b);
+  }
   const last = files.get('good.dump');
   if (last !== undefined && summary.last_good_step !== null) {
     try {

@@ -19,8 +19,11 @@ export interface RunSummary {
 
 export interface RunResult { summary: RunSummary; files: Map<string, Buffer> }
 
-/** Files a finished run leaves for the select stage and the next iteration, kept in the work folder. */
-export const RUN_FILES = ['summary.json', 'frames.dump', 'last.extxyz'] as const;
+/**
+ * Files a finished run leaves for the select stage and the next iteration, kept in the work
+ * folder (those it wrote: candidates.json only with selection.method d-optimal).
+ */
+export const RUN_FILES = ['summary.json', 'frames.dump', 'last.extxyz', 'candidates.json'] as const;
 
 function summaryOf(text: string | undefined): RunSummary | undefined {
   if (text === undefined) return undefined;
@@ -47,6 +50,15 @@ export function judgeExplore(files: FetchedFiles, exitcode: number): Judged<RunR
   return judgeSummary(summary, files);
 }
 
+/** Whether the run's task.json asks for candidates.json (selection.method d-optimal). */
+function wantsCandidates(task: Buffer | undefined): boolean {
+  try {
+    return task !== undefined && (JSON.parse(task.toString('utf8')) as { candidates?: unknown }).candidates != null;
+  } catch {
+    return false;
+  }
+}
+
 /** Frames in a LAMMPS dump: its ITEM: TIMESTEP lines. */
 function framesIn(dump: Buffer | undefined): number {
   if (dump === undefined) return 0;
@@ -65,6 +77,10 @@ export function judgeSummary(summary: RunSummary, files: FetchedFiles): Judged<R
   const dumped = framesIn(files.get('frames.dump'));
   if (summary.frames_collected !== dumped && files.has('frames.dump')) {
     return { ok: false, failure: { cls: 'corrupt_output', message: `summary.json says ${summary.frames_collected} frame(s) collected, but frames.dump holds ${dumped}` } };
+  }
+  // a run planned for d-optimal selection that left no candidates.json would stop the select stage later, with less to say
+  if (summary.frames_collected > 0 && wantsCandidates(files.get('task.json')) && !files.has('candidates.json')) {
+    return { ok: false, failure: { cls: 'unknown', message: `the run collected ${summary.frames_collected} frame(s) for selection.method d-optimal but left no candidates.json; see explore.err (autopipe_explore.py candidates)` } };
   }
   const kept = new Map(RUN_FILES.flatMap((n) => { const b = files.get(n); return b === undefined ? [] : [[n, b] as const]; }));
   return { ok: true, result: { summary, files: kept } satisfies RunResult };

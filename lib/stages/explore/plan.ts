@@ -31,12 +31,20 @@ export interface ExploreData {
 }
 
 
+/**
+ * candidates.json keeps at most this many atoms per frame, the highest γ first: each is a vector
+ * as long as an element's basis (hundreds of numbers in a production potential), and suppression
+ * leaves few atoms of one frame to choose from anyway.
+ */
+export const CANDIDATES_PER_FRAME = 64;
+
 export function runSettings(config: Config, temperature: number, seed: number, types: readonly string[], keepVelocities = false): RunSettings {
   const e = config.explore;
   return {
     temperature, seed, steps: e.steps, timestep: e.timestep * 1000, dump_every: e.dump_every,
     gamma_collect: e.gamma_collect, gamma_stop: e.gamma_stop, types: [...types], friction: 1 / (e.tdamp * 1000),
     keep_velocities: keepVelocities,
+    ...(config.selection.method === 'd-optimal' ? { candidates: { lo: config.selection.lo, hi: config.selection.hi, per_frame: CANDIDATES_PER_FRAME } } : {}),
   };
 }
 
