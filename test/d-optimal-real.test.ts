@@ -63,7 +63,7 @@ function context(selection: string, files: Record<string, Buffer>, method: strin
   const cursor: Cursor = { ...emptyCursor('dopt', NOW, 'c0ffee000002'), stages: [explore], done: [summarize(fit, NOW)] };
   return {
     cursor, iteration: 0, config, configFile: 'autopipe.yaml', now: NOW, db: () => { throw new Error('no db'); }, render: () => '',
-    asset: () => '', readFile: (p) => files[p], initialStructures: () => [],
+    asset: () => '', readFile: (p) => files[p], initialStructures: () => [], validationStructures: () => [],
   };
 }
 
