@@ -11,7 +11,8 @@
  * (a frame of 255 atoms at Γ costs about 0.6 of a 107-atom sub-cell at 2×2×2 k-points, so the
  * per-iteration DFT is about equal). Iteration 0 (the six starting cells, the validation frames and
  * the first fit) runs once and every variant continues a copy of it, so all start from the same
- * potential. DFT cost is pw.x's own CPU time of the labels the loop chose (iterations ≥ 1), read
+ * potential. A control refits iteration 0's rows with the same warm-started fits and no new
+ * labels: what the extra optimisation alone gives. DFT cost is pw.x's own CPU time of the labels the loop chose (iterations ≥ 1), read
  * from each pw.out, so that what else ran on the machine does not change it.
  *
  *   node dist/bench/learning-curve.js [variants, comma-separated | all] [work folder]
@@ -110,6 +111,34 @@ function variant(work: string, from: string, v: Variant): string {
   return dir;
 }
 
+/**
+ * The control: the same fits with no new labels. Each of iterations 1 … ITERATIONS − 1 warm-starts
+ * pacemaker from the one before on iteration 0's rows, with the same input: how much of a
+ * variant's gain is the extra optimisation a warm start gives, not its data.
+ */
+function refit(work: string, from: string): Point[] {
+  const attempt = join(from, '.autopipe', 'run', 'iter-000', 'train', 't0000');
+  const a0 = join(attempt, readdirSync(attempt)[0]);
+  const inputs = join(from, '.autopipe', 'run', 'iter-000', 'train', 'inputs');
+  const v0 = (JSON.parse(readFileSync(join(a0, 'validation.json'), 'utf8')) as { force_rmse: number; force_max_error: number; energy_rmse_per_atom_shifted: number });
+  const points: Point[] = [{ iteration: 0, cpu_s: 0, labels: 0, force_rmse: v0.force_rmse * 1000, energy_shifted: v0.energy_rmse_per_atom_shifted * 1000, force_max: v0.force_max_error * 1000 }];
+  let previous = join(a0, 'output_potential.yaml');
+  for (let k = 1; k < ITERATIONS; k++) {
+    const dir = join(work, 'refit', `iter-${k}`);
+    if (!existsSync(join(dir, 'validation.json'))) {
+      mkdirSync(dir, { recursive: true });
+      for (const f of ['input.yaml', 'data.pckl.gzip', 'reference_energy.json']) copyFileSync(join(a0, f), join(dir, f));
+      copyFileSync(previous, join(dir, 'previous.yaml'));
+      const env = 'export OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 TF_CPP_MIN_LOG_LEVEL=2';
+      run('sh', ['-c', `${env}; /opt/autopipe/venv/bin/pacemaker input.yaml -p previous.yaml > pacemaker.out 2>&1 && /opt/autopipe/venv/bin/python ${join(inputs, 'autopipe_train.py')} validate output_potential.yaml ${join(inputs, 'validation.extxyz')} reference_energy.json > validation.json`], dir);
+    }
+    const v = JSON.parse(readFileSync(join(dir, 'validation.json'), 'utf8')) as typeof v0;
+    points.push({ iteration: k, cpu_s: 0, labels: 0, force_rmse: v.force_rmse * 1000, energy_shifted: v.energy_rmse_per_atom_shifted * 1000, force_max: v.force_max_error * 1000 });
+    previous = join(dir, 'output_potential.yaml');
+  }
+  return points;
+}
+
 interface Point { iteration: number; cpu_s: number; labels: number; force_rmse: number | null; energy_shifted: number | null; force_max: number | null }
 
 /** pw.x CPU seconds of every attempt of an iteration's labelling (its pw.out files). */
@@ -163,13 +192,15 @@ function main(): void {
     if (!which.includes('all') && !which.includes(v.name)) continue;
     results[v.name] = curve(variant(work, b, v));
   }
-  writeFileSync(join(work, 'results.json'), JSON.stringify(results, null, 1));
+  const control = refit(work, b);
+  writeFileSync(join(work, 'results.json'), JSON.stringify({ ...results, refit: control }, null, 1));
   const f = (x: number | null, d = 1) => (x === null ? '–' : x.toFixed(d));
   console.log('| variant | iteration | labels chosen | pw.x CPU s (cumulative) | validation force RMSE meV/Å | largest force error meV/Å | energy RMSE less shift meV/atom |');
   console.log('|---|---|---|---|---|---|---|');
   for (const [name, points] of Object.entries(results)) for (const p of points) {
     console.log(`| ${name} | ${p.iteration} | ${p.labels} | ${f(p.cpu_s, 0)} | ${f(p.force_rmse)} | ${f(p.force_max)} | ${f(p.energy_shifted, 2)} |`);
   }
+  for (const p of control) console.log(`| refit: no new labels, the same fits | ${p.iteration} | 0 | 0 | ${f(p.force_rmse)} | ${f(p.force_max)} | ${f(p.energy_shifted, 2)} |`);
   const anchor = results.whole?.at(-1);
   if (anchor !== undefined && anchor.force_rmse !== null && results.subcells !== undefined) {
     const t = timeToReach(results.subcells, anchor.force_rmse);
@@ -180,6 +211,8 @@ function main(): void {
     kind: 'line', name, color: PALETTE[n % PALETTE.length], dash: name === 'whole',
     points: points.filter((p) => p.force_rmse !== null).map((p) => [p.cpu_s, p.force_rmse as number]),
   }));
+  const last = control.at(-1);
+  if (last?.force_rmse != null) layers.push({ kind: 'rule', name: `no new labels, ${ITERATIONS - 1} more fits: ${f(last.force_rmse)}`, color: '#7f7f7f', y: last.force_rmse });
   writeFileSync(join(work, 'learning-curve.svg'), plotSvg({
     id: 'learning-curve', title: 'Validation force RMSE against the DFT the loop spent (Al, 255-atom cell, 900 K)',
     x: { label: 'pw.x CPU seconds of the labels chosen (iterations ≥ 1)' }, y: { label: 'validation force RMSE, meV/Å', zero: true }, layers,

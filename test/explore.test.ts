@@ -3,7 +3,9 @@
  * on the local executor with real pw.x, pacemaker and the ase engine.
  */
 import { expect } from 'chai';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { openDatabaseFile } from '../lib/db/db-file.js';
+import { rowAtomsWithData } from '../lib/db/ase-db.js';
 import { join } from 'node:path';
 import { parseConfigText } from '../lib/config/load.js';
 import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
@@ -155,6 +157,22 @@ describe('exploration through the loop (real pw.x, pacemaker and the ase engine,
     expect(new Set(chosen.map((f) => `${String(f.info.source)} ${String(f.info.frame)}`)).size, 'each frame once').to.equal(chosen.length);
     expect(r.stderr).to.match(/d-optimal: \d selected that add volume to the active set/);
     expect(autopipe(['status'], dir).stdout).to.match(/iteration 0 select .*d-optimal/);
+    // the next labelling takes them whole: rows of whole cells with every force trained on
+    const yaml = join(dir, 'autopipe.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('iterations: {stop_after: select}', 'iterations: {stop_after: label}'));
+    const again = autopipe(['run'], dir);
+    expect(again.status, again.stderr).to.equal(0);
+    const db = openDatabaseFile(join(dir, '.autopipe', 'autopipe.db'), {});
+    try {
+      const rows = [...db.select()].filter((row) => row.kvp.iteration === 1);
+      expect(rows).to.have.length(chosen.length);
+      for (const row of rows) {
+        expect(row.kvp).to.include({ embedded: false, n_core: 4 });
+        expect([...(rowAtomsWithData(row).arrays.force_mask.values as Float64Array)]).to.deep.equal([1, 1, 1, 1]);
+      }
+    } finally {
+      db.close();
+    }
   });
 
   it('converged (iterations.stop_when_no_candidates): every run of its full length, nothing at gamma_collect: the loop stops there, saying so', () => {
