@@ -95,7 +95,9 @@ function base(work: string): string {
 /** A variant: a copy of the base (its checkpoint moved with it) with the variant's settings, run to iterations.max. */
 function variant(work: string, from: string, v: Variant): string {
   const dir = join(work, v.name);
-  if (cursorOf(dir)?.stopped?.reason.startsWith('iterations.max') === true) return dir;
+  // finished: stopped by a rule of its own (iterations.max, or converged), not the base's stop_after
+  const stopped = cursorOf(dir)?.stopped;
+  if (stopped?.by === 'rule' && !stopped.reason.includes('stop_after')) return dir;
   if (!existsSync(dir)) {
     cpSync(from, dir, { recursive: true, preserveTimestamps: true });
     const path = join(dir, '.autopipe', 'cursor.json');
