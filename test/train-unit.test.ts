@@ -13,6 +13,7 @@ import { memoryDatabase } from '../lib/db/db-file.js';
 import type { AseDatabase } from '../lib/db/ase-db.js';
 import { trainingSet, idRanges } from '../lib/stages/train/dataset.js';
 import { planTrain, HELPER } from '../lib/stages/train/plan.js';
+import { validationIds } from '../lib/stages/train/validation.js';
 import { judgeTrain, POTENTIAL_FILES } from '../lib/stages/train/judge.js';
 import { lastErrorLine } from '../lib/stages/error-line.js';
 import { trainKind } from '../lib/stages/train/index.js';
@@ -97,6 +98,39 @@ describe('training: rows, weights and the plan', () => {
     expect(plan.notes[0]).to.equal('fit of iteration 2: 3 rows (10 atoms with force weight), 1 left out (id 4: no forces), warm start from potentials/iter-001/output_potential.yaml');
     const input = plan.tasks[0].files[0].content;
     expect(input).to.match(/test_size: 0\.1/).and.match(/number_of_functions_per_element: 6/).and.match(/rcut: 4\.5/).and.match(/evaluator: tensorpot/);
+  });
+
+  it('validation rows (set=validation, or validation.rows) are never fitted: the plan stages them apart for the potential\'s evaluation and says so', () => {
+    const db = database();
+    db.write(labelled(shifted(AL4, 0.2), -226.7), { kvp: { set: 'validation' }, now: NOW });
+    db.write(labelled(shifted(AL4, 0.25), -226.6), { kvp: { source: 'mine' }, now: NOW });
+    const cfg = config('validation: {rows: source=mine}\n');
+    const rows = [...db.select()];
+    const ids = validationIds(rows, db, cfg, NOW);
+    expect([...ids].sort()).to.deep.equal([5, 6]);
+    const plan = planTrain({ rows, validation: ids, config: cfg, iteration: 0, stageDir: 'iter-000/train', helper: '', level: null, previous: null, render });
+    expect(plan.data.row_ids).to.deep.equal([[1, 3]]);
+    expect(plan.data.validation).to.deep.equal({ rows: 2, row_ids: [[5, 6]], core_atoms: 8, left_out: 0 });
+    const staged = plan.shared.find((f) => f.path === 'iter-000/train/inputs/validation.extxyz');
+    expect(staged?.content.toString().match(/ db_id=\d+/g)).to.deep.equal([' db_id=5', ' db_id=6']);
+    expect(plan.notes).to.include('validation: 2 row(s), 8 core atoms, never fitted; the potential is evaluated on them in its job');
+    // without validation rows nothing is staged, and the fit is not measured
+    const none = planTrain({ rows: database().select(), validation: new Set(), config: config(), iteration: 0, stageDir: 'iter-000/train', helper: '', level: null, previous: null, render });
+    expect(none.shared.map((f) => f.path)).to.not.include('iter-000/train/inputs/validation.extxyz');
+    expect(none.data.validation).to.equal(undefined);
+  });
+
+  it('judging a fit with validation rows: validation.json in meV; none written is a potential not measured, not a failed fit', () => {
+    const files = new Map(POTENTIAL_FILES.map((n) => [n, Buffer.from(n === 'metrics.json' ? readFileSync(join(FIXTURES, 'metrics.json')) : n === 'reference_energy.json' ? '{"Al": -56.3}' : 'x')]));
+    const validation = { rows: 2, energy_rows: 2, energy_rmse_per_atom: 0.004, energy_rmse_per_atom_shifted: 0.003, core_atoms: 8, force_rmse: 0.09, force_max_error: 0.3, elements: { Al: { core_atoms: 8, force_rmse: 0.09, force_max_error: 0.3 } } };
+    const ok = judgeTrain(new Map([...files, ['validation.json', Buffer.from(JSON.stringify(validation))]]), 0, true);
+    expect(ok.ok && ok.result.validation).to.deep.include({ rows: 2, force_rmse: 90, force_max: 300, energy: 4, energy_shifted: 3 });
+    expect(ok.ok && ok.result.files.has('validation.json')).to.equal(true);
+    const missing = judgeTrain(files, 0, true);
+    expect(missing.ok && missing.result.validation).to.equal(null);
+    const bad = judgeTrain(new Map([...files, ['validation.json', Buffer.from('{"nope": 1}')]]), 0, true);
+    expect(bad.ok ? 'ok' : bad.failure.cls).to.equal('corrupt_output');
+    expect(judgeTrain(files, 0).ok && (judgeTrain(files, 0) as { result: { validation?: unknown } }).result.validation).to.equal(undefined);
   });
 
   it('a plan that cannot be fitted is a StageError saying why: no rows, no energy weight, elements left out', () => {
