@@ -67,7 +67,10 @@ function jobStages(ctx: PassContext, c: Cursor): Array<{ s: StageRecord; kind: J
 async function observe(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<string, number | undefined>, started: ReadonlyMap<string, Vanished['sentinels']>): Promise<Map<string, AttemptRecord>> {
   const updated = new Map<string, AttemptRecord>();
   const vanished: Vanished[] = [];
-  const open = jobStages(ctx, c).flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ kind, t, a: lastAttempt(t) })));
+  // measurements (the embedding check) last, as they were submitted: an executor that starts
+  // waiting tasks in the order it is asked about them (local) then runs the loop's own first
+  const byLoopFirst = jobStages(ctx, c).sort((x, y) => Number(x.kind.measures === true) - Number(y.kind.measures === true));
+  const open = byLoopFirst.flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ kind, t, a: lastAttempt(t) })));
   const jobOf = new Map(c.stages.flatMap((s) => s.submissions.map((x) => [x.token, x.job] as const)));
   const jobs = [...new Map(open.flatMap(({ a }) => { const j = jobOf.get(a.submission ?? ''); return j == null ? [] : [[JSON.stringify(j), j] as const]; })).values()];
   const queue = await ctx.executor.queue(jobs);
