@@ -13,7 +13,7 @@ import { selectKind } from '../lib/stages/select/index.js';
 import { runLocalStage, summarize } from '../lib/loop/enter.js';
 import { iterationLines } from '../lib/cli/status.js';
 import { configChanges } from '../lib/config/changes.js';
-import type { StageContext } from '../lib/stages/kind.js';
+import { measurementsLast, type StageContext } from '../lib/stages/kind.js';
 import { readExtxyz } from '../lib/formats/extxyz.js';
 
 const NOW = 1_800_000_000;
@@ -34,6 +34,14 @@ function stage(kind: StageRecord['kind'], iteration: number, states: AttemptStat
 const withStages = (...stages: StageRecord[]): Cursor => ({ ...emptyCursor('lu', NOW, 'c0ffee000001'), stages });
 const run = (explored: number, collected: number, stoppedEarly = false) => ({ explored, collected, max_gamma: collected > 0 ? 3 : 0.5, stopped_early: stoppedEarly, steps_run: 400 });
 const stopOf = (c: Cursor, cfg: Config) => transitions(c, cfg, REGISTRY).find((a) => a.kind === 'stop');
+
+describe('the order of the loop\'s work', () => {
+  it('measurements (the embedding check) after the loop\'s own stages, each in its order: as submitted, and as the executor is asked', () => {
+    const items = [['check', true], ['label', false], ['check2', true], ['train', false]].map(([name, measures]) => ({ name, kind: { measures: measures as boolean } }));
+    expect(measurementsLast(items).map((x) => x.name)).to.deep.equal(['label', 'train', 'check', 'check2']);
+    expect(REGISTRY.get('check')?.measures).to.equal(true);
+  });
+});
 
 describe('the loop: stop rules (each on a case built for it)', () => {
   it('iterations.max: the loop stops before labelling iteration max, keeping the last selection', () => {

@@ -12,7 +12,7 @@ import type { Config } from '../config/types.js';
 import type { AttemptRecord, Cursor, StageRecord, Stop } from '../state/cursor.js';
 import { reexamine, stopLine } from './stop.js';
 import { settle } from './settle.js';
-import type { JobStageKind, MergeSink, Registry, StageContext, StageKind } from '../stages/kind.js';
+import { measurementsLast, type JobStageKind, type MergeSink, type Registry, type StageContext, type StageKind } from '../stages/kind.js';
 import { StageError } from '../errors/errors.js';
 import { explainVanished, foreignSentinels, fromQueue, ownSentinels, queueEntryOf, type Vanished } from './observe.js';
 import { planRetries } from './retries.js';
@@ -67,10 +67,8 @@ function jobStages(ctx: PassContext, c: Cursor): Array<{ s: StageRecord; kind: J
 async function observe(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<string, number | undefined>, started: ReadonlyMap<string, Vanished['sentinels']>): Promise<Map<string, AttemptRecord>> {
   const updated = new Map<string, AttemptRecord>();
   const vanished: Vanished[] = [];
-  // measurements (the embedding check) last, as they were submitted: an executor that starts
-  // waiting tasks in the order it is asked about them (local) then runs the loop's own first
-  const byLoopFirst = jobStages(ctx, c).sort((x, y) => Number(x.kind.measures === true) - Number(y.kind.measures === true));
-  const open = byLoopFirst.flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ kind, t, a: lastAttempt(t) })));
+  // as they were submitted: the local executor starts waiting tasks in the order it is asked about them
+  const open = measurementsLast(jobStages(ctx, c)).flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ kind, t, a: lastAttempt(t) })));
   const jobOf = new Map(c.stages.flatMap((s) => s.submissions.map((x) => [x.token, x.job] as const)));
   const jobs = [...new Map(open.flatMap(({ a }) => { const j = jobOf.get(a.submission ?? ''); return j == null ? [] : [[JSON.stringify(j), j] as const]; })).values()];
   const queue = await ctx.executor.queue(jobs);

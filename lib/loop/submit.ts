@@ -11,7 +11,7 @@ import type { Cursor, StageRecord, SubmissionRecord } from '../state/cursor.js';
 import type { JobRef } from '../slurm/job-ref.js';
 import { showJob } from '../slurm/job-ref.js';
 import type { JobStageKind, Registry } from '../stages/kind.js';
-import { stageDirOf } from '../stages/kind.js';
+import { measurementsLast, stageDirOf } from '../stages/kind.js';
 import { arraySpec } from './arrays.js';
 import { lastAttempt, updateLastAttempts } from '../state/tasks.js';
 import { ownSentinels } from './observe.js';
@@ -37,7 +37,7 @@ function intentsOf(ctx: SubmitContext, c: Cursor): Intent[] {
     if (kind.runs !== 'jobs') throw new StageError(`the cursor has a submission in a ${stage.kind} stage, which runs no jobs`);
     return { stage, s, kind };
   }));
-  return [...intents.filter((i) => i.kind.measures !== true), ...intents.filter((i) => i.kind.measures === true)];
+  return measurementsLast(intents);
 }
 
 /** Intents SLURM no longer knows but whose tasks' sentinels exist: they ran (SLURM forgets finished jobs after MinJobAge). */

@@ -235,6 +235,15 @@ export interface JobKindDef<Spec, Data, Result> extends KindBase<Data> {
   escalate?(task: KindTask<Spec>, config: Config): KindStep | undefined;
 }
 
+/**
+ * The loop's own work before measurements (the embedding check), each group in its order: the
+ * order the loop submits jobs in and asks the executor about them, so that a queue taking them in
+ * order (SLURM's, the local executor's) runs what carries the loop on first.
+ */
+export function measurementsLast<T extends { kind: { readonly measures?: boolean } }>(xs: readonly T[]): T[] {
+  return [...xs.filter((x) => x.kind.measures !== true), ...xs.filter((x) => x.kind.measures === true)];
+}
+
 /** The kinds as the loop holds them: spec, data and result as JSON. */
 export type JobStageKind = JobKindDef<JsonObject, JsonObject, unknown>;
 export type LocalStageKind = LocalKindDef<JsonObject>;
