@@ -38,7 +38,7 @@ function quickstartProject(dir: string, name: string, executor: string[], forMac
   writeFileSync(join(dir, 'autopipe.yaml'), changed);
 }
 
-interface Row { id: number; iteration: number; natoms: number; embedded: boolean; n_core: number; mask: number[] | null; source: string }
+interface Row { id: number; iteration: number; natoms: number; embedded: boolean; n_core: number; mask: number[] | null; source: string; set: string | null }
 
 function rows(db: string): Row[] {
   return pythonJson(`
@@ -47,7 +47,7 @@ out = []
 for r in ase.db.connect(sys.argv[1]).select():
     m = r.data.get('force_mask')
     out.append(dict(id=r.id, iteration=r.iteration, natoms=r.natoms, embedded=bool(r.embedded), n_core=r.n_core,
-                    mask=None if m is None else [float(x) for x in m], source=r.data.get('source')))
+                    mask=None if m is None else [float(x) for x in m], source=r.data.get('source'), set=r.get('set')))
 print(json.dumps(out))`, [db]) as Row[];
 }
 
@@ -74,8 +74,10 @@ function expectTwoIterations(dir: string): void {
   ]);
   const select0 = c.done.find((d) => d.kind === 'select' && d.iteration === 0)!;
   const r = rows(join(dir, '.autopipe', 'autopipe.db'));
-  // iteration 0: the six whole cells, every force counted; iteration 1: the sub-cells selection cut, with their masks
-  expect(r.filter((x) => x.iteration === 0).map((x) => [x.natoms, x.embedded, x.mask])).to.deep.equal(new Array(6).fill([31, false, null]));
+  // iteration 0: the six whole cells, every force counted, and the four validation frames beside
+  // them, tagged; iteration 1: the sub-cells selection cut, with their masks
+  expect(r.filter((x) => x.iteration === 0 && x.set === null).map((x) => [x.natoms, x.embedded, x.mask])).to.deep.equal(new Array(6).fill([31, false, null]));
+  expect(r.filter((x) => x.set === 'validation').map((x) => [x.iteration, x.natoms])).to.deep.equal(new Array(4).fill([0, 31]));
   const embedded = r.filter((x) => x.iteration === 1);
   expect(embedded).to.have.length(Number(select0.data.selected));
   expect(embedded.length).to.be.within(1, 2);
@@ -163,7 +165,7 @@ describe('the whole loop, two iterations (real pw.x, pacemaker, ASE engine)', fu
     const fitSteps = readFileSync(join(dir, '.autopipe', 'potentials', 'iter-001', 'metrics.txt'), 'utf8').trim().split('\n').length - 1;
     expect(fitSteps).to.be.above(10);
     expect(v.value).to.deep.equal({
-      'plot-force-rmse': { train: 2 }, 'plot-energy-rmse': { train: 2 }, 'plot-dft-hours': { 'per iteration': 2, cumulative: 2 },
+      'plot-force-rmse': { validation: 2, train: 2 }, 'plot-learning-dft': { validation: 2 }, 'plot-energy-rmse': { 'validation, less a constant shift': 2, train: 2 }, 'plot-dft-hours': { 'per iteration': 2, cumulative: 2 },
       'plot-gamma': { 'γ': 2 }, 'plot-cell-size': { 'iteration 0': 6, 'iteration 1': embedded }, 'plot-loss': { train: fitSteps },
       'plot-embedding-check': { lattice: 1 }, rows: 2, gaveUp: 0,
     });

@@ -136,7 +136,7 @@ describe('training with real pacemaker on pw.x labels', function () {
     // the fit's curve is kept for the report; status tables the iteration
     expect(readFileSync(join(t.potential, 'metrics.txt'), 'utf8')).to.match(/^ladder_step cycle_step iter_num loss /);
     const row = status.stdout.split('\n')[1];
-    expect(row, row).to.match(/^0 +14\/6 +[\d.]+ +\d+\/0 +[\d.]+\/([\d.]+|-) +[\d.]+\/([\d.]+|-) +- +- +- +- +-$/);
+    expect(row, row).to.match(/^0 +14\/6 +[\d.]+ +\d+\/0 +[\d.]+\/([\d.]+|-) +[\d.]+\/([\d.]+|-) +- +- +- +- +- +-$/);
     // autopipe run to a pipe: plain progress lines, each saying something the one before did not
     const progress = t.stderr.split('\n').filter((l) => /^iteration 0 · (label|train) · /.test(l)).map((l) => l.replace(/ · [\dhms ]+$/, ''));
     expect(t.stderr).to.not.contain('\r');

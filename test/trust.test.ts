@@ -218,7 +218,8 @@ const CASES: Case[] = [
       expect(cli(['db', 'add', mine, pwRuns().si, '--level', 'none']).status).to.equal(0);
       expect(cli(['db', 'add', mine, pwRuns().al, '--level', 'L0000000']).stderr).to.match(/--level L0000000: the database has no row of that level/);
       const after = JSON.parse(cli(['db', 'levels', mine, '--json']).stdout) as Array<{ id: string | null; rows: number }>;
-      expect(after.map((l) => [l.id, l.rows])).to.deep.equal([[levels[0].id, 7], [null, 1]]);
+      // the campaign's six cells, its four validation frames and one sub-cell, then the import
+      expect(after.map((l) => [l.id, l.rows])).to.deep.equal([[levels[0].id, 11], [null, 1]]);
     },
   },
   // 3. A warm start that ignores the basis asked for

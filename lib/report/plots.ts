@@ -28,8 +28,10 @@ export function reportPlots(d: ReportData): PlotSpec[] {
   let total = 0;
   const cumulative = it.map((r): [number, number] => [r.iteration, (total += r.dft_core_hours)]);
   const boxes = d.gammas.map((g) => boxOf(g.iteration, g.values)).filter((b): b is Box => b !== undefined);
-  const iterations = [...new Set(d.cells.map((c) => c.iteration ?? -1))].sort((a, b) => a - b);
-  const sizes = d.cells.map((c) => c.parent_natoms ?? c.natoms);
+  // the cells the fits learn from: validation rows are not what embedding saves on
+  const cells = d.cells.filter((c) => c.set !== 'validation');
+  const iterations = [...new Set(cells.map((c) => c.iteration ?? -1))].sort((a, b) => a - b);
+  const sizes = cells.map((c) => c.parent_natoms ?? c.natoms);
   const diagonal: Array<[number, number]> = sizes.length === 0 ? [] : [[Math.min(...sizes), Math.min(...sizes)], [Math.max(...sizes), Math.max(...sizes)]];
   const check = [...it].reverse().find((r) => r.embedding_check !== null && r.embedding_check.rows.length > 0);
   // the DFT spent through each iteration (its labels, and a check beside it), where each fit's validation error is placed
@@ -70,10 +72,10 @@ export function reportPlots(d: ReportData): PlotSpec[] {
     },
     {
       id: 'plot-cell-size', title: 'Atoms per labelled cell against its parent', x: { label: 'atoms in the parent frame' }, y: { label: 'atoms labelled', zero: true },
-      layers: d.cells.length === 0 ? [] : [
+      layers: cells.length === 0 ? [] : [
         { kind: 'line', name: 'as large as the parent', color: '#bbbbbb', points: diagonal, dash: true, markers: false },
         ...iterations.map((k, n): Layer => {
-          const mine = d.cells.filter((c) => (c.iteration ?? -1) === k);
+          const mine = cells.filter((c) => (c.iteration ?? -1) === k);
           return {
             kind: 'points', name: k < 0 ? 'not autopipe\'s' : `iteration ${k}`, color: PALETTE[n % PALETTE.length],
             points: mine.map((c) => [c.parent_natoms ?? c.natoms, c.natoms]),
