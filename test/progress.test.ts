@@ -36,6 +36,12 @@ describe('run: progress', () => {
     expect([5, 65, 3725].map(elapsedText)).to.deep.equal(['5s', '1m 05s', '1h 02m']);
   });
 
+  it('an embedding check that outlasts the loop is what the line shows, not the last iteration\'s check of nothing', () => {
+    const running = cursorWith(['done', 'running']);
+    const c: Cursor = { ...running, stages: [{ ...running.stages[0], kind: 'check', iteration: 0 }, { ...running.stages[0], kind: 'check', iteration: 1, tasks: [] }] };
+    expect(progressText(progressOf(c))).to.equal('iteration 0 · check · 1 done, 1 running, 0 pending, 0 failed');
+  });
+
   it('on a terminal: one line, redrawn in place each pass and each second; taken off before a message', () => {
     const s = stream(true);
     const line = new ProgressLine(s);

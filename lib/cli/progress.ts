@@ -4,7 +4,7 @@
  * (cron's mail) a plain line is written only when what it says changes, the clock aside.
  */
 import type { Cursor } from '../state/cursor.js';
-import { countsOf } from '../state/tasks.js';
+import { countsOf, phaseOf } from '../state/tasks.js';
 
 export interface Progress {
   iteration: number;
@@ -15,9 +15,10 @@ export interface Progress {
   failed: number;
 }
 
-/** The newest open stage's tasks (stragglers of the stage before it are left to status). */
+/** The newest open stage with tasks still going (else the newest), and its tasks: stragglers of a stage before one that runs are left to status. */
 export function progressOf(c: Cursor): Progress {
-  const s = c.stages.at(-1);
+  // the newest stage with work still going (an embedding check may outlast the loop), else the newest
+  const s = [...c.stages].reverse().find((x) => x.tasks.some((t) => phaseOf(t) === 'open')) ?? c.stages.at(-1);
   const n = countsOf(s?.tasks ?? []);
   return { iteration: s?.iteration ?? c.iteration, stage: s?.kind ?? null, done: n.done, running: n.running, pending: n.planned + n.submitted + n.pending, failed: n.failed };
 }
