@@ -9,7 +9,7 @@ import { PeriodicIndex } from '../atoms/periodic-index.js';
 import { cellVolume } from '../atoms/cell.js';
 import { det3, resolveSeam } from './seam.js';
 import { boxFor, describeBox, visitBox, type BoxShape } from './box.js';
-import { parentIdOf, provenanceOf, wholeCell } from './whole.js';
+import { parentIdOf, provenanceOf, wholeCell, type EmbedSource } from './whole.js';
 
 export interface EmbedParams {
   rcut: number;
@@ -27,13 +27,7 @@ export interface EmbedParams {
   box?: BoxShape;
 }
 
-/** Where the frame came from, carried into the sub-cell's info. */
-export interface EmbedSource {
-  file?: string;
-  frame?: number;
-  timestep?: number;
-  gamma?: number;
-}
+export type { EmbedSource } from './whole.js';
 
 export type EmbedResult =
   | { kind: 'subcell'; atoms: Atoms; nCore: number; nRemoved: number; warnings: string[] }

@@ -6,7 +6,14 @@
  * whole cell. Pure.
  */
 import { makeAtoms, natoms, type Atoms, type InfoValue } from '../atoms/atoms.js';
-import type { EmbedSource } from './extract.js';
+
+/** Where the frame came from, carried into the sub-cell's (or whole frame's) info. */
+export interface EmbedSource {
+  file?: string;
+  frame?: number;
+  timestep?: number;
+  gamma?: number;
+}
 
 /** The parent id of atom k: its LAMMPS id, or k + 1. A function, not an array: building an
  *  array here would cost O(parent) for every sub-cell. */
