@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { openProject } from '../../project/project.js';
 import { openDatabaseFile } from '../../db/db-file.js';
 import { leftOutLines, trainingSet } from '../../stages/train/dataset.js';
-import { validationIds } from '../../stages/train/validation.js';
+import { fittableRows, validationIds } from '../../stages/train/validation.js';
 import { currentLevel } from '../../stages/kept.js';
 import { readCursor } from '../../state/cursor.js';
 import { levelSummary } from '../../level/level.js';
@@ -67,7 +67,7 @@ export function trainCommand(y: Argv, ctx: CliContext): Argv {
       // the validation rows are never fitted: the export leaves them out as a fit does
       const rows = [...db.select()];
       validation = validationIds(rows, db, p.config, ctx.now());
-      set = trainingSet(rows.filter((r) => !validation.has(r.id)), p.config.embedding.energy_weight, level);
+      set = trainingSet(fittableRows(rows, validation), p.config.embedding.energy_weight, level);
     } finally {
       db.close();
     }

@@ -95,6 +95,11 @@ export function trainingSet(rows: Iterable<AseRow>, energyWeightOfSubcells: numb
   return out;
 }
 
+/** How many rows were left out for their level of theory. */
+export function leftOutCount(set: Pick<TrainingSet, 'leftOut'>): number {
+  return set.leftOut.reduce((n, o) => n + o.rows, 0);
+}
+
 /** Rows left out for their level, in words: "3 rows at level 1a2b3c4d (ecutwfc 12 → 16)". */
 export function leftOutLines(set: Pick<TrainingSet, 'leftOut' | 'levelOf'>): string[] {
   return set.leftOut.map((o) => {

@@ -11,7 +11,8 @@ import { isElementSymbol } from '../../atoms/elements.js';
 import { StageError } from '../../errors/errors.js';
 import { attemptDir, taskId, type PlannedTask, type StagePlan } from '../kind.js';
 import type { PotentialRecord } from '../kept.js';
-import { idRanges, leftOutLines, trainingSet, type TrainingSet } from './dataset.js';
+import { idRanges, leftOutCount, leftOutLines, trainingSet, type TrainingSet } from './dataset.js';
+import { fittableRows } from './validation.js';
 import { basisDifferences, inputBasis, inputBasisText, potentialBasis } from './basis.js';
 import { levelSummary } from '../../level/level.js';
 
@@ -145,7 +146,7 @@ export const VALIDATION_FILE = 'validation.extxyz';
 /** What planning says of the validation set: how many rows the potential will be measured on, or why none. */
 function validationNotes(val: TrainingSet | undefined, config: Config): string[] {
   if (val === undefined) return [];
-  const other = val.leftOut.reduce((n, o) => n + o.rows, 0);
+  const other = leftOutCount(val);
   const left = other > 0 ? `; ${other} validation row(s) of another level of theory left out (${leftOutLines(val).join('; ')})` : '';
   if (val.ids.length === 0) return [`no validation row at the fit's level of theory yet${config.validation.structures === null ? '' : ' (validation.structures are labelled with the first labelling)'}: this potential is not measured${left}`];
   return [`validation: ${val.ids.length} row(s), ${val.coreAtoms} core atoms, never fitted; the potential is evaluated on them in its job${left}`];
@@ -153,7 +154,7 @@ function validationNotes(val: TrainingSet | undefined, config: Config): string[]
 
 export function planTrain(p: TrainInputs): StagePlan<TrainSpec, TrainData> {
   const rows = [...p.rows];
-  const set = trainingSet(rows.filter((r) => !p.validation.has(r.id)), p.config.embedding.energy_weight, p.level);
+  const set = trainingSet(fittableRows(rows, p.validation), p.config.embedding.energy_weight, p.level);
   // the validation rows of the fit's level, weighed as the fit would weigh them (no energy of a sub-cell)
   const val = p.validation.size === 0 ? undefined : trainingSet(rows.filter((r) => p.validation.has(r.id)), p.config.embedding.energy_weight, p.level);
   const where = `iteration ${p.iteration}'s fit`;
@@ -188,8 +189,8 @@ export function planTrain(p: TrainInputs): StagePlan<TrainSpec, TrainData> {
     tasks: [task], shared, notes,
     data: {
       rows: set.ids.length, row_ids: idRanges(set.ids), core_atoms: set.coreAtoms, elements, warm_start_from: previous?.from ?? null,
-      level: set.level, level_summary: level, left_out: leftOut, left_out_rows: set.leftOut.reduce((n, o) => n + o.rows, 0), cold_start: coldStart,
-      ...(val === undefined ? {} : { validation: { rows: val.ids.length, row_ids: idRanges(val.ids), core_atoms: val.coreAtoms, left_out: val.leftOut.reduce((n, o) => n + o.rows, 0) } }),
+      level: set.level, level_summary: level, left_out: leftOut, left_out_rows: leftOutCount(set), cold_start: coldStart,
+      ...(val === undefined ? {} : { validation: { rows: val.ids.length, row_ids: idRanges(val.ids), core_atoms: val.coreAtoms, left_out: leftOutCount(val) } }),
     },
   };
 }

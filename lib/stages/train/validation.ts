@@ -28,6 +28,11 @@ export function validationIds(rows: Iterable<AseRow>, db: AseDatabase, config: C
   return ids;
 }
 
+/** The rows a fit may use: all but the validation rows. */
+export function fittableRows<R extends Pick<AseRow, 'id'>>(rows: readonly R[], validation: ReadonlySet<number>): R[] {
+  return rows.filter((r) => !validation.has(r.id));
+}
+
 const mev = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v * 1000 : null);
 
 function forceErrorsOf(x: Record<string, unknown>): ForceErrors {
