@@ -5,7 +5,8 @@
 # and g++ and make, which npm needs to build better-sqlite3 (SQLite itself) from source;
 # then pacemaker (python-ace), its TensorFlow backend and today's ASE in a virtual environment
 # (AUTOPIPE_VENV, default /opt/autopipe/venv) from the Python package registry, pinned in
-# scripts/venv-requirements.txt. Idempotent; needs root (apt-get). Node.js 20 and npm must
+# scripts/venv-requirements.txt; then LAMMPS with ML-PACE and MPI (scripts/install-lammps.sh,
+# AUTOPIPE_LAMMPS, default /opt/autopipe/lammps), built from source with cmake and Open MPI. Idempotent; needs root (apt-get). Node.js 20 and npm must
 # already be there.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -13,7 +14,7 @@ VENV="${AUTOPIPE_VENV:-/opt/autopipe/venv}"
 
 PACKAGES=(quantum-espresso quantum-espresso-data lammps python3-ase python3-pandas
           slurm-wlm munge openssh-server openssh-client sqlite3 chromium fonts-liberation fonts-dejavu-core
-          g++ make python3-venv)
+          g++ make python3-venv cmake libopenmpi-dev openmpi-bin curl ca-certificates)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -22,6 +23,8 @@ done
 
 install_venv() {
   bash "$HERE/install-venv.sh" "$VENV"
+  # LAMMPS with ML-PACE (built once per machine, about 3 minutes on 2 cores; cached)
+  bash "$HERE/install-lammps.sh"
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -98,6 +98,32 @@ describe('config', () => {
     expect(problemsOf('- 1\n')).to.deep.equal(['(top level): must be a mapping of fields (name: value)']);
   });
 
+  it('explore: ensembles, pressures and ramps; nonsense is refused with the field named before anything runs', () => {
+    const ok = parseConfigText(MINIMAL + 'explore: {ensemble: npt_tri, pressures: [-10000, 0, 10000], temperatures: [300, [300, 1200]], pdamp: 0.5}\n', 'autopipe.yaml').config.explore;
+    expect(ok).to.deep.include({ ensemble: 'npt_tri', pressures: [-10000, 0, 10000], temperatures: [300, [300, 1200]], pdamp: 0.5 });
+    expect(parseConfigText(MINIMAL, 'autopipe.yaml').config.explore).to.deep.include({ ensemble: 'nvt', pressures: null, pdamp: 1 });
+    const cases: Array<[string, string[]]> = [
+      ['{temperatures: [-5]}', ['explore.temperatures.0 (line 3): must be > 0']],
+      ['{temperatures: [0]}', ['explore.temperatures.0 (line 3): must be > 0']],
+      ['{temperatures: [[600]]}', ['explore.temperatures.0 (line 3): a ramp is [start, stop] in K; [600] has 1 value(s): give two, or one temperature as a plain number']],
+      ['{temperatures: [[300, 600, 900]]}', ['explore.temperatures.0 (line 3): a ramp is [start, stop] in K; [300, 600, 900] has 3 value(s): give two, or one temperature as a plain number']],
+      ['{temperatures: [[300, -600]]}', ['explore.temperatures.0.1 (line 3): must be > 0']],
+      ['{pressures: [10000]}', ['explore.pressures (line 3): is for NPT runs, but explore.ensemble is nvt (the cell is fixed, so no pressure can be held): set explore.ensemble to npt, npt_aniso or npt_tri, or remove explore.pressures']],
+      ['{ensemble: npt, pressures: []}', ['explore.pressures (line 3): must NOT have fewer than 1 items']],
+      ['{ensemble: npt, pressures: [1 GPa]}', ['explore.pressures.0 (line 3): must be a number']],
+      ['{ensemble: npt, pdamp: 0.005}', ['explore.pdamp (line 3): 0.005 ps is shorter than 10 time steps (0.01 ps): the barostat would throw the cell apart; about 1000 time steps (1 ps) is the usual choice']],
+      ['{ensemble: nph}', ['explore.ensemble (line 3): must be one of: nvt, npt, npt_aniso, npt_tri']],
+    ];
+    for (const [explore, want] of cases) expect(problemsOf(`${MINIMAL}explore: ${explore}\n`), explore).to.deep.equal(want);
+    // a barostat needs a cell: the structures explored (here the initial ones) are read before any DFT is spent
+    const dir = tmpDir();
+    writeFileSync(join(dir, 'mixed.extxyz'), '2\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3 pbc="T T T"\nAl 0 0 0\nAl 2.5 0 0\n2\nProperties=species:S:1:pos:R:3 pbc="F F F"\nAl 0 0 0\nAl 2.5 0 0\n');
+    writeFileSync(join(dir, 'autopipe.yaml'), `structures: mixed.extxyz\n${MINIMAL}explore: {ensemble: npt}\n`);
+    const r = cli(['config', 'check', join(dir, 'autopipe.yaml')]);
+    expect(r.status, r.stderr).to.equal(78);
+    expect(r.stderr).to.match(/explore\.ensemble \(line \d+\): npt \(a barostat\) needs periodic cells, and mixed\.extxyz frame\(s\) 1 are not periodic in x, y and z with a cell \(Lattice="…" pbc="T T T"\): explore periodic cells \(explore\.structures\), or set explore\.ensemble: nvt/);
+  });
+
   it('docs/config.md is generated from the schema and up to date', () => {
     expect(readFileSync(join(ROOT, 'docs', 'config.md'), 'utf8')).to.equal(configDocs(CONFIG_SCHEMA));
     // every field has a description

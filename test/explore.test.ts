@@ -26,6 +26,9 @@ import { tmpDir } from './support/tools.js';
 const config = (extra = '') => parseConfigText(`name: ex\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\n${extra}`, 'autopipe.yaml').config;
 const potential = { dir: 'potentials/iter-002', yaml: Buffer.from('elements: [Al]\n'), asi: Buffer.from([0, 255, 1, 254]) };
 
+/** A constant temperature under NVT, as a run's conditions. */
+const at = (t: number) => ({ temperature: { start: t, stop: t }, pressure: null });
+
 describe('exploration: the plan and the judge', () => {
   it('one run per structure × temperature × seed, each with its start and settings; the potential staged once, bytes and all', () => {
     const cfg = config('explore: {temperatures: [300, 900], seeds: 2, steps: 500, timestep: 0.002, tdamp: 0.05}\n');
@@ -35,7 +38,7 @@ describe('exploration: the plan and the judge', () => {
     expect(plan.tasks[5].about).to.equal(`s.extxyz frame 2 at 300 K, seed ${runSeed(2, 5)}`);
     expect(plan.tasks[0].files.map((f) => f.path)).to.deep.equal(['iter-002/explore/t0000/a1/start.extxyz', 'iter-002/explore/t0000/a1/task.json']);
     const settings = JSON.parse(plan.tasks[3].files[1].content as string);
-    expect(settings).to.deep.equal({ temperature: 900, seed: runSeed(2, 3), steps: 500, timestep: 2, dump_every: 20, gamma_collect: 5, gamma_stop: 25, types: ['Al'], friction: 0.02, keep_velocities: false });
+    expect(settings).to.deep.equal({ temperature: 900, temperature_end: 900, ensemble: 'nvt', pressure: null, seed: runSeed(2, 3), steps: 500, timestep: 2, dump_every: 20, gamma_collect: 5, gamma_stop: 25, types: ['Al'], friction: 0.02, tdamp: 50, pdamp: 1000, keep_velocities: false });
     expect(new Set(plan.tasks.map((t) => (t.spec as { seed: number }).seed)).size, 'every run its own seed').to.equal(8);
     expect(plan.shared.map((f) => f.path)).to.deep.equal(['iter-002/explore/inputs/potential.yaml', 'iter-002/explore/inputs/potential.asi', `iter-002/explore/inputs/${ASE_SCRIPT}`]);
     expect(Buffer.from(plan.shared[1].content as Uint8Array).equals(potential.asi)).to.equal(true);
@@ -43,7 +46,7 @@ describe('exploration: the plan and the judge', () => {
     // explore.continue: the run with the same start, temperature and replica goes on from its last good frame, velocities and all
     const moved = makeAtoms({ ...AL4, positions: AL4.positions.map((x) => x + 0.3), arrays: { momenta: { kind: 'float', width: 3, values: Float64Array.from(AL4.positions, (_, k) => 0.01 * k) } } });
     const on = planExplore({ starts, config: cfg, iteration: 3, stageDir: 'iter-003/explore', engine: { kind: 'ase', script: '' }, potential, elements: ['Al'],
-      continued: (key) => (key === runKey(starts[0].atoms, 900, 1) ? { atoms: moved, from: 'explore/iter-002/t0003/last.extxyz' } : undefined) });
+      continued: (key) => (key === runKey(starts[0].atoms, at(900), 1) ? { atoms: moved, from: 'explore/iter-002/t0003/last.extxyz' } : undefined) });
     expect(on.tasks.map((t) => t.spec.continued_from)).to.deep.equal([null, null, null, 'explore/iter-002/t0003/last.extxyz', null, null, null, null]);
     const [resumed] = readExtxyz(on.tasks[3].files[0].content as string, 'start.extxyz');
     expect(Array.from(resumed.positions)).to.deep.equal(Array.from(moved.positions));
@@ -51,8 +54,8 @@ describe('exploration: the plan and the judge', () => {
     expect(JSON.parse(on.tasks[3].files[1].content as string).keep_velocities).to.equal(true);
     expect(on.notes).to.include("1 of them go on from the last good frame of iteration 2's run (explore.continue)");
     // a run is known by the content of its start: the same structure under another file name or frame is the same run
-    expect(plan.data.runs).to.include({ t0000: runKey(starts[0].atoms, 300, 0), t0005: runKey(starts[1].atoms, 300, 1) });
-    expect(runKey(starts[0].atoms, 300, 0)).to.match(/^[0-9a-f]{16}@300K\/0$/).and.not.equal(runKey(starts[1].atoms, 300, 0));
+    expect(plan.data.runs).to.include({ t0000: runKey(starts[0].atoms, at(300), 0), t0005: runKey(starts[1].atoms, at(300), 1) });
+    expect(runKey(starts[0].atoms, at(300), 0)).to.match(/^[0-9a-f]{16}@300K\/0$/).and.not.equal(runKey(starts[1].atoms, at(300), 0));
   });
 
   it('selection.method d-optimal: task.json asks for candidates.json with selection.lo and hi; the lammps engine gets the script too (its job runs `candidates` after lmp); the stage records selection with its plan', () => {
@@ -124,7 +127,7 @@ describe('exploration through the loop (real pw.x, pacemaker and the ase engine,
     ]);
     const r = autopipe(['run'], dir);
     expect(r.status, r.stderr).to.equal(0);
-    expect(r.stderr).to.match(/exploration of iteration 0: 4 run\(s\) of 200 steps \(2 structure\(s\) × 2 temperature\(s\) × 1 seed\(s\)\) with potentials\/iter-000/);
+    expect(r.stderr).to.match(/exploration of iteration 0: 4 run\(s\) of 200 steps \(2 structure\(s\) × 2 temperature\(s\) × 1 seed\(s\), NVT\) with potentials\/iter-000/);
     expect(r.stderr).to.match(/explored \d run\(s\) of iteration 0: \d+ frames, \d+ with γ ≥ 1.5 collected, largest γ [\d.]+/);
     const c = readCursor(join(dir, '.autopipe', 'cursor.json'))!;
     expect(c.stopped?.reason).to.equal('iteration 0 is through select, and iterations.stop_after is select');

@@ -6,7 +6,7 @@ import { writeLammpsData } from '../lib/formats/lammps-data.js';
 import { fileChunks } from '../lib/fsutil/chunks.js';
 import { makeAtoms } from '../lib/atoms/atoms.js';
 import { InputFormatError } from '../lib/errors/errors.js';
-import { pythonJson, runLmp, tmpDir, need } from './support/tools.js';
+import { pythonJson, runLmp, tmpDir, need, LMP } from './support/tools.js';
 
 const EAM = '/usr/share/lammps/potentials/Al_zhou.eam.alloy';
 
@@ -141,7 +141,7 @@ print "RESULT $(pe:%.12g) $(atoms) $(vol:%.12g)"
   }
 
   it('lmp reads our data files for strongly tilted and rotated cells; energy equals that of ASE\'s data file', () => {
-    need('lmp');
+    need(LMP);
     const dir = tmpDir();
     const a = 4.05;
     // fcc Al, 2×2×2 conventional cells, rattled, then the cell given as a rotated, sheared (but same-lattice) basis

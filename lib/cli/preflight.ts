@@ -76,6 +76,8 @@ export function preflight(p: Project): Problem[] {
   const initial = c.structures === null ? undefined : structuresAt(p, 'structures', c.structures, problems);
   const starts = c.explore.structures === null ? initial : structuresAt(p, 'explore.structures', c.explore.structures, problems);
   if (c.explore.structures !== null && starts !== undefined) problems.push(...periodicProblems(starts, 'explore.structures', c.explore.structures));
+  // a barostat needs a cell in all three directions: the initial structures, explored when explore.structures is null, too
+  else if (c.explore.ensemble !== 'nvt' && starts !== undefined && c.structures !== null) problems.push(...periodicProblems(starts, 'explore.ensemble', c.structures).map((q) => ({ ...q, message: `${c.explore.ensemble} (a barostat) needs periodic cells, and ${q.message.replace(/: MD in autopipe.*$/, '')}: explore periodic cells (explore.structures), or set explore.ensemble: nvt` })));
   // the validation set is labelled with the first labelling: read, and its elements known, before any DFT
   const files = validationFiles(c);
   const validation = count(files.flatMap((file, i) => structuresAt(p, typeof c.validation.structures === 'string' ? 'validation.structures' : `validation.structures.${i}`, file, problems) ?? []));

@@ -72,11 +72,16 @@ export interface Config {
     python: string;
     command: string;
     structures: string | null;
-    temperatures: number[];
+    /** K; an item [start, stop] is a ramp over the run (temperatureRamp reads either). */
+    temperatures: Array<number | number[]>;
+    ensemble: Ensemble;
+    /** bar, NPT only; null: 0 bar under NPT (explorePressures). */
+    pressures: number[] | null;
     seeds: number;
     steps: number;
     timestep: number;
     tdamp: number;
+    pdamp: number;
     continue: boolean;
     dump_every: number;
     gamma_collect: number;
@@ -102,6 +107,21 @@ export interface Config {
   };
   iterations: { max: number; stop_when_no_candidates: boolean; accurate_fraction: number | null; max_dft_core_hours: number | null;
     target_force_rmse: number | null; patience: number | null; min_improvement: number; stop_after: 'label' | 'train' | 'explore' | 'select' | null };
+}
+
+export type Ensemble = 'nvt' | 'npt' | 'npt_aniso' | 'npt_tri';
+
+/** A run's thermostat target, K: constant (start = stop) or a linear ramp over the run. */
+export interface TemperatureRamp { start: number; stop: number }
+
+/** An explore.temperatures item as a ramp (a plain number ramps from itself to itself). */
+export function temperatureRamp(item: number | readonly number[]): TemperatureRamp {
+  return typeof item === 'number' ? { start: item, stop: item } : { start: item[0], stop: item[item.length - 1] };
+}
+
+/** The pressures a run is made for: none (null) under NVT; explore.pressures, or 0 bar, under NPT. */
+export function explorePressures(c: Config): Array<number | null> {
+  return c.explore.ensemble === 'nvt' ? [null] : (c.explore.pressures ?? [0]);
 }
 
 /** The files of validation.structures, as a list (none: []). */

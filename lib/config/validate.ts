@@ -211,10 +211,28 @@ function* semanticProblems(c: Config): Generator<Problem> {
   const { timestep, tdamp } = c.explore;
   if (timestep > MAX_TIMESTEP_PS) yield { path: 'explore.timestep', message: `${timestep} ps is not an MD time step (1 fs is 0.001 ps); at most ${MAX_TIMESTEP_PS} ps (10 fs), usually 0.001–0.005` };
   else if (tdamp < 10 * timestep) yield { path: 'explore.tdamp', message: `${tdamp} ps is shorter than 10 time steps (${10 * timestep} ps): the thermostat would throw the MD apart; about 100 time steps (${100 * timestep} ps) is the usual choice` };
+  yield* exploreProblems(c);
   yield* learningProblems(c);
   const e = c.executor;
   if (e.kind === 'local' && e.host !== null) yield { path: 'executor.host', message: 'is only used with kind: slurm' };
   if (e.host === null && e.identity !== null) yield { path: 'executor.identity', message: 'is only used with a host' };
+}
+
+/** Temperatures, ramps, pressures and the barostat: what an MD engine would refuse, or silently ignore. */
+function* exploreProblems(c: Config): Generator<Problem> {
+  const e = c.explore;
+  for (const [i, item] of e.temperatures.entries()) {
+    const path = `explore.temperatures.${i}`;
+    if (typeof item !== 'number' && item.length !== 2) {
+      yield { path, message: `a ramp is [start, stop] in K; [${item.join(', ')}] has ${item.length} value(s): give two, or one temperature as a plain number` };
+    }
+  }
+  if (e.ensemble === 'nvt' && e.pressures !== null) {
+    yield { path: 'explore.pressures', message: 'is for NPT runs, but explore.ensemble is nvt (the cell is fixed, so no pressure can be held): set explore.ensemble to npt, npt_aniso or npt_tri, or remove explore.pressures' };
+  }
+  if (e.ensemble !== 'nvt' && e.pdamp < 10 * e.timestep) {
+    yield { path: 'explore.pdamp', message: `${e.pdamp} ps is shorter than 10 time steps (${10 * e.timestep} ps): the barostat would throw the cell apart; about 1000 time steps (${1000 * e.timestep} ps) is the usual choice` };
+  }
 }
 
 /** The stop rules on the validation error need a validation set, and its row selection must parse. */

@@ -8,11 +8,17 @@ import { ATOMIC_MASSES, atomicNumber } from '../atoms/elements.js';
 import { isZeroCell, isOrthorhombic } from '../atoms/cell.js';
 import { mat3 } from 'gl-matrix';
 import { StructureError } from '../errors/errors.js';
+import { ASE_VELOCITY_PER_ANGSTROM_PS } from '../units/units.js';
 
 export interface LammpsDataOptions {
   /** Element of each type, type 1 first. Default: species in order of first appearance. */
   types?: readonly string[];
   comment?: string;
+  /**
+   * Write a Velocities section (Å/ps, LAMMPS metal) from the atoms' ASE momenta, rotated with the
+   * cell; without momenta, no section. A continued MD run goes on with them.
+   */
+  velocities?: boolean;
 }
 
 export interface LammpsData {
@@ -85,6 +91,17 @@ export function writeLammpsData(atoms: Atoms, opts: LammpsDataOptions = {}): Lam
     const y = frac[1] * box[4] + frac[2] * box[7];
     const z = frac[2] * box[8];
     lines.push(`${i + 1} ${types.indexOf(syms[i]) + 1} ${f(x)} ${f(y)} ${f(z)}`);
+  }
+  const momenta = atoms.arrays.momenta;
+  if (opts.velocities === true && momenta !== undefined && momenta.width === 3) {
+    lines.push('', 'Velocities', '');
+    const m = momenta.values as ArrayLike<number>;
+    for (let i = 0; i < n; i++) {
+      // p / m in ASE's units → Å/ps, turned with the cell as positions are (no wrapping)
+      const scale = 1 / (ATOMIC_MASSES[atoms.numbers[i]] * ASE_VELOCITY_PER_ANGSTROM_PS);
+      const v = times(times([m[3 * i] * scale, m[3 * i + 1] * scale, m[3 * i + 2] * scale], toFrac), rotated);
+      lines.push(`${i + 1} ${f(v[0])} ${f(v[1])} ${f(v[2])}`);
+    }
   }
   return { text: lines.join('\n') + '\n', types };
 }

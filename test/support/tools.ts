@@ -20,7 +20,7 @@ export function need(binary: string): string {
   const r = spawnSync('sh', ['-c', `command -v "${binary}"`], { encoding: 'utf8' });
   const path = r.stdout.trim();
   if (r.status !== 0 || path === '' || !existsSync(path)) {
-    throw new Error(`${binary} is needed by this test and is not installed: run scripts/install-deps.sh as root`);
+    throw new Error(`${binary} is needed by this test and is not installed: run scripts/install-deps.sh as root (LAMMPS: scripts/install-lammps.sh)`);
   }
   return path;
 }
@@ -83,9 +83,12 @@ export function runPw(dir: string, input: string, output: string): { status: num
   return { status: r.status ?? -1, output: join(dir, output) };
 }
 
+/** The LAMMPS with ML-PACE, MANYBODY and MPI that scripts/install-lammps.sh builds. */
+export const LMP = join(process.env.AUTOPIPE_LAMMPS ?? '/opt/autopipe/lammps', 'bin', 'lmp');
+
 export function runLmp(dir: string, input: string): string {
-  need('lmp');
-  return check(spawnSync('lmp', ['-in', input, '-log', 'log.lammps', '-screen', 'none'], { cwd: dir, encoding: 'utf8' }), 'lmp');
+  need(LMP);
+  return check(spawnSync(LMP, ['-in', input, '-log', 'log.lammps', '-screen', 'none'], { cwd: dir, encoding: 'utf8' }), 'lmp');
 }
 
 export function relClose(a: number, b: number, rel = 1e-9, abs = 1e-12): boolean {

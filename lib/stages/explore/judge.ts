@@ -15,6 +15,11 @@ export interface RunSummary {
   frame_gammas?: number[];
   /** Where and why the MD blew up (the run ended there; what it collected before is kept). */
   blew_up?: { step: number; why: string };
+  /** The cell's volume per atom over the explored frames, Å³: [smallest, largest] (NPT changes it). */
+  volume_per_atom?: [number, number];
+  /** The instantaneous temperature of the last explored frame, K (a ramp's end), and of each explored frame. */
+  temperature_last?: number;
+  frame_temperatures?: number[];
 }
 
 export interface RunResult { summary: RunSummary; files: Map<string, Buffer> }

@@ -5,7 +5,7 @@
  * once under iter-KKK/explore/inputs/.
  */
 import { posix } from 'node:path';
-import type { Config } from '../../config/types.js';
+import { explorePressures, temperatureRamp, type Config, type Ensemble, type TemperatureRamp } from '../../config/types.js';
 import { makeAtoms, natoms, symbolsOf, type Atoms } from '../../atoms/atoms.js';
 import { runFiles, sharedFiles, type Engine, type RunSettings } from './engines.js';
 import { createHash } from 'node:crypto';
@@ -14,10 +14,18 @@ import { StageError } from '../../errors/errors.js';
 import { attemptDir, taskId, type Candidate, type PlannedTask, type StagePlan } from '../kind.js';
 import type { RunRecord } from '../kept.js';
 
-/** What an MD run is: where it starts, at what temperature and seed, with which engine. */
+/**
+ * What an MD run is: where it starts, at what temperature (the ramp's start; temperature_end its
+ * end) and pressure, in which ensemble, with which seed and engine. Runs planned before NPT have
+ * no ensemble, temperature_end or pressure: they were NVT at a constant temperature.
+ */
 export interface ExploreSpec {
   source: { file: string; frame: number };
   temperature: number;
+  temperature_end?: number;
+  ensemble?: Ensemble;
+  /** bar; null under NVT. */
+  pressure?: number | null;
   seed: number;
   continued_from: string | null;
   engine: 'ase' | 'lammps';
@@ -38,11 +46,16 @@ export interface ExploreData {
  */
 export const CANDIDATES_PER_FRAME = 64;
 
-export function runSettings(config: Config, temperature: number, seed: number, types: readonly string[], keepVelocities = false): RunSettings {
+/** One run's conditions: its thermostat's target (a ramp or constant) and its pressure (bar; null under NVT). */
+export interface RunConditions { temperature: TemperatureRamp; pressure: number | null }
+
+export function runSettings(config: Config, at: RunConditions, seed: number, types: readonly string[], keepVelocities = false): RunSettings {
   const e = config.explore;
   return {
-    temperature, seed, steps: e.steps, timestep: e.timestep * 1000, dump_every: e.dump_every,
+    temperature: at.temperature.start, temperature_end: at.temperature.stop, ensemble: e.ensemble, pressure: at.pressure,
+    seed, steps: e.steps, timestep: e.timestep * 1000, dump_every: e.dump_every,
     gamma_collect: e.gamma_collect, gamma_stop: e.gamma_stop, types: [...types], friction: 1 / (e.tdamp * 1000),
+    tdamp: e.tdamp * 1000, pdamp: e.pdamp * 1000,
     keep_velocities: keepVelocities,
     ...(config.selection.method === 'd-optimal' ? { candidates: { lo: config.selection.lo, hi: config.selection.hi, per_frame: CANDIDATES_PER_FRAME } } : {}),
   };
@@ -61,11 +74,24 @@ export type Continued = (key: string) => { atoms: Atoms; from: string } | undefi
 
 /**
  * What a run is, across iterations: what it started from (by content: a file whose structures
- * were replaced starts new runs), at what temperature, which replica.
+ * were replaced starts new runs), at what temperature (or ramp) and pressure, which replica. An
+ * NVT run at one temperature keeps the key it had before ramps and pressures existed.
  */
-export function runKey(start: Atoms, temperature: number, replica: number): string {
+export function runKey(start: Atoms, at: RunConditions, replica: number): string {
   const content = createHash('sha256').update(writeExtxyz([makeAtoms({ numbers: start.numbers, positions: start.positions, cell: start.cell, pbc: start.pbc })])).digest('hex').slice(0, 16);
-  return `${content}@${temperature}K/${replica}`;
+  const { start: t0, stop: t1 } = at.temperature;
+  return `${content}@${t0 === t1 ? t0 : `${t0}-${t1}`}K${at.pressure === null ? '' : `@${at.pressure}bar`}/${replica}`;
+}
+
+/** A run's conditions in words: "600 K", "300→900 K", "600 K, 10000 bar". */
+export function conditionsText(at: RunConditions): string {
+  const { start, stop } = at.temperature;
+  return `${start === stop ? start : `${start}→${stop}`} K${at.pressure === null ? '' : `, ${at.pressure} bar`}`;
+}
+
+/** Every run's conditions, in plan order: temperature × pressure. */
+export function runConditions(config: Config): RunConditions[] {
+  return config.explore.temperatures.flatMap((t) => explorePressures(config).map((pressure) => ({ temperature: temperatureRamp(t), pressure })));
 }
 
 export interface ExploreInputs {
@@ -98,33 +124,41 @@ export function planExplore(p: ExploreInputs): StagePlan<ExploreSpec, ExploreDat
   const tasks: PlannedTask<ExploreSpec>[] = [];
   const runs: Record<string, string> = {};
   let continuedRuns = 0;
+  const e = p.config.explore;
+  const conditions = runConditions(p.config);
+  if (e.ensemble !== 'nvt') {
+    const flat = starts.filter((c) => !c.atoms.pbc.every(Boolean));
+    if (flat.length > 0) throw new StageError(`${where}: explore.ensemble ${e.ensemble} needs cells periodic in x, y and z, and ${flat.slice(0, 3).map((c) => `${c.source.file} frame ${c.source.frame}`).join(', ')} ${flat.length === 1 ? 'is' : 'are'} not`, { hint: 'explore periodic cells (explore.structures), or set explore.ensemble: nvt' });
+  }
   for (const start of starts) {
-    for (const temperature of p.config.explore.temperatures) {
-      for (let s = 0; s < p.config.explore.seeds; s++) {
+    for (const at of conditions) {
+      for (let s = 0; s < e.seeds; s++) {
         const k = tasks.length;
         const id = taskId(k);
         const dir = attemptDir(p.stageDir, id, 1);
         const seed = runSeed(p.iteration, k);
-        const key = runKey(start.atoms, temperature, s);
+        const key = runKey(start.atoms, at, s);
         const from = p.continued(key);
         runs[id] = key;
         if (from !== undefined) continuedRuns++;
         tasks.push({
-          id, about: `${start.source.file} frame ${start.source.frame} at ${temperature} K, seed ${seed}${from === undefined ? '' : `, from ${from.from}`}`,
-          spec: { source: { ...start.source }, temperature, seed, continued_from: from?.from ?? null, engine: p.engine.kind },
-          // the lammps engine draws new velocities: its data file has none
-          files: runFiles(p.engine, dir, from?.atoms ?? start.atoms, runSettings(p.config, temperature, seed, p.elements, from !== undefined && p.engine.kind === 'ase'), p.config.explore.tdamp),
+          id, about: `${start.source.file} frame ${start.source.frame} at ${conditionsText(at)}, seed ${seed}${from === undefined ? '' : `, from ${from.from}`}`,
+          spec: {
+            source: { ...start.source }, temperature: at.temperature.start, temperature_end: at.temperature.stop, ensemble: e.ensemble, pressure: at.pressure,
+            seed, continued_from: from?.from ?? null, engine: p.engine.kind,
+          },
+          // a continued run goes on with the velocities of its last good frame (both engines)
+          files: runFiles(p.engine, dir, from?.atoms ?? start.atoms, runSettings(p.config, at, seed, p.elements, from !== undefined)),
         });
       }
     }
   }
-  const e = p.config.explore;
   return {
     tasks, shared,
     notes: [
-      `exploration of iteration ${p.iteration}: ${tasks.length} run(s) of ${e.steps} steps (${starts.length} structure(s) × ${e.temperatures.length} temperature(s) × ${e.seeds} seed(s)) with ${p.potential.dir}`,
+      `exploration of iteration ${p.iteration}: ${tasks.length} run(s) of ${e.steps} steps (${starts.length} structure(s) × ${e.temperatures.length} temperature(s)${e.ensemble === 'nvt' ? '' : ` × ${conditions.length / e.temperatures.length} pressure(s)`} × ${e.seeds} seed(s), ${e.ensemble.replace('_', ' ').toUpperCase()}) with ${p.potential.dir}`,
       ...(continuedRuns > 0 ? [`${continuedRuns} of them go on from the last good frame of iteration ${p.iteration - 1}'s run (explore.continue)`] : []),
-      ...((p.previousRuns ?? 0) > 0 && continuedRuns < tasks.length ? [`${tasks.length - continuedRuns} of them start afresh: iteration ${p.iteration - 1} ran none from the same structure (by content), temperature and replica (explore.structures or explore.temperatures changed)`] : []),
+      ...((p.previousRuns ?? 0) > 0 && continuedRuns < tasks.length ? [`${tasks.length - continuedRuns} of them start afresh: iteration ${p.iteration - 1} ran none from the same structure (by content), temperature, pressure and replica (explore.structures, explore.temperatures or explore.pressures changed)`] : []),
       ...(tooSmall.length > 0 ? [`left out of exploration: ${tooSmall.map((c) => `${c.source.file} frame ${c.source.frame}`).join(', ')} (one atom: MD with the centre of mass fixed cannot move it)`] : []),
     ],
     data: { potential: p.potential.dir, runs },
