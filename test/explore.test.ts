@@ -21,7 +21,8 @@ import { readDumpFrames } from '../lib/formats/lammps-dump.js';
 import { StageError } from '../lib/errors/errors.js';
 import { AL4, SI2 } from './support/pw-runs.js';
 import { trainedProject, trainingProject, autopipe } from './support/al-training.js';
-import { tmpDir } from './support/tools.js';
+import { tmpDir, LMP } from './support/tools.js';
+import { cellVolume } from '../lib/atoms/cell.js';
 
 const config = (extra = '') => parseConfigText(`name: ex\ndft: {pseudopotentials: {Al: Al.pz-vbc.UPF}}\n${extra}`, 'autopipe.yaml').config;
 const potential = { dir: 'potentials/iter-002', yaml: Buffer.from('elements: [Al]\n'), asi: Buffer.from([0, 255, 1, 254]) };
@@ -173,6 +174,49 @@ describe('exploration through the loop (real pw.x, pacemaker and the ase engine,
         expect(row.kvp).to.include({ embedded: false, n_core: 4 });
         expect([...(rowAtomsWithData(row).arrays.force_mask.values as Float64Array)]).to.deep.equal([1, 1, 1, 1]);
       }
+    } finally {
+      db.close();
+    }
+  });
+
+  it('the lammps engine (the real LAMMPS with ML-PACE), NPT at two pressures with a ramp: label → train → explore → select → label', () => {
+    const dir = tmpDir();
+    const cells = [AL4, makeAtoms({ ...AL4, positions: AL4.positions.map((x, k) => x + 0.05 * Math.sin(k)) })];
+    liveProject(dir, cells, [
+      'name: lammps', 'iterations: {stop_after: select}',
+      `explore: {engine: lammps, command: ${LMP}, ensemble: npt, pressures: [-10000, 10000], temperatures: [[300, 900]], steps: 300, dump_every: 10, gamma_collect: 1.5, gamma_stop: 50}`,
+      'selection: {embed: false, lo: 1.2, hi: 50, max_candidates: 2}',
+    ]);
+    const r = autopipe(['run'], dir);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/exploration of iteration 0: 4 run\(s\) of 300 steps \(2 structure\(s\) × 1 temperature\(s\) × 2 pressure\(s\) × 1 seed\(s\), NPT\)/);
+    const c = readCursor(join(dir, '.autopipe', 'cursor.json'))!;
+    const explore = c.done.find((s) => s.kind === 'explore')!;
+    expect(explore).to.deep.include({ tasks: 4, outcome: 'complete' });
+    const volumes: Record<string, number[]> = {};
+    for (const [id, key] of Object.entries(explore.data.runs as Record<string, string>)) {
+      expect(key).to.match(/@300-900K@(-10000|10000)bar\/0$/);
+      const kept = join(dir, '.autopipe', 'explore', 'iter-000', id);
+      const summary = JSON.parse(readFileSync(join(kept, 'summary.json'), 'utf8')) as { frames_collected: number; volume_per_atom: [number, number]; frame_temperatures: number[] };
+      const frames = [...readDumpFrames([readFileSync(join(kept, 'frames.dump'))], { types: ['Al'], requiredColumns: summary.frames_collected > 0 ? ['f_pace_gamma'] : [] }, 'frames.dump')];
+      expect(frames).to.have.length(summary.frames_collected);
+      (volumes[/@(-?\d+)bar/.exec(key)![1]] ??= []).push(...summary.volume_per_atom);
+    }
+    // the barostat moved the cells: compressed under +10 kbar, expanded under −10 kbar
+    expect(Math.min(...volumes['10000'])).to.be.below(Math.max(...volumes['-10000']));
+    const select = [...c.stages, ...c.done].find((s) => s.kind === 'select');
+    const chosen = readExtxyz(readFileSync(join(dir, '.autopipe', 'select', 'iter-000', 'selected.extxyz'), 'utf8'), 'selected.extxyz');
+    expect(chosen).to.have.length(Number(select?.data.selected)).and.length.within(1, 2);
+    const yaml = join(dir, 'autopipe.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('iterations: {stop_after: select}', 'iterations: {stop_after: label}'));
+    const again = autopipe(['run'], dir);
+    expect(again.status, again.stderr).to.equal(0);
+    const db = openDatabaseFile(join(dir, '.autopipe', 'autopipe.db'), {});
+    try {
+      // the selected frames, labelled by pw.x in the cells LAMMPS's barostat gave them
+      const rows = [...db.select()].filter((row) => row.kvp.iteration === 1);
+      expect(rows).to.have.length(chosen.length);
+      for (const [k, row] of rows.entries()) expect(Math.abs(cellVolume(rowAtomsWithData(row).cell))).to.be.closeTo(Math.abs(cellVolume(chosen[k].cell)), 1e-5 * Math.abs(cellVolume(chosen[k].cell)));
     } finally {
       db.close();
     }
