@@ -16,7 +16,9 @@ import { judgeExplore } from '../lib/stages/explore/judge.js';
 import { exploreKind } from '../lib/stages/explore/index.js';
 import { parseCandidates } from '../lib/select/candidates.js';
 import { elementsOf } from '../lib/stages/kept.js';
-import { readCursor } from '../lib/state/cursor.js';
+import { readCursor, type JsonObject, type StageRecord } from '../lib/state/cursor.js';
+import { summarize } from '../lib/loop/enter.js';
+import type { RunSummary } from '../lib/stages/explore/judge.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
 import { StageError } from '../lib/errors/errors.js';
 import { AL4, SI2 } from './support/pw-runs.js';
@@ -101,6 +103,85 @@ describe('exploration: the plan and the judge', () => {
     expect(judgeExplore(new Map([['explore.err', Buffer.from('autopipe_explore: the structure has Cu, which the potential does not\n')]]), 1)).to.have.nested.property('failure.message', 'exit 1: autopipe_explore: the structure has Cu, which the potential does not');
     expect(judgeExplore(new Map(), 137)).to.have.nested.property('failure.cls', 'out_of_memory');
     expect(judgeExplore(new Map([['summary.json', summary({})]]), 0)).to.have.nested.property('failure.cls', 'unknown'); // collected, but no dump
+  });
+});
+
+
+const NOW = 1_800_000_000;
+
+/** An exploration stage whose tasks are done, with these specs, data and recorded explore section (pure: no file). */
+function exploreStage(specs: JsonObject[], data: JsonObject, explore: JsonObject = {}): StageRecord {
+  return {
+    kind: 'explore', iteration: 3, planned_at: NOW, data, followed: false, submissions: [], config: { explore: { gamma_collect: 1.5, gamma_stop: 50, ...explore } },
+    tasks: specs.map((spec, k) => ({ id: `t000${k}`, about: '', spec, attempts: [{ attempt: 1, dir: `iter-003/explore/t000${k}/a1`, submission: null, array_index: k, parameters: {}, state: 'done', error_class: null, message: null }] })),
+  };
+}
+
+const runSummary = (extra: Partial<RunSummary> = {}): RunSummary => ({ steps_run: 300, frames_explored: 31, frames_collected: 4, max_gamma: 3.2, stopped_early: false, all_gamma_zero: false, last_good_step: 300, ...extra });
+
+/** The stage with what `record` kept of its runs' summaries, open or settled. */
+function recorded(stage: StageRecord, summaries: RunSummary[]): StageRecord {
+  const done = stage.tasks.map((task, k) => ({ task, attempt: task.attempts[0], result: { summary: summaries[k], files: new Map() } }));
+  return { ...stage, data: { ...stage.data, ...(exploreKind.record?.(stage, done) as JsonObject) } };
+}
+
+describe('exploration: what status and the report say of its runs (pure)', () => {
+  const npt = (frame: number, pressure: number) => ({ source: { file: 's.extxyz', frame }, temperature: 300, temperature_end: 900, ensemble: 'npt', pressure, seed: 7, continued_from: null, engine: 'lammps' });
+
+  it('an NPT ramp at two pressures: each run keeps its start, conditions, volume range and final temperature; the line and the report\'s rows say them', () => {
+    const stage = recorded(exploreStage([npt(0, 0), npt(0, 10000)], { potential: 'potentials/iter-003', runs: { t0000: 'aa@300-900K@0bar/0', t0001: 'aa@300-900K@10000bar/0' } }, { ensemble: 'npt' }), [
+      runSummary({ volume_per_atom: [16.42, 17.21], temperature_last: 905.3, frame_temperatures: [310, 905.3] }),
+      runSummary({ volume_per_atom: [15.93, 16.5], temperature_last: 612.8, frame_temperatures: [290, 612.8], steps_run: 180, stopped_early: true }),
+    ]);
+    expect(stage.data.results).to.deep.equal({
+      t0000: { explored: 31, collected: 4, max_gamma: 3.2, stopped_early: false, steps_run: 300, source: { file: 's.extxyz', frame: 0 }, temperature: 300, temperature_end: 900, ensemble: 'npt', pressure: 0, volume_per_atom: [16.42, 17.21], temperature_last: 905.3 },
+      t0001: { explored: 31, collected: 4, max_gamma: 3.2, stopped_early: true, steps_run: 180, source: { file: 's.extxyz', frame: 0 }, temperature: 300, temperature_end: 900, ensemble: 'npt', pressure: 10000, volume_per_atom: [15.93, 16.5], temperature_last: 612.8 },
+    });
+    // settled, the specs are gone: the record says it all
+    const settled = summarize(stage, NOW);
+    const line = '2 run(s): 62 frames explored, 8 collected (γ ≥ 1.5), largest γ 3.20, 1 stopped early at gamma_stop; NPT at 300→900 K × 0, 10000 bar: 15.9–17.2 Å³/atom';
+    expect(exploreKind.summaryLine(stage, { cells: [] })).to.equal(line);
+    expect(exploreKind.summaryLine(settled, { cells: [] })).to.equal(line);
+    const part = exploreKind.iterationPart(settled, { cells: [] }).explore!;
+    expect(part.conditions).to.equal('NPT at 300→900 K × 0, 10000 bar: 15.9–17.2 Å³/atom');
+    expect(part.run_list).to.deep.equal([
+      { task: 't0000', start: 's.extxyz frame 0', ensemble: 'NPT', conditions: '300→900 K, 0 bar', steps_run: 300, explored: 31, collected: 4, max_gamma: 3.2, ended: null, temperature_last: 905.3, volume_per_atom: [16.42, 17.21] },
+      { task: 't0001', start: 's.extxyz frame 0', ensemble: 'NPT', conditions: '300→900 K, 10000 bar', steps_run: 180, explored: 31, collected: 4, max_gamma: 3.2, ended: 'γ reached gamma_stop', temperature_last: 612.8, volume_per_atom: [15.93, 16.5] },
+    ]);
+    // a run whose MD blew up says where; an NVT ramp is not plain either, and its volume is the cell's
+    const nvt = recorded(exploreStage([{ ...npt(1, 0), ensemble: 'nvt', pressure: null }], { potential: 'p', runs: {} }), [runSummary({ volume_per_atom: [16.6, 16.6], temperature_last: 880, blew_up: { step: 120, why: 'atoms too close' }, stopped_early: true })]);
+    expect(exploreKind.summaryLine(nvt, { cells: [] })).to.equal('1 run(s): 31 frames explored, 4 collected (γ ≥ 1.5), largest γ 3.20, 0 stopped early at gamma_stop, 1 ended when the MD blew up (their frames kept); NVT at 300→900 K: 16.6 Å³/atom');
+    expect(exploreKind.iterationPart(nvt, { cells: [] }).explore?.run_list[0]).to.deep.include({ ensemble: 'NVT', conditions: '300→900 K', ended: 'the MD blew up (step 120: atoms too close)' });
+  });
+
+  it('plain NVT at one temperature: today\'s line, unchanged (the volume too: under NVT it is the start\'s); at two temperatures the line names them', () => {
+    const nvt = (frame: number, t: number) => ({ source: { file: 's.extxyz', frame }, temperature: t, temperature_end: t, ensemble: 'nvt', pressure: null, seed: 7, continued_from: null, engine: 'ase' });
+    const one = recorded(exploreStage([nvt(0, 600), nvt(1, 600)], { potential: 'p', runs: {} }), [runSummary({ volume_per_atom: [16.5, 16.5], temperature_last: 590 }), runSummary({ volume_per_atom: [16.6, 16.6], temperature_last: 611 })]);
+    expect(exploreKind.summaryLine(summarize(one, NOW), { cells: [] })).to.equal('2 run(s): 62 frames explored, 8 collected (γ ≥ 1.5), largest γ 3.20, 0 stopped early at gamma_stop');
+    expect(exploreKind.iterationPart(one, { cells: [] }).explore).to.deep.include({ conditions: null });
+    const two = recorded(exploreStage([nvt(0, 600), nvt(0, 900)], { potential: 'p', runs: {} }), [runSummary({ volume_per_atom: [16.5, 16.5] }), runSummary({ volume_per_atom: [16.6, 16.6] })]);
+    expect(exploreKind.summaryLine(two, { cells: [] })).to.match(/gamma_stop; NVT at 600, 900 K: 16\.5–16\.6 Å³\/atom$/);
+  });
+
+  it('an old cursor: records without conditions take them from the open stage\'s specs (before NPT: NVT at a constant temperature), else from the runs\' keys; nothing recorded: nothing said', () => {
+    const old = (frame: number, t: number) => ({ source: { file: 's.extxyz', frame }, temperature: t, seed: 7, continued_from: null, engine: 'ase' });
+    const results = { t0000: { explored: 41, collected: 3, max_gamma: 2.1, stopped_early: false, steps_run: 400 }, t0001: { explored: 41, collected: 0, max_gamma: 1.2, stopped_early: false, steps_run: 400 } };
+    const open = exploreStage([old(0, 600), old(1, 900)], { potential: 'p', runs: {}, results });
+    expect(exploreKind.summaryLine(open, { cells: [] })).to.equal('2 run(s): 82 frames explored, 3 collected (γ ≥ 1.5), largest γ 2.10, 0 stopped early at gamma_stop; NVT at 600, 900 K');
+    expect(exploreKind.iterationPart(open, { cells: [] }).explore?.run_list[1]).to.deep.equal({ task: 't0001', start: 's.extxyz frame 1', ensemble: 'NVT', conditions: '900 K', steps_run: 400, explored: 41, collected: 0, max_gamma: 1.2, ended: null, temperature_last: null, volume_per_atom: null });
+    // settled: the keys say the temperatures (the oldest key names the start too) and the pressure; the stage's recorded section the ensemble
+    const keyed = summarize(exploreStage([old(0, 600), old(1, 600)], { potential: 'p', runs: { t0000: 's.extxyz#2@600K/0', t0001: '0123456789abcdef@600K/1' }, results }, { ensemble: 'nvt' }), NOW);
+    expect(exploreKind.summaryLine(keyed, { cells: [] })).to.equal('2 run(s): 82 frames explored, 3 collected (γ ≥ 1.5), largest γ 2.10, 0 stopped early at gamma_stop');
+    expect(exploreKind.iterationPart(keyed, { cells: [] }).explore?.run_list.map((r) => [r.start, r.ensemble, r.conditions])).to.deep.equal([['s.extxyz frame 2', 'NVT', '600 K'], [null, 'NVT', '600 K']]);
+    const aniso = summarize(exploreStage([old(0, 300)], { potential: 'p', runs: { t0000: '0123456789abcdef@300-900K@-10000bar/0' }, results: { t0000: results.t0000 } }, { ensemble: 'npt_aniso' }), NOW);
+    expect(exploreKind.summaryLine(aniso, { cells: [] })).to.match(/gamma_stop; NPT ANISO at 300→900 K × -10000 bar$/);
+    // a run recorded by an older autopipe on a spec of before NPT: NVT at its one temperature; no volume, no final temperature
+    const again = recorded(exploreStage([old(0, 600)], { potential: 'p', runs: {} }), [runSummary()]);
+    expect((again.data.results as JsonObject).t0000).to.deep.equal({ explored: 31, collected: 4, max_gamma: 3.2, stopped_early: false, steps_run: 300, source: { file: 's.extxyz', frame: 0 }, temperature: 600, temperature_end: 600, ensemble: 'nvt', pressure: null });
+    // nothing says the conditions (a settled stage of the oldest kind, without keys): today's line, the rows with –
+    const bare = summarize(exploreStage([old(0, 600)], { potential: 'p', results: { t0000: results.t0000 } }), NOW);
+    expect(exploreKind.summaryLine(bare, { cells: [] })).to.equal('1 run(s): 41 frames explored, 3 collected (γ ≥ 1.5), largest γ 2.10, 0 stopped early at gamma_stop');
+    expect(exploreKind.iterationPart(bare, { cells: [] }).explore?.run_list[0]).to.deep.include({ start: null, ensemble: null, conditions: null });
   });
 });
 
@@ -204,6 +285,11 @@ describe('exploration through the loop (real pw.x, pacemaker and the ase engine,
     }
     // the barostat moved the cells: compressed under +10 kbar, expanded under −10 kbar
     expect(Math.min(...volumes['10000'])).to.be.below(Math.max(...volumes['-10000']));
+    // each run's record keeps its conditions and what it saw; status says them in the exploration's line
+    for (const r of Object.values(explore.data.results as Record<string, JsonObject>)) {
+      expect(r).to.deep.include({ temperature: 300, temperature_end: 900, ensemble: 'npt' }).and.include.all.keys(['source', 'pressure', 'volume_per_atom', 'temperature_last']);
+    }
+    expect(autopipe(['status'], dir).stdout).to.match(/^iteration 0 explore 4 run\(s\): .*; NPT at 300→900 K × -10000, 10000 bar: \d+\.\d–\d+\.\d Å³\/atom$/m);
     const select = [...c.stages, ...c.done].find((s) => s.kind === 'select');
     const chosen = readExtxyz(readFileSync(join(dir, '.autopipe', 'select', 'iter-000', 'selected.extxyz'), 'utf8'), 'selected.extxyz');
     expect(chosen).to.have.length(Number(select?.data.selected)).and.length.within(1, 2);

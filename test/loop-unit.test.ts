@@ -149,4 +149,14 @@ describe('status: the iterations, and what changed in autopipe.yaml', () => {
       '                    planned with a changed autopipe.yaml: train.max_iterations: 30 → 50',
     ]);
   });
+
+  it('an exploration\'s line: an older autopipe\'s NVT runs as before; NPT runs with a ramp say the conditions and the volume range they saw', () => {
+    const old = summarize(stage('explore', 0, ['done', 'done'], { runs: {}, results: { t0: run(21, 2), t1: run(21, 0) } }), NOW);
+    const at = (pressure: number, volume: [number, number]) => ({ ...run(31, 1), source: { file: 's.extxyz', frame: 0 }, temperature: 300, temperature_end: 900, ensemble: 'npt', pressure, volume_per_atom: volume, temperature_last: 880 });
+    const npt = summarize(stage('explore', 1, ['done', 'done'], { runs: {}, results: { t0: at(0, [16.42, 17.21]), t1: at(10000, [15.93, 16.5]) } }), NOW);
+    expect(iterationLines({ ...withStages(), done: [old, npt] })).to.deep.equal([
+      'iteration 0 explore 2 run(s): 42 frames explored, 2 collected, largest γ 3.00, 0 stopped early at gamma_stop',
+      'iteration 1 explore 2 run(s): 62 frames explored, 2 collected, largest γ 3.00, 0 stopped early at gamma_stop; NPT at 300→900 K × 0, 10000 bar: 15.9–17.2 Å³/atom',
+    ]);
+  });
 });

@@ -55,6 +55,18 @@ function stage(kind: StageRecord['kind'], iteration: number, states: AttemptStat
   };
 }
 
+/**
+ * Each iteration's exploration: two runs as an older autopipe recorded them (no conditions: iteration 3's keys say
+ * 600 and 900 K under NVT, the others have no keys), and in the last iteration an NPT ramp at two pressures, every fact recorded.
+ */
+function exploreData(k: number): JsonObject {
+  const results: Record<string, JsonObject> = { t0: { explored: 41, collected: 30 - 5 * k, max_gamma: 6 - k, stopped_early: false, steps_run: 400 }, t1: { explored: 41, collected: 20 - 4 * k, max_gamma: 5 - k, stopped_early: false, steps_run: 400 } };
+  if (k === 3) return { runs: { t0: '0123456789abcdef@600K/0', t1: '0123456789abcdef@900K/0' }, results };
+  if (k < N - 1) return { results };
+  const at = (pressure: number, volume: [number, number], last: number) => ({ source: { file: HOSTILE, frame: 2 }, temperature: 300, temperature_end: 900, ensemble: 'npt', pressure, volume_per_atom: volume, temperature_last: last });
+  return { results: { t0: { ...results.t0, ...at(0, [16.42, 17.21], 905.3) }, t1: { ...results.t1, ...at(10000, [15.93, 16.5], 884.6) } } };
+}
+
 /** Five finished iterations: 6 cells, then sub-cells; iteration 2 has a recovered and a lost task. */
 function campaignCursor(): Cursor {
   const done = [];
@@ -65,7 +77,7 @@ function campaignCursor(): Cursor {
       // the validation set: what the learning curve shows (meV, as autopipe records it)
       validation: { rows: 6, energy_rows: 6, energy: 9 - k, energy_shifted: 8 - k, core_atoms: 642, force_rmse: 190 - 20 * k, force_max: 600 - 50 * k, elements: { Al: { core_atoms: 642, force_rmse: 190 - 20 * k, force_max: 600 - 50 * k } } } };
     done.push(summarize(stage('train', k, ['done'], { potential }), NOW));
-    done.push(summarize(stage('explore', k, ['done', 'done'], { results: { t0: { explored: 41, collected: 30 - 5 * k, max_gamma: 6 - k, stopped_early: false, steps_run: 400 }, t1: { explored: 41, collected: 20 - 4 * k, max_gamma: 5 - k, stopped_early: false, steps_run: 400 } } }), NOW));
+    done.push(summarize(stage('explore', k, ['done', 'done'], exploreData(k)), NOW));
     done.push(summarize(stage('select', k, [], { candidates: 300 - 50 * k, selected: 4 }), NOW));
     // iteration 0's embedding check (its tasks left out here: the table's core-hours stay the labelling's)
     if (k === 0) done.push(summarize(stage('check', k, [], CHECK), NOW));
@@ -107,7 +119,19 @@ describe('report: the campaign per iteration (what status and the report show)',
     expect(c.iterations[2].failures).to.deep.equal({ recovered: 1, gave_up: 1, retrying: 0, by_class: { scf_not_converged: { recovered: 1, gave_up: 0, retrying: 0 }, pw_error: { recovered: 0, gave_up: 1, retrying: 0 } } });
     const f = c.iterations[1].fit!;
     expect([f.train.energy_mev_per_atom, f.train.force_core_mev_per_a, f.test?.energy_mev_per_atom, f.test?.force_core_mev_per_a].map((v) => Number(v?.toFixed(9)))).to.deep.equal([14, 70, 18, 80]);
-    expect(c.iterations[3].explore).to.deep.equal({ runs: 2, frames_explored: 82, frames_collected: 15 + 8, largest_gamma: 3, gamma_collect: null, gamma_stop: null, summaries: ['explore/iter-003/t0/summary.json', 'explore/iter-003/t1/summary.json'] });
+    // an older autopipe's runs: their keys say the temperatures; nothing says the start, the final temperature or the volume
+    const old = { steps_run: 400, explored: 41, ended: null, start: null, ensemble: 'NVT', temperature_last: null, volume_per_atom: null };
+    expect(c.iterations[3].explore).to.deep.equal({
+      runs: 2, frames_explored: 82, frames_collected: 15 + 8, largest_gamma: 3, gamma_collect: null, gamma_stop: null, summaries: ['explore/iter-003/t0/summary.json', 'explore/iter-003/t1/summary.json'],
+      conditions: 'NVT at 600, 900 K', run_list: [{ ...old, task: 't0', conditions: '600 K', collected: 15, max_gamma: 3 }, { ...old, task: 't1', conditions: '900 K', collected: 8, max_gamma: 2 }],
+    });
+    expect(c.iterations[2].explore).to.deep.include({ conditions: null });
+    expect(c.iterations[2].explore?.run_list[0]).to.deep.include({ start: null, ensemble: null, conditions: null, temperature_last: null, volume_per_atom: null });
+    // the NPT ramp: each run's start, conditions, final temperature and volume range; the iteration's conditions in a line
+    expect(c.iterations[4].explore?.conditions).to.equal('NPT at 300→900 K × 0, 10000 bar: 15.9–17.2 Å³/atom');
+    expect(c.iterations[4].explore?.run_list.map((r) => [r.start, r.ensemble, r.conditions, r.temperature_last, r.volume_per_atom])).to.deep.equal([
+      [`${HOSTILE} frame 2`, 'NPT', '300→900 K, 0 bar', 905.3, [16.42, 17.21]], [`${HOSTILE} frame 2`, 'NPT', '300→900 K, 10000 bar', 884.6, [15.93, 16.5]],
+    ]);
     expect(c.iterations[4].select).to.deep.equal({ candidates: 100, selected: 4 });
     // the embedding check's figures, per component over the core's two atoms: (30 meV/Å)² × 2 / 6
     const check = c.iterations[0].embedding_check!;
@@ -152,6 +176,13 @@ describe('report: the campaign per iteration (what status and the report show)',
     expect(html).to.not.match(/<script|src=|href=|url\(/i);
     expect(html).to.contain('a&#39;; touch pwned &lt;script&gt;alert(1)&lt;/script&gt;').and.contain('cluster:/scratch/iter-002/label/t2/a&#39;; touch pwned');
     expect(html).to.contain('<li>iteration 3, label: <code>train.max_iterations: 30 → 50</code></li>');
+    // the exploration runs: a table per iteration, the newest open; the NPT ramp's rows with their conditions, final temperature and volume range; an older autopipe's with –
+    expect(html.match(/<tr class="run">/g)).to.have.length(2 * N);
+    expect(html.match(/<details class="runs" data-iteration="\d+"( open)?>/g)).to.deep.equal([0, 1, 2, 3, 4].map((k) => `<details class="runs" data-iteration="${k}"${k === N - 1 ? ' open' : ''}>`));
+    expect(html).to.contain('<summary>iteration 4: 2 run(s); NPT at 300→900 K × 0, 10000 bar: 15.9–17.2 Å³/atom</summary>')
+      .and.contain('<tr class="run"><td class="text">t1</td><td class="text wrap">a&#39;; touch pwned &lt;script&gt;alert(1)&lt;/script&gt; frame 2</td><td class="text">NPT</td><td class="text">300→900 K, 10000 bar</td><td>400</td><td>41</td><td>4</td><td>1.00</td><td>885</td><td>15.93–16.50</td><td class="text wrap">–</td></tr>')
+      .and.contain('<tr class="run"><td class="text">t0</td><td class="text wrap">–</td><td class="text">NVT</td><td class="text">600 K</td><td>400</td><td>41</td><td>15</td><td>3.00</td><td>–</td><td>–</td><td class="text wrap">–</td></tr>')
+      .and.contain('<summary>iteration 0: 2 run(s)</summary>');
   });
 
   it('in Debian\'s headless Chromium: each plot has its marks (a point per iteration), no request leaves the page, no console error', async function () {

@@ -9,6 +9,7 @@ import { configChanges, configLeaves } from '../config/changes.js';
 import { escapeXml as esc } from './escape.js';
 import { plotSvg } from './svg.js';
 import { reportPlots } from './plots.js';
+import { runsSection } from './runs.js';
 
 /** The page's mark: `autopipe report` replaces only a file that carries it. */
 export const GENERATOR = '<meta name="generator" content="autopipe report">';
@@ -27,7 +28,8 @@ h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bot
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}
 th{background:#f4f4f4}td.text,th.text{text-align:left}.muted{color:#666}.stop{background:#fff7e0;border:1px solid #f0d48a;padding:6px 10px;display:inline-block}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}
-code,pre{font-size:12px}pre{background:#f7f7f7;padding:8px;overflow-x:auto}`;
+code,pre{font-size:12px}pre{background:#f7f7f7;padding:8px;overflow-x:auto}
+details.runs{margin:6px 0}details.runs summary{cursor:pointer;font-size:14px}table.runs{margin:6px 0 10px}table.runs td{white-space:nowrap}table.runs td.wrap{white-space:normal}`;
 
 const fixed = (v: number | null | undefined, d: number) => (v === null || v === undefined ? '–' : v.toFixed(d));
 
@@ -110,6 +112,8 @@ ${iterationTable(d)}
 ${reportPlots(d).map(plotSvg).join('\n')}
 </div>
 ${notes(d)}
+<h2>Exploration runs</h2>
+${runsSection(d)}
 <h2>Tasks that gave up</h2>
 ${gaveUpTable(d, ctx)}
 <h2>Configuration</h2>

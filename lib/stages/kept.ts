@@ -13,6 +13,7 @@
 import { posix } from 'node:path';
 import type { Cursor, JsonObject, StageKindName } from '../state/cursor.js';
 import { StageError } from '../errors/errors.js';
+import type { Ensemble } from '../config/types.js';
 import { iterationDir, type AnyStage, type StageContext, type ValidationErrors } from './kind.js';
 
 /** A fit's potential, as its training stage records it (data.potential). */
@@ -91,8 +92,24 @@ export function stageOf(c: Cursor, kind: StageKindName, iteration: number): AnyS
   return [...c.stages, ...c.done].find((s) => s.kind === kind && s.iteration === iteration);
 }
 
-/** What an exploration stage's data keeps of each finished run (data.results, by task id). */
-export interface RunRecord { explored: number; collected: number; max_gamma: number; stopped_early: boolean; steps_run: number; blew_up?: string | null }
+/**
+ * What an exploration stage's data keeps of each finished run (data.results, by task id): what it
+ * explored, and (runs recorded before autopipe kept them lack these) where it started, under what
+ * conditions, and what it saw: the volume per atom over its explored frames, Å³ [smallest,
+ * largest], and the instantaneous temperature of its last explored frame, K.
+ */
+export interface RunRecord {
+  explored: number; collected: number; max_gamma: number; stopped_early: boolean; steps_run: number; blew_up?: string | null;
+  source?: { file: string; frame: number };
+  /** K: the thermostat's target at the start, and at the end of a ramp. */
+  temperature?: number;
+  temperature_end?: number;
+  ensemble?: Ensemble;
+  /** bar; null under NVT. */
+  pressure?: number | null;
+  volume_per_atom?: [number, number];
+  temperature_last?: number;
+}
 
 export function runResultsOf(data: { results?: unknown }): Record<string, RunRecord> {
   return (data.results ?? {}) as Record<string, RunRecord>;

@@ -143,11 +143,35 @@ export interface IterationParts {
   dft_core_hours?: number;
   /** `dir`: the potential's folder in the work folder (the report's loss curve reads it); the level of theory of its rows and how many rows of other levels it left out. */
   fit?: { train: FitErrors; test: FitErrors | null; dir: string; level: string | null; left_out: number; validation?: ValidationErrors | null };
-  /** `summaries`: each run's summary.json in the work folder (the report's γ distribution); thresholds as the stage ran them. */
-  explore?: { runs: number; frames_explored: number; frames_collected: number; largest_gamma: number; gamma_collect: number | null; gamma_stop: number | null; summaries: string[] };
+  /**
+   * `summaries`: each run's summary.json in the work folder (the report's γ distribution); thresholds as the stage ran them;
+   * `conditions`: what the runs explored in words when they were not all NVT at one temperature (null: they were, or none said);
+   * `run_list`: each finished run (the report's table of runs).
+   */
+  explore?: {
+    runs: number; frames_explored: number; frames_collected: number; largest_gamma: number; gamma_collect: number | null; gamma_stop: number | null; summaries: string[];
+    conditions: string | null; run_list: ExploreRun[];
+  };
   select?: { candidates: number; selected: number };
   /** The embedding check's figures per setting (the report's error-against-cost plot). */
   embedding_check?: EmbeddingCheckPart;
+}
+
+/** One finished exploration run as the report lists it; null: not recorded (runs of an older autopipe). */
+export interface ExploreRun {
+  task: string;
+  /** Its starting structure: "s.extxyz frame 2". */
+  start: string | null;
+  /** "NVT", "NPT", "NPT ANISO"; and its target in words: "600 K", "300→900 K, 10000 bar". */
+  ensemble: string | null;
+  conditions: string | null;
+  steps_run: number; explored: number; collected: number; max_gamma: number;
+  /** Why it ended before its full length (gamma_stop, the MD blew up), else null. */
+  ended: string | null;
+  /** K, instantaneous, of its last explored frame. */
+  temperature_last: number | null;
+  /** Å³ per atom over its explored frames: [smallest, largest]. */
+  volume_per_atom: [number, number] | null;
 }
 
 /** What an embedding check found: per setting, the core-force error of its sub-cells against the reference and their DFT time against the reference's. */

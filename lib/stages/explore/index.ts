@@ -10,6 +10,7 @@ import { planExplore, type Continued, type ExploreData, type ExploreSpec } from 
 import { ASE_SCRIPT, RUN_INPUTS, type Engine } from './engines.js';
 import { judgeExplore, type RunResult } from './judge.js';
 import { judgeLammps } from './judge-lammps.js';
+import { conditionsLine, runList, runRecord } from './runs.js';
 
 /** explore.structures, else the initial structures. */
 function startsOf(ctx: StageContext): Candidate[] {
@@ -122,13 +123,7 @@ export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
   },
   record(stage, done) {
     const results = { ...runResultsOf(stage.data) };
-    for (const d of done) {
-      const r = d.result.summary;
-      results[d.task.id] = {
-        explored: r.frames_explored, collected: r.frames_collected, max_gamma: r.max_gamma, stopped_early: r.stopped_early, steps_run: r.steps_run,
-        ...(r.blew_up === undefined ? {} : { blew_up: `step ${r.blew_up.step}: ${r.blew_up.why}` }),
-      };
-    }
+    for (const d of done) results[d.task.id] = runRecord(d.task.spec, d.result.summary);
     return { results };
   },
   stopReason: convergedReason,
@@ -137,7 +132,8 @@ export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
     const t = runTotals(r);
     const { collect } = thresholdsOf(stage);
     const blown = r.filter((x) => typeof x.blew_up === 'string').length;
-    return `${r.length} run(s): ${t.explored} frames explored, ${t.collected} collected${collect === null ? '' : ` (γ ≥ ${collect})`}, largest γ ${t.maxGamma.toFixed(2)}, ${r.filter((x) => x.stopped_early && typeof x.blew_up !== 'string').length} stopped early at gamma_stop${blown > 0 ? `, ${blown} ended when the MD blew up (their frames kept)` : ''}`;
+    const conditions = conditionsLine(stage);
+    return `${r.length} run(s): ${t.explored} frames explored, ${t.collected} collected${collect === null ? '' : ` (γ ≥ ${collect})`}, largest γ ${t.maxGamma.toFixed(2)}, ${r.filter((x) => x.stopped_early && typeof x.blew_up !== 'string').length} stopped early at gamma_stop${blown > 0 ? `, ${blown} ended when the MD blew up (their frames kept)` : ''}${conditions === null ? '' : `; ${conditions}`}`;
   },
   iterationPart(stage) {
     const results = runResultsOf(stage.data);
@@ -147,6 +143,7 @@ export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
       explore: {
         runs: Object.keys(results).length, frames_explored: t.explored, frames_collected: t.collected, largest_gamma: t.maxGamma, gamma_collect: collect, gamma_stop: stop,
         summaries: Object.keys(results).sort().map((task) => `${runDir(stage.iteration, task)}/summary.json`),
+        conditions: conditionsLine(stage), run_list: runList(stage),
       },
     };
   },
