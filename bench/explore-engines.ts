@@ -4,7 +4,9 @@
  *   ase     python/autopipe_explore.py run (ASE Langevin with python-ace's calculator and γ)
  *   lammps  templates/explore.lammps.hbs in the LAMMPS that scripts/install-lammps.sh builds
  *           (pair_style pace/extrapolation, γ every dump_every steps), serial and with 2 MPI ranks
- * NVT at 600 K, 2 fs, γ checked every 20 steps, nothing collected (gamma_collect far above).
+ * NVT at 600 K, 2 fs, γ checked every 20 steps, nothing collected and no stop (thresholds of
+ * 1e300: a short fit extrapolates wildly in a cell 30 times its training cells, and a run that
+ * stopped early would time fewer steps; each run is checked to have run them all).
  * Each engine runs 0 steps (start-up: reading the potential, the first γ) and N steps; the speed
  * is N over the difference, so start-up is reported apart. The potentials are fitted here by the
  * venv's pacemaker to EMT energies and forces of rattled and strained fcc Al (ASE's EMT, no DFT:
@@ -76,7 +78,7 @@ function fitPotential(dir: string, functions: number, cutoff: number): { yaml: s
     '  embeddings: {ALL: {npot: FinnisSinclairShiftedScaled, fs_parameters: [1, 1, 1, 0.5], ndensity: 2}}',
     `  bonds: {ALL: {radbase: SBessel, radparameters: [5.25], rcut: ${cutoff}, dcut: 0.01}}`,
     `  functions: {number_of_functions_per_element: ${functions}, ALL: {nradmax_by_orders: [15, 3, 2, 1], lmax_by_orders: [0, 3, 2, 1]}}`,
-    'fit: {loss: {kappa: 0.3, L1_coeffs: 1e-8, L2_coeffs: 1e-8}, optimizer: BFGS, maxiter: 5}',
+    'fit: {loss: {kappa: 0.3, L1_coeffs: 1e-8, L2_coeffs: 1e-8}, optimizer: BFGS, maxiter: 50}',
     'backend: {evaluator: tensorpot, batch_size: 16, display_step: 10}', '',
   ].join('\n'));
   run(join(VENV, 'bin', 'pacemaker'), ['input.yaml', '--no-predict'], dir);
@@ -87,7 +89,7 @@ function fitPotential(dir: string, functions: number, cutoff: number): { yaml: s
 function settings(steps: number): RunSettings {
   return {
     temperature: 600, temperature_end: 600, ensemble: 'nvt', pressure: null, seed: 11, steps, timestep: 2, dump_every: 20,
-    gamma_collect: 1e6, gamma_stop: 2e6, types: ['Al'], friction: 0.01, tdamp: 100, pdamp: 1000, keep_velocities: false,
+    gamma_collect: 1e300, gamma_stop: 1e301, types: ['Al'], friction: 0.01, tdamp: 100, pdamp: 1000, keep_velocities: false,
   };
 }
 
@@ -103,15 +105,24 @@ function engineRun(engine: 'ase' | 'lammps', ranks: number, pot: { yaml: string;
   writeFileSync(join(task, 'task.json'), JSON.stringify(s));
   if (engine === 'ase') {
     writeFileSync(join(task, 'start.extxyz'), writeExtxyz([start]));
-    return run(PY, ['-W', 'ignore', join(ROOT, 'python', 'autopipe_explore.py'), 'run', 'task.json', 'start.extxyz', '../../inputs/potential.yaml', '../../inputs/potential.asi'], task).seconds;
+    const seconds = run(PY, ['-W', 'ignore', join(ROOT, 'python', 'autopipe_explore.py'), 'run', 'task.json', 'start.extxyz', '../../inputs/potential.yaml', '../../inputs/potential.asi'], task).seconds;
+    ranAll(engine, steps, (JSON.parse(readFileSync(join(task, 'summary.json'), 'utf8')) as { steps_run: number }).steps_run);
+    return seconds;
   }
   writeFileSync(join(task, 'structure.data'), writeLammpsData(start, { types: ['Al'] }).text);
   writeFileSync(join(task, 'explore.in'), loadTemplate('explore.lammps.hbs')(lammpsContext(s)));
   const cmd = ranks === 1 ? [LMP] : ['mpirun', '--allow-run-as-root', '--oversubscribe', '-np', String(ranks), LMP];
-  return run(cmd[0], [...cmd.slice(1), '-in', 'explore.in', '-log', 'explore.log', '-screen', 'none'], task).seconds;
+  const seconds = run(cmd[0], [...cmd.slice(1), '-in', 'explore.in', '-log', 'explore.log', '-screen', 'none'], task).seconds;
+  ranAll(engine, steps, Number([...readFileSync(join(task, 'explore.log'), 'utf8').matchAll(/^autopipe: check (\d+) /gm)].at(-1)?.[1]));
+  return seconds;
+}
+
+function ranAll(engine: string, want: number, ran: number): void {
+  if (ran !== want) throw new Error(`the ${engine} run stopped at step ${ran} of ${want}: its speed would not be comparable`);
 }
 
 const cell = fcc(5, 5, 10);
+if (STEPS % 20 !== 0) throw new Error('steps must be a multiple of 20 (dump_every), so that the last step is checked');
 console.log(`MD speed of the exploration engines: ${cell.numbers.length} atoms of fcc Al, NVT 600 K, 2 fs, γ every 20 steps; ${STEPS} steps after a 0-step start-up run; one core each (OMP_NUM_THREADS=1) unless MPI ranks say otherwise\n`);
 const rows: string[] = ['| basis | engine | start-up, s | steps/s | ratio to ase |', '|---|---|---:|---:|---:|'];
 for (const b of BASES) {

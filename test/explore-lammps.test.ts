@@ -11,7 +11,6 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeAtoms, type Atoms } from '../lib/atoms/atoms.js';
-import { writeLammpsData } from '../lib/formats/lammps-data.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
 import { gradesOf } from '../lib/select/select.js';
 import { loadTemplate } from '../lib/templates/render.js';
@@ -25,10 +24,11 @@ import { lammpsContext, type RunSettings } from '../lib/stages/explore/engines.j
 import { exploreKind } from '../lib/stages/explore/index.js';
 import { judgeLammps } from '../lib/stages/explore/judge-lammps.js';
 import type { RunResult } from '../lib/stages/explore/judge.js';
-import { ROOT, tmpDir, need, VENV_PYTHON, LMP, pythonUnder } from './support/tools.js';
+import { ROOT, tmpDir, VENV_PYTHON, LMP, pythonUnder } from './support/tools.js';
 import { trainedProject } from './support/al-training.js';
 import { parseCandidates } from '../lib/select/candidates.js';
 import { clusterEnv } from './support/cluster.js';
+import { runLammpsTask, type Check } from './support/lammps-run.js';
 
 const SETTINGS: RunSettings = {
   temperature: 900, temperature_end: 900, ensemble: 'nvt', pressure: null, seed: 4711, steps: 400, timestep: 2, dump_every: 10,
@@ -50,25 +50,10 @@ function potential(): { yaml: string; asi: string } {
   return { yaml: join(dir, 'output_potential.yaml'), asi: join(dir, 'output_potential.asi') };
 }
 
-interface Check { step: number; gamma: number; volume: number; temperature: number }
-
-/** A task folder laid out as autopipe's (../../inputs/potential.*), the input rendered from the template and run in the real lmp. */
+/** A run of the template in the real lmp (test/support/lammps-run.ts), with SETTINGS under the given ones. */
 function runLammps(settings: Partial<RunSettings>, start: Atoms = al32()): { dir: string; checks: Check[]; log: string } {
-  need(LMP);
-  const root = tmpDir('autopipe-lmp-');
-  const dir = join(root, 'explore', 't0000');
-  mkdirSync(join(root, 'inputs'), { recursive: true });
-  mkdirSync(dir, { recursive: true });
-  const pot = potential();
-  writeFileSync(join(root, 'inputs', 'potential.yaml'), readFileSync(pot.yaml));
-  writeFileSync(join(root, 'inputs', 'potential.asi'), readFileSync(pot.asi));
-  const s = { ...SETTINGS, ...settings };
-  writeFileSync(join(dir, 'structure.data'), writeLammpsData(start, { types: s.types, velocities: s.keep_velocities }).text);
-  writeFileSync(join(dir, 'explore.in'), loadTemplate('explore.lammps.hbs')(lammpsContext(s)));
-  const r = spawnSync(LMP, ['-in', 'explore.in', '-log', 'explore.log'], { cwd: dir, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
-  expect(r.status, r.stdout.slice(-2000)).to.equal(0);
-  const checks = [...r.stdout.matchAll(/^autopipe: check (\d+) (\S+) (\S+) (\S+) (\S+)$/gm)].map((m) => ({ step: Number(m[1]), gamma: Number(m[2]), volume: Number(m[3]), temperature: Number(m[4]) }));
-  return { dir, checks, log: r.stdout };
+  const r = runLammpsTask({ ...SETTINGS, ...settings }, start, potential());
+  return { dir: r.dir, checks: r.checks, log: r.stdout };
 }
 
 function dumpFrames(dir: string, file: string, column?: string): Atoms[] {

@@ -9,17 +9,16 @@
  * scripts/install-lammps.sh builds) is measured the same way on the same potential.
  */
 import { expect } from 'chai';
-import { readFileSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeAtoms, natoms, type Atoms } from '../lib/atoms/atoms.js';
 import { writeExtxyz } from '../lib/formats/extxyz.js';
 import { readDumpFrames } from '../lib/formats/lammps-dump.js';
 import { trainedProject } from './support/al-training.js';
-import { ROOT, tmpDir, VENV_PYTHON, need, pythonUnder, LMP } from './support/tools.js';
-import { writeLammpsData } from '../lib/formats/lammps-data.js';
-import { loadTemplate } from '../lib/templates/render.js';
-import { lammpsContext, type RunSettings } from '../lib/stages/explore/engines.js';
+import { ROOT, tmpDir, VENV_PYTHON, need, pythonUnder } from './support/tools.js';
+import type { RunSettings } from '../lib/stages/explore/engines.js';
+import { runLammpsTask } from './support/lammps-run.js';
 import { judgeLammps } from '../lib/stages/explore/judge-lammps.js';
 
 const ENGINE = join(ROOT, 'python', 'autopipe_explore.py');
@@ -269,29 +268,14 @@ print(json.dumps({"T": a.get_temperature(), "v": a.get_volume() / len(a), "momen
  * 3N − 3 degrees of freedom, and its thermostat drives that temperature to the target).
  */
 function lammps(start: Atoms, s: Partial<RunSettings>): { checks: Array<{ step: number; volume: number; temperature: number }>; summary: Summary } {
-  need(LMP);
-  const root = tmpDir('autopipe-lmp-npt-');
-  const dir = join(root, 'explore', 't0000');
-  mkdirSync(join(root, 'inputs'), { recursive: true });
-  mkdirSync(dir, { recursive: true });
-  const pot = potential();
-  copyFileSync(pot.yaml, join(root, 'inputs', 'potential.yaml'));
-  copyFileSync(pot.asi, join(root, 'inputs', 'potential.asi'));
   const settings: RunSettings = {
     temperature: 100, temperature_end: 100, ensemble: 'npt', pressure: 0, seed: 7, steps: 1000, timestep: 2, dump_every: 10,
     gamma_collect: 1e8, gamma_stop: 2e8, types: ['Al'], friction: 0.01, tdamp: 100, pdamp: 2000, keep_velocities: false, ...s,
   };
-  writeFileSync(join(dir, 'task.json'), JSON.stringify(settings));
-  writeFileSync(join(dir, 'start.extxyz'), writeExtxyz([start]));
-  writeFileSync(join(dir, 'structure.data'), writeLammpsData(start, { types: ['Al'] }).text);
-  writeFileSync(join(dir, 'explore.in'), loadTemplate('explore.lammps.hbs')(lammpsContext(settings)));
-  const r = spawnSync(LMP, ['-in', 'explore.in', '-log', 'explore.log'], { cwd: dir, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
-  expect(r.status, r.stdout.slice(-2000)).to.equal(0);
-  writeFileSync(join(dir, 'explore.out'), r.stdout);
+  const { dir, checks } = runLammpsTask(settings, start, potential());
   const j = judgeLammps(new Map(['explore.out', 'task.json', 'start.extxyz'].map((n) => [n, readFileSync(join(dir, n))] as const)), 0);
   expect(j.ok, JSON.stringify(j)).to.equal(true);
-  const checks = [...r.stdout.matchAll(/^autopipe: check (\d+) \S+ (\S+) (\S+) \S+$/gm)].map((m) => ({ step: Number(m[1]), volume: Number(m[2]) / natoms(start), temperature: Number(m[3]) }));
-  return { checks, summary: (j as { result: { summary: Summary } }).result.summary };
+  return { checks: checks.map((c) => ({ ...c, volume: c.volume / natoms(start) })), summary: (j as { result: { summary: Summary } }).result.summary };
 }
 
 describe('exploration engine lammps: NPT (fix npt) and temperature ramps in the real LAMMPS with ML-PACE', function () {

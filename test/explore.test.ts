@@ -196,6 +196,20 @@ function liveProject(dir: string, cells: Atoms[], lines: string[]): void {
   copyFileSync(trainedProject().db, join(dir, '.autopipe', 'autopipe.db'));
 }
 
+/** A project stopped after select, run on through the next labelling: the rows that labelling made (iteration 1), with their atoms. */
+function labelledNext(dir: string): Array<{ kvp: Record<string, unknown>; atoms: Atoms }> {
+  const yaml = join(dir, 'autopipe.yaml');
+  writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('iterations: {stop_after: select}', 'iterations: {stop_after: label}'));
+  const again = autopipe(['run'], dir);
+  expect(again.status, again.stderr).to.equal(0);
+  const db = openDatabaseFile(join(dir, '.autopipe', 'autopipe.db'), {});
+  try {
+    return [...db.select()].filter((row) => row.kvp.iteration === 1).map((row) => ({ kvp: row.kvp, atoms: rowAtomsWithData(row) }));
+  } finally {
+    db.close();
+  }
+}
+
 describe('exploration through the loop (real pw.x, pacemaker and the ase engine, local executor)', function () {
   this.timeout(900000);
 
@@ -243,20 +257,11 @@ describe('exploration through the loop (real pw.x, pacemaker and the ase engine,
     expect(r.stderr).to.match(/d-optimal: \d selected that add volume to the active set/);
     expect(autopipe(['status'], dir).stdout).to.match(/iteration 0 select .*d-optimal/);
     // the next labelling takes them whole: rows of whole cells with every force trained on
-    const yaml = join(dir, 'autopipe.yaml');
-    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('iterations: {stop_after: select}', 'iterations: {stop_after: label}'));
-    const again = autopipe(['run'], dir);
-    expect(again.status, again.stderr).to.equal(0);
-    const db = openDatabaseFile(join(dir, '.autopipe', 'autopipe.db'), {});
-    try {
-      const rows = [...db.select()].filter((row) => row.kvp.iteration === 1);
-      expect(rows).to.have.length(chosen.length);
-      for (const row of rows) {
-        expect(row.kvp).to.include({ embedded: false, n_core: 4 });
-        expect([...(rowAtomsWithData(row).arrays.force_mask.values as Float64Array)]).to.deep.equal([1, 1, 1, 1]);
-      }
-    } finally {
-      db.close();
+    const rows = labelledNext(dir);
+    expect(rows).to.have.length(chosen.length);
+    for (const row of rows) {
+      expect(row.kvp).to.include({ embedded: false, n_core: 4 });
+      expect([...(row.atoms.arrays.force_mask.values as Float64Array)]).to.deep.equal([1, 1, 1, 1]);
     }
   });
 
@@ -293,19 +298,10 @@ describe('exploration through the loop (real pw.x, pacemaker and the ase engine,
     const select = [...c.stages, ...c.done].find((s) => s.kind === 'select');
     const chosen = readExtxyz(readFileSync(join(dir, '.autopipe', 'select', 'iter-000', 'selected.extxyz'), 'utf8'), 'selected.extxyz');
     expect(chosen).to.have.length(Number(select?.data.selected)).and.length.within(1, 2);
-    const yaml = join(dir, 'autopipe.yaml');
-    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('iterations: {stop_after: select}', 'iterations: {stop_after: label}'));
-    const again = autopipe(['run'], dir);
-    expect(again.status, again.stderr).to.equal(0);
-    const db = openDatabaseFile(join(dir, '.autopipe', 'autopipe.db'), {});
-    try {
-      // the selected frames, labelled by pw.x in the cells LAMMPS's barostat gave them
-      const rows = [...db.select()].filter((row) => row.kvp.iteration === 1);
-      expect(rows).to.have.length(chosen.length);
-      for (const [k, row] of rows.entries()) expect(Math.abs(cellVolume(rowAtomsWithData(row).cell))).to.be.closeTo(Math.abs(cellVolume(chosen[k].cell)), 1e-5 * Math.abs(cellVolume(chosen[k].cell)));
-    } finally {
-      db.close();
-    }
+    // the selected frames, labelled by pw.x in the cells LAMMPS's barostat gave them
+    const rows = labelledNext(dir);
+    expect(rows).to.have.length(chosen.length);
+    for (const [k, row] of rows.entries()) expect(Math.abs(cellVolume(row.atoms.cell))).to.be.closeTo(Math.abs(cellVolume(chosen[k].cell)), 1e-5 * Math.abs(cellVolume(chosen[k].cell)));
   });
 
   it('converged (iterations.stop_when_no_candidates): every run of its full length, nothing at gamma_collect: the loop stops there, saying so', () => {
