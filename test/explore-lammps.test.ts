@@ -76,10 +76,15 @@ function pyaceGammas(dump: string): number[][] {
   return JSON.parse(out) as number[][];
 }
 
-/** A median of the run's own grades: a threshold that some checks reach and some do not, whatever the potential. */
+/**
+ * A threshold between the run's own grades, halfway between the two middle ones: some checks
+ * reach it and some do not, whatever the potential, and none sits on it (a printed grade has 15
+ * digits, the threshold in explore.in as many: one on a grade could fall either side of it).
+ */
 function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const s = [...new Set(xs)].sort((a, b) => a - b);
+  const k = Math.floor(s.length / 2);
+  return (s[k - 1] + s[k]) / 2;
 }
 
 function config(explore: string): Config {
@@ -162,7 +167,8 @@ describe('exploration engine lammps: the real LAMMPS with ML-PACE', function () 
 
   it('halts at the first check whose largest grade reaches gamma_stop, that frame dumped as collected', () => {
     const first = runLammps({});
-    const stop = first.checks[Math.floor(first.checks.length * 2 / 3)].gamma;
+    // just below a printed grade (15 digits): the true grade of that check is above it whichever way it was rounded
+    const stop = first.checks[Math.floor(first.checks.length * 2 / 3)].gamma * (1 - 1e-9);
     const at = first.checks.find((c) => c.gamma >= stop)!.step;
     const { dir, checks, log } = runLammps({ gamma_collect: Math.min(...first.checks.map((c) => c.gamma)) / 2, gamma_stop: stop });
     expect(log).to.match(new RegExp(`^Fix halt condition for fix-id gamma_stop met on step ${at} `, 'm'));

@@ -55,6 +55,10 @@ describe('exploration: the plan and the judge', () => {
     expect(Array.from(resumed.positions)).to.deep.equal(Array.from(moved.positions));
     expect(Array.from(resumed.arrays.momenta!.values as Float64Array)).to.deep.equal(Array.from(moved.arrays.momenta!.values as Float64Array));
     expect(JSON.parse(on.tasks[3].files[1].content as string).keep_velocities).to.equal(true);
+    // a last good frame kept without velocities: the run goes on from its positions with new velocities
+    const still = planExplore({ starts, config: cfg, iteration: 3, stageDir: 'iter-003/explore', engine: { kind: 'ase', script: '' }, potential, elements: ['Al'],
+      continued: (key) => (key === runKey(starts[0].atoms, at(900), 1) ? { atoms: makeAtoms({ ...AL4, positions: AL4.positions.map((x) => x + 0.3) }), from: 'explore/iter-002/t0003/last.extxyz' } : undefined) });
+    expect(JSON.parse(still.tasks[3].files[1].content as string).keep_velocities).to.equal(false);
     expect(on.notes).to.include("1 of them go on from the last good frame of iteration 2's run (explore.continue)");
     // a run is known by the content of its start: the same structure under another file name or frame is the same run
     expect(plan.data.runs).to.include({ t0000: runKey(starts[0].atoms, at(300), 0), t0005: runKey(starts[1].atoms, at(300), 1) });

@@ -147,8 +147,9 @@ export function planExplore(p: ExploreInputs): StagePlan<ExploreSpec, ExploreDat
             source: { ...start.source }, temperature: at.temperature.start, temperature_end: at.temperature.stop, ensemble: e.ensemble, pressure: at.pressure,
             seed, continued_from: from?.from ?? null, engine: p.engine.kind,
           },
-          // a continued run goes on with the velocities of its last good frame (both engines)
-          files: runFiles(p.engine, dir, from?.atoms ?? start.atoms, runSettings(p.config, at, seed, p.elements, from !== undefined)),
+          // a continued run goes on with the velocities of its last good frame (both engines); a
+          // frame kept without them (a LAMMPS run of the template before velocities) gets new ones
+          files: runFiles(p.engine, dir, from?.atoms ?? start.atoms, runSettings(p.config, at, seed, p.elements, from?.atoms.arrays.momenta !== undefined)),
         });
       }
     }
