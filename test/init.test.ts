@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseConfigText } from '../lib/config/load.js';
-import { findPseudopotentials, initConfigText } from '../lib/cli/commands/init.js';
+import { findPseudopotentials, initConfigText, initCutoffs, pseudoKind } from '../lib/cli/commands/init.js';
 import { ROOT, tmpDir, PSEUDO_DIR } from './support/tools.js';
 
 const autopipe = (args: string[]) => {
@@ -29,12 +29,25 @@ describe('autopipe init', function () {
     expect(again.status).to.equal(64);
     expect(again.stderr).to.match(/exists already; autopipe init never overwrites it/);
     // make it cheap, then run it
-    const cheap = text.replace('ecutwfc: 30', 'ecutwfc: 12').replace('kspacing: 0.25', 'kspacing: 0.5').replace(/ {4}partition: .*\n/, '');
+    // Debian's Al and Si pseudopotentials are norm-conserving: no ecutrho, pw.x's 4 × is right
+    expect(text).to.match(/^ {4}ecutwfc: 40 /m).and.not.match(/^ {4}ecutrho:/m);
+    const cheap = text.replace('ecutwfc: 40', 'ecutwfc: 12').replace('kspacing: 0.25', 'kspacing: 0.5').replace(/ {4}partition: .*\n/, '');
     spawnSync('sh', ['-c', 'cat > "$1"', 'sh', join(dir, 'autopipe.yaml')], { input: `${cheap}\niterations: {stop_after: label}\n` });
     const run = autopipe(['run', '-C', dir]);
     expect(run.status, run.stderr).to.equal(0);
     expect(run.stderr).to.match(/stage complete: 3 done, 0 failed/);
     expect(existsSync(join(dir, '.autopipe', 'autopipe.db'))).to.equal(true);
+  });
+
+  it('cutoffs for the pseudopotentials\' kind: ecutrho 8 × ecutwfc for ultrasoft and PAW (read from the UPF header), pw.x\'s default for norm-conserving', () => {
+    const kind = (f: string) => pseudoKind(readFileSync(join(PSEUDO_DIR, f), 'utf8'), f);
+    expect(['Al.pz-vbc.UPF', 'Cu.pbe-kjpaw.UPF', 'C.pbe-rrkjus.UPF', 'B.pbe-n-kjpaw_psl.1.0.0.UPF'].map(kind)).to.deep.equal(['NC', 'PAW', 'US', 'PAW']);
+    // a file this machine cannot read (a path on the cluster): its name, or unknown
+    expect(['Al.pbe-n-kjpaw_psl.1.0.0.UPF', 'Fe.pbe-spn-rrkjus_psl.0.2.1.UPF', 'Al.upf'].map((f) => pseudoKind(undefined, f))).to.deep.equal(['PAW', 'US', 'unknown']);
+    expect(initCutoffs(['NC', 'NC'])).to.not.match(/^ {4}ecutrho:/m);
+    for (const kinds of [['NC', 'PAW'], ['US'], ['unknown']] as const) expect(initCutoffs(kinds)).to.match(/^ {4}ecutrho: 320 /m);
+    const paw = parseConfigText(initConfigText({ executor: 'local', pseudoDir: PSEUDO_DIR, pseudo: { Cu: 'Cu.pbe-kjpaw.UPF' }, pseudoKinds: { Cu: 'PAW' } }), 'x').config;
+    expect(paw.dft.parameters).to.include({ ecutwfc: 40, ecutrho: 320 });
   });
 
   it('one functional for all elements; clear errors without pseudopotentials', () => {

@@ -50,7 +50,7 @@ function iterationTable(d: ReportData): string {
   ]);
   const cell = (v: string) => (v.startsWith('<td') ? v : `<td>${v}</td>`);
   return `<table id="iterations"><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr>${rows.map((r) => `<tr class="iteration">${r.map(cell).join('')}</tr>`).join('')}</table>` +
-    '<p class="muted">RMSE in meV/atom (energy) and meV/Å (force components on core atoms, mask 1); a test column is empty without a test split (train.test_size); validation: core atoms of the validation rows, which no fit sees (empty without a validation set). A fit uses only rows of one level of theory (<code>autopipe db levels</code> lists them); rows of another were left out, as counted.</p>';
+    '<p class="muted">RMSE in meV/atom (energy) and meV/Å (force components on core atoms, mask 1); a test column is empty without a test split (train.test_fraction); validation: core atoms of the validation rows, which no fit sees (empty without a validation set). A fit uses only rows of one level of theory (<code>autopipe db levels</code> lists them); rows of another were left out, as counted.</p>';
 }
 
 function gaveUpTable(d: ReportData, ctx: PageContext): string {

@@ -16,7 +16,39 @@ export interface InitOptions {
   host?: string; port?: number; user?: string; identity?: string; knownHosts?: string;
   remoteRoot?: string; partition?: string; pseudoDir: string;
   pseudo: Record<string, string>;
+  /** What kind each pseudopotential is (pseudoKind); missing: not known, treated as ultrasoft or PAW. */
+  pseudoKinds?: Record<string, PseudoKind>;
   structures?: string;
+}
+
+export type PseudoKind = 'NC' | 'US' | 'PAW' | 'unknown';
+
+/**
+ * A pseudopotential's kind from its UPF header (pseudo_type="…" in UPF 2, the type word of UPF
+ * 1's PP_HEADER), else from its name (kjpaw, rrkjus, uspp, van: the usual names), else unknown.
+ */
+export function pseudoKind(text: string | undefined, file: string): PseudoKind {
+  const typed = /pseudo_type\s*=\s*"\s*(NC|SL|US|USPP|PAW)\s*"/i.exec(text ?? '') ?? /<PP_HEADER>[^<]{0,200}?\b(NC|US|PAW)\b/.exec(text ?? '');
+  const t = typed?.[1].toUpperCase();
+  if (t !== undefined) return t === 'PAW' ? 'PAW' : t.startsWith('US') ? 'US' : 'NC';
+  if (/paw/i.test(file)) return 'PAW';
+  if (/rrkjus|uspp|van[_.-]|[._-]us[._-]/i.test(file)) return 'US';
+  return 'unknown';
+}
+
+/**
+ * ecutwfc and ecutrho for the pseudopotentials, with why. pw.x's default ecutrho is 4 × ecutwfc,
+ * right for norm-conserving ones; an ultrasoft or PAW augmentation charge needs 8–12 ×, so it is
+ * written out whenever any is (or may be) ultrasoft or PAW. The values are a start: the
+ * pseudopotential's own header or its library (SSSP, pslibrary) suggests the cutoffs to converge.
+ */
+export function initCutoffs(kinds: readonly PseudoKind[]): string {
+  if (kinds.length > 0 && kinds.every((k) => k === 'NC')) {
+    return `    ecutwfc: 40                              # Ry; converge it for your pseudopotentials (their header suggests one)
+                                             # norm-conserving only: pw.x's default ecutrho, 4 × ecutwfc, is right`;
+  }
+  return `    ecutwfc: 40                              # Ry; converge it for your pseudopotentials (their header suggests one)
+    ecutrho: 320                             # Ry, 8 × ecutwfc: ultrasoft and PAW densities need 8–12 × (pw.x's 4 × is too low)`;
 }
 
 /** A YAML scalar that reads back as exactly this string (JSON strings are YAML). */
@@ -45,7 +77,7 @@ dft:
 ${pp}
   kspacing: 0.25                           # 1/Å, 2π included (VASP's KSPACING)
   parameters:                              # pw.x input variables, flat
-    ecutwfc: 30
+${initCutoffs(Object.keys(o.pseudo).map((el) => o.pseudoKinds?.[el] ?? 'unknown'))}
     occupations: smearing
     smearing: mv
     degauss: 0.02
@@ -127,8 +159,9 @@ export function initCommand(yargs: Argv): Argv {
       structures = relative(dir, src).startsWith('..') || isAbsolute(relative(dir, src)) ? src : relative(dir, src);
     }
     if (Object.keys(pseudo).length === 0) throw new UsageError('give --pseudo El=FILE for each element, or --structures to find them in --pseudo-dir');
+    const pseudoKinds = Object.fromEntries(Object.entries(pseudo).map(([el, f]) => [el, pseudoKind(readHeader(join(argv['pseudo-dir'], f)), f)]));
     const text = initConfigText({
-      executor: argv.executor, host: argv.host, port: argv.port, user: argv.user, identity: argv.identity, knownHosts: argv['known-hosts'],
+      pseudoKinds, executor: argv.executor, host: argv.host, port: argv.port, user: argv.user, identity: argv.identity, knownHosts: argv['known-hosts'],
       remoteRoot: argv['remote-root'], partition: argv.partition, pseudoDir: argv['pseudo-dir'], pseudo, structures,
     });
     parseConfigText(text, file); // never write a file that does not validate
@@ -142,6 +175,15 @@ export function initCommand(yargs: Argv): Argv {
     writeFileAtomic(file, text); // last: a project with autopipe.yaml is a whole one
     logger.info(`wrote ${file} and ${join(dir, 'templates')}/; check it with: autopipe config check ${file}`);
   });
+}
+
+/** The start of a UPF file, where its header says its kind; undefined when it cannot be read here (a cluster's path). */
+function readHeader(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').slice(0, 20000);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A folder, made if missing; a file in its place or a folder that cannot be made is a clean error. */
