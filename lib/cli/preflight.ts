@@ -38,9 +38,13 @@ function structuresAt(p: Project, field: string, file: string, problems: Problem
 }
 
 /** MD needs a box: every starting frame periodic in all three directions, with a cell of volume. */
-function periodicProblems(frames: readonly Atoms[], field: string, file: string): Problem[] {
+/**
+ * Frames that are not periodic in x, y and z with a cell (ASE's indices), as one problem of
+ * field: `${what}, and ${file} frame(s) … are not …: ${fix}`.
+ */
+function periodicProblems(frames: readonly Atoms[], field: string, file: string, why = { what: '', fix: 'MD in autopipe explores periodic cells' }): Problem[] {
   const bad = frames.flatMap((a, k) => (a.pbc.every(Boolean) && Math.abs(cellVolume(a.cell)) > 1e-6 ? [] : [k])); // ASE's index
-  return bad.length === 0 ? [] : [{ path: field, message: `${file} frame(s) ${bad.slice(0, 5).join(', ')} are not periodic in x, y and z with a cell (Lattice="…" pbc="T T T"): MD in autopipe explores periodic cells` }];
+  return bad.length === 0 ? [] : [{ path: field, message: `${why.what}${file} frame(s) ${bad.slice(0, 5).join(', ')} are not periodic in x, y and z with a cell (Lattice="…" pbc="T T T"): ${why.fix}` }];
 }
 
 function count(frames: readonly Atoms[]): Map<string, number> {
@@ -77,7 +81,9 @@ export function preflight(p: Project): Problem[] {
   const starts = c.explore.structures === null ? initial : structuresAt(p, 'explore.structures', c.explore.structures, problems);
   if (c.explore.structures !== null && starts !== undefined) problems.push(...periodicProblems(starts, 'explore.structures', c.explore.structures));
   // a barostat needs a cell in all three directions: the initial structures, explored when explore.structures is null, too
-  else if (c.explore.ensemble !== 'nvt' && starts !== undefined && c.structures !== null) problems.push(...periodicProblems(starts, 'explore.ensemble', c.structures).map((q) => ({ ...q, message: `${c.explore.ensemble} (a barostat) needs periodic cells, and ${q.message.replace(/: MD in autopipe.*$/, '')}: explore periodic cells (explore.structures), or set explore.ensemble: nvt` })));
+  else if (c.explore.ensemble !== 'nvt' && starts !== undefined && c.structures !== null) {
+    problems.push(...periodicProblems(starts, 'explore.ensemble', c.structures, { what: `${c.explore.ensemble} (a barostat) needs periodic cells, and `, fix: 'explore periodic cells (explore.structures), or set explore.ensemble: nvt' }));
+  }
   // the validation set is labelled with the first labelling: read, and its elements known, before any DFT
   const files = validationFiles(c);
   const validation = count(files.flatMap((file, i) => structuresAt(p, typeof c.validation.structures === 'string' ? 'validation.structures' : `validation.structures.${i}`, file, problems) ?? []));

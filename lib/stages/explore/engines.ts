@@ -52,11 +52,11 @@ const BAROSTAT = { nvt: undefined, npt: 'iso', npt_aniso: 'aniso', npt_tri: 'tri
 
 /** The LAMMPS input's values (its units: metal; ps, K, bar). */
 export function lammpsContext(s: RunSettings): object {
-  const barostat = BAROSTAT[s.ensemble ?? 'nvt'];
+  const barostat = BAROSTAT[s.ensemble];
   return {
     masses: s.types.map((el, k) => ({ type: k + 1, mass: ATOMIC_MASSES[atomicNumber(el) ?? 0] })), types: s.types,
     dump_every: s.dump_every, gamma_collect: s.gamma_collect, gamma_stop: s.gamma_stop,
-    temperature: s.temperature, temperature_end: s.temperature_end ?? s.temperature, seed: s.seed, tdamp: s.tdamp / 1000,
+    temperature: s.temperature, temperature_end: s.temperature_end, seed: s.seed, tdamp: s.tdamp / 1000,
     timestep: s.timestep / 1000, steps: s.steps, keep_velocities: s.keep_velocities,
     ...(barostat === undefined ? {} : { barostat, pressure: s.pressure ?? 0, pdamp: s.pdamp / 1000, triclinic: barostat === 'tri' }),
   };

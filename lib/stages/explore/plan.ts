@@ -89,6 +89,11 @@ export function conditionsText(at: RunConditions): string {
   return `${start === stop ? start : `${start}→${stop}`} K${at.pressure === null ? '' : `, ${at.pressure} bar`}`;
 }
 
+/** An ensemble in words: "NVT", "NPT", "NPT ANISO". */
+export function ensembleText(e: Ensemble): string {
+  return e.replace('_', ' ').toUpperCase();
+}
+
 /** Every run's conditions, in plan order: temperature × pressure. */
 export function runConditions(config: Config): RunConditions[] {
   return config.explore.temperatures.flatMap((t) => explorePressures(config).map((pressure) => ({ temperature: temperatureRamp(t), pressure })));
@@ -157,7 +162,7 @@ export function planExplore(p: ExploreInputs): StagePlan<ExploreSpec, ExploreDat
   return {
     tasks, shared,
     notes: [
-      `exploration of iteration ${p.iteration}: ${tasks.length} run(s) of ${e.steps} steps (${starts.length} structure(s) × ${e.temperatures.length} temperature(s)${e.ensemble === 'nvt' ? '' : ` × ${conditions.length / e.temperatures.length} pressure(s)`} × ${e.seeds} seed(s), ${e.ensemble.replace('_', ' ').toUpperCase()}) with ${p.potential.dir}`,
+      `exploration of iteration ${p.iteration}: ${tasks.length} run(s) of ${e.steps} steps (${starts.length} structure(s) × ${e.temperatures.length} temperature(s)${e.ensemble === 'nvt' ? '' : ` × ${conditions.length / e.temperatures.length} pressure(s)`} × ${e.seeds} seed(s), ${ensembleText(e.ensemble)}) with ${p.potential.dir}`,
       ...(continuedRuns > 0 ? [`${continuedRuns} of them go on from the last good frame of iteration ${p.iteration - 1}'s run (explore.continue)`] : []),
       ...((p.previousRuns ?? 0) > 0 && continuedRuns < tasks.length ? [`${tasks.length - continuedRuns} of them start afresh: iteration ${p.iteration - 1} ran none from the same structure (by content), temperature, pressure and replica (explore.structures, explore.temperatures or explore.pressures changed)`] : []),
       ...(tooSmall.length > 0 ? [`left out of exploration: ${tooSmall.map((c) => `${c.source.file} frame ${c.source.frame}`).join(', ')} (one atom: MD with the centre of mass fixed cannot move it)`] : []),

@@ -9,7 +9,7 @@
 import type { Ensemble } from '../../config/types.js';
 import { recordedSection, type AnyStage, type ExploreRun, type Typed } from '../kind.js';
 import { runResultsOf, type RunRecord } from '../kept.js';
-import { conditionsText, type ExploreData, type ExploreSpec, type RunConditions } from './plan.js';
+import { conditionsText, ensembleText, type ExploreData, type ExploreSpec, type RunConditions } from './plan.js';
 import type { RunSummary } from './judge.js';
 
 type Source = { file: string; frame: number };
@@ -31,11 +31,6 @@ export function runRecord(spec: ExploreSpec, s: RunSummary): RunRecord {
 
 /** A run's ensemble and target, as it was run. */
 interface Run { ensemble: Ensemble; at: RunConditions }
-
-/** "NVT", "NPT", "NPT ANISO" (as the plan's note says it). */
-export function ensembleText(e: Ensemble): string {
-  return e.replace('_', ' ').toUpperCase();
-}
 
 /** A run's key, `<start>@300-900K@10000bar/0` (or `file#frame@600K/0`, the oldest): its conditions, and its start when the key names it. */
 function fromKey(key: string, npt: Ensemble): { run: Run; source: Source | null } | undefined {
