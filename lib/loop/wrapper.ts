@@ -7,7 +7,9 @@
  * The job finds nothing by absolute path: sbatch --chdir (and the local executor) start it in
  * its stage folder, so a project copied or moved elsewhere runs in its own folders. Each line
  * of the manifest is a task folder and the attempt's token; the sentinels carry the token, and
- * autopipe takes a folder's outputs as an attempt's only when they do.
+ * autopipe takes a folder's outputs as an attempt's only when they do. A task folder may hold
+ * task.env (shell assignments autopipe wrote, values quoted): the task's own values, since one
+ * script serves a whole array.
  */
 import type { Resources } from '../config/types.js';
 import { shellQuote } from '../shell/quote.js';
@@ -50,6 +52,8 @@ export function jobScript(j: JobScript): string {
     '# The job runs in its stage folder (sbatch --chdir); a manifest line is a task folder and its attempt\'s token.',
     `read -r task_dir token < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" ${manifest})`,
     `cd "./$task_dir" 2>/dev/null && [ -n "$token" ] || { echo "autopipe: no task folder for index $SLURM_ARRAY_TASK_ID in $PWD/"${manifest} >&2; exit 1; }`,
+    '# A task\'s own values (e.g. pw.x\'s pools for its k-points), written by autopipe when the kind has any.',
+    '[ ! -f task.env ] || . ./task.env',
     '# Sentinels: autopipe reads completion from these files, and takes them as this attempt\'s only with its token.',
     'printf \'%s %s\\n\' "$(date +%s)" "$token" > started.tmp && mv started.tmp started',
     `# ---- ${j.template} ----`,
