@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real components autopipe's tests use, from Debian, only when missing:
-# pw.x (Quantum ESPRESSO), LAMMPS, ASE + pandas (under /usr/bin/python3), SLURM + munge, OpenSSH,
+# pw.x (Quantum ESPRESSO), LAMMPS, ASE + pandas (under /usr/bin/python3), SLURM + munge, slurmdbd +
+# MariaDB (the test cluster's accounting: QOS and submit limits), OpenSSH,
 # sqlite3, Chromium and a sans-serif font (the report's browser test: headless, screenshots),
 # and g++ and make, which npm needs to build better-sqlite3 (SQLite itself) from source;
 # then pacemaker (python-ace), its TensorFlow backend and today's ASE in a virtual environment
@@ -13,7 +14,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 VENV="${AUTOPIPE_VENV:-/opt/autopipe/venv}"
 
 PACKAGES=(quantum-espresso quantum-espresso-data lammps python3-ase python3-pandas
-          slurm-wlm munge openssh-server openssh-client sqlite3 chromium fonts-liberation fonts-dejavu-core
+          slurm-wlm slurmdbd mariadb-server munge openssh-server openssh-client sqlite3 chromium fonts-liberation fonts-dejavu-core
           g++ make python3-venv cmake libopenmpi-dev openmpi-bin curl ca-certificates)
 
 missing=()

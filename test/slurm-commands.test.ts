@@ -45,7 +45,16 @@ describe('SLURM parsers (literal text captured from SLURM 22.05)', () => {
     expect(parseSubmitError('sbatch: error: Batch job submission failed: Requested node configuration is not available').kind).to.equal('unsatisfiable');
   });
 
-  it('scontrol, sacct -c, and the messages of a cluster without accounting', () => {
+  it('sbatch: a queue limit (jobs a user or account may have queued) is told from every other policy refusal', () => {
+    const policy = "Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)";
+    expect(parseSubmitError(fixture('sbatch-qos-max-submit.err'))).to.deep.equal({ kind: 'queue_limit', limit: 'QOSMaxSubmitJobPerUserLimit', message: `QOSMaxSubmitJobPerUserLimit; ${policy}` });
+    expect(parseSubmitError(fixture('sbatch-assoc-max-submit.err'))).to.deep.include({ kind: 'queue_limit', limit: 'AssocMaxSubmitJobLimit' });
+    // the same policy line for a job too long for its QOS: it never fits, however long it waits
+    expect(parseSubmitError(fixture('sbatch-qos-max-wall.err'))).to.deep.equal({ kind: 'other', message: `QOSMaxWallDurationPerJobLimit; ${policy}` });
+    expect(parseSubmitError(fixture('sbatch-bad-qos.err')).kind).to.equal('other');
+  });
+
+  it('scontrol, sacct -c, and the messages of a cluster without accounting (captured before the test cluster had slurmdbd)', () => {
     expect(parseMaxArraySize(fixture('scontrol-show-config.txt'))).to.equal(10);
     expect(parseMaxArraySize('nothing here')).to.equal(undefined);
     const acct = parseAccounting(fixture('sacct-c-format.out'));
@@ -72,7 +81,7 @@ describe('SLURM commands on the real test cluster', function () {
   const env = (): NodeJS.ProcessEnv => ({ ...process.env, ...clusterEnv() });
   const run = (argv: string[]) => spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env: env() });
 
-  it('builders run as argv (no shell), parsers read the answers: submit, status, MaxArraySize, sacct -c', async () => {
+  it('builders run as argv (no shell), parsers read the answers: submit, status, MaxArraySize, sacct (slurmdbd), sacct -c', async () => {
     const dir = tmpDir("hostile 'dir; $(touch pwned)");
     const script = join(dir, 'job.sh');
     writeFileSync(script, '#!/bin/sh\necho "$SLURM_ARRAY_TASK_ID" > "task-$SLURM_ARRAY_TASK_ID"\n');
@@ -90,9 +99,16 @@ describe('SLURM commands on the real test cluster', function () {
     expect([0, 1, 2].every((k) => existsSync(join(dir, `task-${k}`)))).to.equal(true);
     expect(existsSync(join(dir, 'pwned'))).to.equal(false);
     expect(parseMaxArraySize(run(showConfigCommand()).stdout)).to.equal(10);
-    const plain = run(accountingCommand([id], false));
-    expect(plain.status).to.equal(1);
-    expect(isAccountingDisabled(plain.stderr)).to.equal(true);
+    // the cluster keeps accounts (slurmdbd): plain sacct knows each task once slurmctld has sent its end
+    let plain: ReturnType<typeof parseAccounting> = [];
+    for (let waited = 0; waited < 120 && !(plain.length === 3 && plain.every((x) => x.state === 'completed')); waited++) {
+      const r = run(accountingCommand([id], false));
+      expect(r.status, r.stderr).to.equal(0);
+      expect(isAccountingDisabled(r.stderr)).to.equal(false);
+      plain = parseAccounting(r.stdout);
+      if (plain.length < 3 || plain.some((x) => x.state !== 'completed')) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(plain.map((x) => [x.jobId, x.name, x.state, x.exitCode])).to.deep.equal([0, 1, 2].map((k) => [`${id}_${k}`, name, 'completed', 0]));
     // sacct -c knows a job once slurmctld has written its completion record, a little after the tasks end
     let acct: ReturnType<typeof parseAccounting> = [];
     for (let waited = 0; waited < 120 && acct.length < 3; waited++) {

@@ -14,12 +14,13 @@ import { parseConfigText } from '../lib/config/load.js';
 import { trainKind } from '../lib/stages/train/index.js';
 import { exploreKind } from '../lib/stages/explore/index.js';
 import { pacemakerContext } from '../lib/stages/train/plan.js';
+import { pwDisk } from '../lib/stages/label/disk.js';
 import { AL4, SI2 } from './support/pw-runs.js';
 import { clusterEnv } from './support/cluster.js';
 import { ROOT, tmpDir, PSEUDO_DIR, need } from './support/tools.js';
 
 const RESOURCES = { nodes: 1, ntasks: 1, cpus_per_task: 1, time: '00:10:00', partition: 'debug', account: null, mem: '2G', extra: ['--qos=short', '--constraint=a b'], modules: ['module load qe/7.2'] };
-const CONTEXT = { resources: RESOURCES, dft_command: 'srun pw.x' };
+const CONTEXT = { resources: RESOURCES, dft_command: 'srun pw.x', pw_disk: pwDisk({ scratch: '$TMPDIR/pw', keep: 'none' }) };
 
 /** The whole job script of one submission: autopipe's wrapper around a template's payload. */
 function job(template: string, context: object, manifest = 'k3x9q2m1ab.manifest'): string {
@@ -93,7 +94,7 @@ describe('templates', function () {
     const script = join(root, 'label.sbatch');
     writeFileSync(script, jobScript({
       manifest: 'tok.manifest', resources: { ...RESOURCES, extra: [], modules: [], partition: null, mem: null }, template: 'label.sh.hbs', about: 'test',
-      payload: loadTemplate('label.sh.hbs')({ resources: { ...RESOURCES, modules: [] }, dft_command: 'pw.x' }),
+      payload: loadTemplate('label.sh.hbs')({ resources: { ...RESOURCES, modules: [] }, dft_command: 'pw.x', pw_disk: pwDisk({ scratch: null, keep: 'none' }) }),
     }));
     const [cmd, ...args] = submitCommandLine({ script, jobName: 'ap-tmpl', chdir: root, array: '0-1', output: '/dev/null' });
     const sub = spawnSync(cmd, args, { encoding: 'utf8', env });

@@ -20,8 +20,12 @@ import { readStructures } from '../structures/read-any.js';
 import { readKeptFile } from '../fsutil/atomic.js';
 import { basisDifferences, potentialBasis } from '../stages/train/basis.js';
 import { referenceEnergyGaps } from '../stages/train/plan.js';
+import { noStartLevelText, startLevel } from '../stages/train/start.js';
+import { asiOf } from '../stages/kept.js';
 import { AutopipeError, ConfigError } from '../errors/errors.js';
 import { formatProblem } from '../config/load.js';
+import { templatePath } from '../templates/render.js';
+import { readFileSync } from 'node:fs';
 import { validationFiles } from '../config/types.js';
 
 function structuresAt(p: Project, field: string, file: string, problems: Problem[]): Atoms[] | undefined {
@@ -74,9 +78,67 @@ function labelledInDatabase(p: Project): Map<string, number> {
   }
 }
 
+/**
+ * What iteration 0's first stage (iterations.start) needs (label: the structures, which planning
+ * asks for, so that a config without them still checks); train, labelled
+ * rows in the database at the level of theory of today's dft settings (the fit would otherwise
+ * take none, or mix levels); explore, the initial potential's active set; and whatever it starts
+ * at, exploration its starting structures.
+ */
+function startProblems(p: Project): Problem[] {
+  const c = p.config;
+  const start = c.iterations.start;
+  const problems: Problem[] = [];
+  if (start === 'train') {
+    if (!existsSync(p.dbPath)) {
+      problems.push({ path: 'iterations.start', message: `train fits the labelled rows of the database, and ${p.dbPath} does not exist: import them first (autopipe db import ${p.dbPath} FILE --level …), or start at label with structures:` });
+    } else {
+      const db = openDatabaseFile(p.dbPath, {});
+      try {
+        const s = startLevel(db.select(), c.dft);
+        if (s.level === undefined) problems.push({ path: 'iterations.start', message: `train fits the labelled rows at the level of theory of today's dft settings, and ${noStartLevelText(s, p.dbPath)}: import rows computed at these settings (autopipe db import), set dft: to the settings of the rows, or start at label with structures:` });
+      } finally {
+        db.close();
+      }
+    }
+  }
+  if (start === 'explore' && c.train.initial_potential !== null) {
+    const file = c.train.initial_potential;
+    const asi = asiOf(file);
+    if (existsSync(isAbsolute(file) ? file : join(p.dir, file)) && !existsSync(isAbsolute(asi) ? asi : join(p.dir, asi))) {
+      problems.push({ path: 'train.initial_potential', message: `${asi} does not exist: iteration 0 explores with this potential (iterations.start: explore), and its extrapolation grade needs the active set beside it (pace_activeset ${file} writes it); make it, or start at label or train` });
+    }
+  }
+  if (start !== 'label' && c.structures === null && c.explore.structures === null) {
+    problems.push({ path: 'explore.structures', message: `iteration 0 explores after ${start === 'train' ? 'its fit' : 'it starts'} (iterations.start: ${start}) from explore.structures, else structures:, and both are null: give periodic starting cells in either` });
+  }
+  return problems;
+}
+
+/**
+ * A project's own label.sh.hbs from before autopipe chose pw.x's disk and pools: without the
+ * pw_disk lines, dft.scratch and dft.keep would be silently ignored (outdir piling up on the
+ * run root); without $AUTOPIPE_NPOOL every task runs one pool. Both are checked before DFT.
+ */
+function labelTemplateProblems(p: Project): Problem[] {
+  const path = templatePath('label.sh.hbs', join(p.dir, p.config.executor.templates));
+  if (!existsSync(path)) return [];
+  const text = readFileSync(path, 'utf8');
+  const d = p.config.dft;
+  const problems: Problem[] = [];
+  const disk = ['pw_disk.before', 'pw_disk.after'].filter((v) => !text.includes(v));
+  if (disk.length > 0 && (d.scratch !== null || d.keep !== 'all')) {
+    problems.push({ path: d.scratch !== null ? 'dft.scratch' : 'dft.keep', message: `${path} has no ${disk.map((v) => `{{{${v}}}}`).join(' / ')} line, so ${d.scratch !== null ? 'dft.scratch' : `dft.keep: ${d.keep}`} would be ignored (pw.x's outdir would stay in the attempt folders): put {{{pw_disk.before}}} on the line before the pw.x line and {{{pw_disk.after}}} on the line after it, as ${templatePath('label.sh.hbs')} does` });
+  }
+  if (!text.includes('AUTOPIPE_NPOOL') && d.pools !== 1) {
+    problems.push({ path: 'dft.pools', message: `${path} does not pass -nk "\${AUTOPIPE_NPOOL:-1}" to pw.x, so every task would run one k-point pool: add it to the pw.x line, as ${templatePath('label.sh.hbs')} does, or set dft.pools: 1` });
+  }
+  return problems;
+}
+
 export function preflight(p: Project): Problem[] {
   const c = p.config;
-  const problems: Problem[] = [];
+  const problems: Problem[] = [...startProblems(p), ...labelTemplateProblems(p)];
   const initial = c.structures === null ? undefined : structuresAt(p, 'structures', c.structures, problems);
   const starts = c.explore.structures === null ? initial : structuresAt(p, 'explore.structures', c.explore.structures, problems);
   if (c.explore.structures !== null && starts !== undefined) problems.push(...periodicProblems(starts, 'explore.structures', c.explore.structures));
@@ -88,19 +150,20 @@ export function preflight(p: Project): Problem[] {
   const files = validationFiles(c);
   const validation = count(files.flatMap((file, i) => structuresAt(p, typeof c.validation.structures === 'string' ? 'validation.structures' : `validation.structures.${i}`, file, problems) ?? []));
   const first = count(initial ?? []);
+  const explored = count(starts ?? []);
   // a campaign's database may hold rows already (imported, or an earlier campaign's): the first fit has them too
   const held = labelledInDatabase(p);
   const fitted = new Map(first);
   for (const [e, n] of held) fitted.set(e, (fitted.get(e) ?? 0) + n);
   const where = [...held.values()].some((n) => n > 0) ? 'structures and the rows already in the database' : 'structures';
-  const explored = count(starts ?? []);
-  const dataElements = [...fitted.keys()].sort();
+  // a campaign that starts at explore with nothing labelled: the potential is of the elements it explores
+  const dataElements = fitted.size === 0 && c.iterations.start === 'explore' ? [...explored.keys()].sort() : [...fitted.keys()].sort();
   for (const el of [...new Set([...first.keys(), ...explored.keys(), ...validation.keys()])].sort()) {
     if (c.dft.pseudopotentials[el] === undefined) problems.push({ path: 'dft.pseudopotentials', message: `no pseudopotential for ${el}, which the structures to ${first.has(el) ? 'label' : explored.has(el) ? 'explore (and later label)' : 'validate on (validation.structures)'} contain` });
   }
   // a campaign that stops after labelling never fits: what the fit needs is not asked of it
   const fits = c.iterations.stop_after !== 'label';
-  if (fits && initial !== undefined && initial.length > 0) {
+  if (fits && ((initial ?? []).length > 0 || c.iterations.start === 'train')) {
     const elements = c.train.elements ?? dataElements;
     const empty = elements.filter((e) => !fitted.has(e));
     if (empty.length > 0) problems.push({ path: 'train.elements', message: `${empty.join(', ')} has no atom in ${where} (${c.structures ?? '-'}): the first fit would have no data for it` });
@@ -117,7 +180,7 @@ export function preflight(p: Project): Problem[] {
     const fewest = Math.min(...elements.filter((e) => atoms(e) > 0).map(atoms));
     if (Number.isFinite(fewest) && fewest < c.train.functions_per_element) {
       const short = elements.filter((e) => atoms(e) < c.train.functions_per_element).map((e) => `${atoms(e)} ${e}`).join(', ');
-      problems.push({ path: 'train.functions_per_element', message: `${c.train.functions_per_element} functions per element, but the first fit gets ${short} atoms from ${where} (${initial.length} structure(s), ${initial.reduce((n, a) => n + natoms(a), 0)} atoms): the active set needs at least as many atomic environments as functions; set it to at most ${fewest}, or give more structures` });
+      problems.push({ path: 'train.functions_per_element', message: `${c.train.functions_per_element} functions per element, but the first fit gets ${short} atoms from ${where} (${(initial ?? []).length} structure(s), ${(initial ?? []).reduce((n, a) => n + natoms(a), 0)} atoms): the active set needs at least as many atomic environments as functions; set it to at most ${fewest}, or give more structures` });
     }
     const types = c.selection.types;
     if (types !== null && c.train.elements === null && types.join(' ') !== elements.join(' ')) {

@@ -7,6 +7,7 @@ import { REGISTRY } from '../stages/registry.js';
 import { showJob } from '../slurm/job-ref.js';
 import { countsOf, lastAttempt } from '../state/tasks.js';
 import { recoveryReport } from '../loop/report.js';
+import { queueWait } from '../loop/submit.js';
 import { campaignOf, stagesInOrder } from '../report/campaign.js';
 import { configChanges } from '../config/changes.js';
 import type { LabelledCell } from '../db/ase-db.js';
@@ -55,7 +56,17 @@ export function statusJson(c: Cursor, cells: readonly LabelledCell[] = [], regis
     potentials: potentialsOf(c).map((p) => ({ ...p, summary: potentialLine(p) })),
     // per iteration, the numbers of the report's table
     iterations: campaignOf(c, cells, registry).iterations,
+    // tasks whose sbatch a queue limit refused: tried again at each poll
+    waiting_for_queue: queueWait(c) ?? null,
   };
+}
+
+/** The line `status` shows while tasks wait for the queue (sbatch refused them for a queue limit). */
+export function waitingLine(c: Cursor, now: number): string | undefined {
+  const w = queueWait(c);
+  if (w === undefined) return undefined;
+  const min = Math.max(0, Math.round((now - w.since) / 60));
+  return `${w.tasks} task${w.tasks === 1 ? '' : 's'} wait${w.tasks === 1 ? 's' : ''} for the queue (sbatch refused them: ${w.reason}; for ${min} min): each poll submits what fits`;
 }
 
 /** Where the campaign stands as to each kind that says (the embedding check: were today's settings checked?). */

@@ -31,6 +31,8 @@ export interface Config {
     identity: string | null;
     known_hosts: string;
     accept_new_host_key: boolean;
+    ssh: 'node-ssh' | 'openssh';
+    ssh_config: string | null;
     remote_root: string | null;
     max_array_size: number | null;
     array_throttle: number | null;
@@ -46,6 +48,12 @@ export interface Config {
     gamma_trick: boolean;
     parameters: Record<string, PwValue>;
     resources: Resources;
+    /** Where pw.x's outdir goes (a path the job's shell expands); null: ./out in the attempt folder. */
+    scratch: string | null;
+    /** What of pw.x's outdir stays after a task (lib/stages/label/disk.ts). */
+    keep: 'none' | 'charge-density' | 'all';
+    /** pw.x's k-point pools (-nk): per task from its k-points and dft.resources.ntasks, or fixed. */
+    pools: 'auto' | number;
   };
   recovery: {
     max_attempts: number;
@@ -106,7 +114,9 @@ export interface Config {
     resources: Resources;
   };
   iterations: { max: number; stop_when_no_candidates: boolean; accurate_fraction: number | null; max_dft_core_hours: number | null;
-    target_force_rmse: number | null; patience: number | null; min_improvement: number; stop_after: 'label' | 'train' | 'explore' | 'select' | null };
+    target_force_rmse: number | null; patience: number | null; min_improvement: number; stop_after: 'label' | 'train' | 'explore' | 'select' | null;
+    /** The stage iteration 0 begins with: label (structures:), train (the database's labelled rows), explore (train.initial_potential and its .asi). */
+    start: 'label' | 'train' | 'explore' };
 }
 
 export type Ensemble = 'nvt' | 'npt' | 'npt_aniso' | 'npt_tri';

@@ -96,6 +96,7 @@ function schemaProblem(e: ErrorObject): Problem {
     case 'type':
       return { path, message: `must be ${String(p.type).split(',').map((t) => (t === 'null' ? 'null' : `a${/^[aeiou]/.test(t) ? 'n' : ''} ${t}`)).join(' or ')}` };
     case 'pattern':
+      if (path.includes('.extra.') && jobLogOption(String(e.data)) !== undefined) return { path, message: jobLogOption(String(e.data)) as string };
       return { path, message: `'${shown(String(e.data))}' does not have the expected form (${patternHint(path)})` };
     default:
       return { path, message: e.message ?? 'is invalid' };
@@ -108,6 +109,8 @@ function patternHint(path: string): string {
   if (path === 'database') return 'a file name ending in .db';
   if (path === 'name') return 'letters, digits, _ . -, at most 32';
   if (path.includes('.extra.')) return 'an sbatch option: --name or --name=value';
+  if (path === 'dft.scratch') return 'an absolute path or one starting with a variable, e.g. $TMPDIR or /scratch/$USER/autopipe: letters, digits, / . _ - + , @ % : and $NAME or ${NAME} only';
+  if (path === 'dft.pools') return "auto, or a whole number of pools";
   if (path.endsWith('.partition') || path.endsWith('.account')) return 'a SLURM name: letters, digits and _ . , : @ + -';
   return 'see docs/config.md';
 }
@@ -213,9 +216,37 @@ function* semanticProblems(c: Config): Generator<Problem> {
   else if (tdamp < 10 * timestep) yield { path: 'explore.tdamp', message: `${tdamp} ps is shorter than 10 time steps (${10 * timestep} ps): the thermostat would throw the MD apart; about 100 time steps (${100 * timestep} ps) is the usual choice` };
   yield* exploreProblems(c);
   yield* learningProblems(c);
+  yield* poolProblems(c);
+  yield* startProblems(c);
+  yield* jobLogProblems(c);
   const e = c.executor;
   if (e.kind === 'local' && e.host !== null) yield { path: 'executor.host', message: 'is only used with kind: slurm' };
   if (e.host === null && e.identity !== null) yield { path: 'executor.identity', message: 'is only used with a host' };
+  if (e.ssh_config !== null && e.ssh !== 'openssh') yield { path: 'executor.ssh_config', message: 'is only read by the OpenSSH client: set executor.ssh: openssh, or remove executor.ssh_config' };
+  if (e.host === null && e.ssh === 'openssh') yield { path: 'executor.ssh', message: 'openssh is only used with a host (executor.host: the login node, or a Host alias of your ssh config)' };
+}
+
+/**
+ * autopipe gives sbatch --output itself: each task's SLURM output goes to its attempt folder
+ * (slurm.out, fetched and quoted when a task fails). An --output or --error in resources.extra
+ * (or an abbreviation sbatch would take for one) would send it elsewhere, and a failure would
+ * leave no trace autopipe can show.
+ */
+function* jobLogProblems(c: Config): Generator<Problem> {
+  for (const section of ['dft', 'train', 'explore'] as const) {
+    for (const [i, x] of c[section].resources.extra.entries()) {
+      const message = jobLogOption(x);
+      if (message !== undefined) yield { path: `${section}.resources.extra.${i}`, message };
+    }
+  }
+}
+
+/** Why an sbatch option is refused as one that moves the job's log (--output, --error, an abbreviation of either, -o, -e), else undefined. */
+function jobLogOption(x: string): string | undefined {
+  const name = /^--([A-Za-z][A-Za-z0-9-]*)/.exec(x)?.[1];
+  const taken = /^-[oe]/.test(x) ? (x[1] === 'o' ? 'output' : 'error') : name === undefined || name.length < 2 ? undefined : ['output', 'error'].find((o) => o.startsWith(name));
+  if (taken === undefined) return undefined;
+  return `'${shown(x, 60)}' would send SLURM's ${taken === 'output' ? 'output' : 'error output'} elsewhere, but autopipe keeps each task's SLURM output (stdout and stderr) in its attempt folder as slurm.out and quotes it when a task fails: remove this entry`;
 }
 
 /** Temperatures, ramps, pressures and the barostat: what an MD engine would refuse, or silently ignore. */
@@ -235,6 +266,18 @@ function* exploreProblems(c: Config): Generator<Problem> {
   }
 }
 
+/** pw.x's pools come from dft.pools per task ($AUTOPIPE_NPOOL in label.sh.hbs): a -nk in dft.command would be a second, fixed one; pools must divide the MPI ranks. */
+function* poolProblems(c: Config): Generator<Problem> {
+  const m = /(?:^|\s)(-nk|-npool|-npools|-nkpools|-pools?)(?:\s|=|$)/.exec(c.dft.command);
+  if (m !== null) {
+    yield { path: 'dft.command', message: `holds ${m[1]}, but autopipe gives each task its own pools (-nk "$AUTOPIPE_NPOOL" in label.sh.hbs, chosen from the task's k-points): remove ${m[1]} and its number from dft.command, and set dft.pools to a number if every task must have that many` };
+  }
+  const { pools, resources } = c.dft;
+  if (typeof pools === 'number' && resources.ntasks % pools !== 0) {
+    yield { path: 'dft.pools', message: `${pools} pools do not divide dft.resources.ntasks (${resources.ntasks} MPI ranks): pw.x needs the ranks split evenly; choose a divisor of ${resources.ntasks}, or auto` };
+  }
+}
+
 /** The stop rules on the validation error need a validation set, and its row selection must parse. */
 function* learningProblems(c: Config): Generator<Problem> {
   if (!hasValidation(c)) {
@@ -251,8 +294,30 @@ function* learningProblems(c: Config): Generator<Problem> {
   }
 }
 
+/** Where iteration 0 begins (iterations.start) against what that stage needs; the files themselves are checked before DFT (lib/cli/preflight.ts). */
+function* startProblems(c: Config): Generator<Problem> {
+  if (c.iterations.start === 'explore' && c.train.initial_potential === null) {
+    yield { path: 'iterations.start', message: 'explore needs a potential to explore with: give train.initial_potential (a pacemaker output_potential.yaml, with its active set output_potential.asi beside it), or start at label or train' };
+  }
+}
+
+/**
+ * A sub-cell reaches rcut + buffer from its centre (its box is at least twice that thick); the
+ * uncertain atom's grade γ is over its environment within train.cutoff. When the first is the
+ * shorter, the seam cuts the very environment that was uncertain, and DFT labels another one.
+ * Nothing is derived from the other: how far a label agrees with its frame's DFT depends on the
+ * surroundings beyond the core, which the embedding check measures (docs/embedding.md), not on
+ * the fit's cutoff; and a larger rcut only makes every sub-cell dearer.
+ */
+function cutoffReach(c: Config): Problem[] {
+  const { rcut, buffer } = c.embedding;
+  const cutoff = c.train.cutoff;
+  if (!c.selection.embed || rcut + buffer >= cutoff) return [];
+  return [{ path: 'embedding.rcut', message: `${rcut} + embedding.buffer (${buffer}) = ${+(rcut + buffer).toFixed(3)} Å is less than train.cutoff (${cutoff} Å): a sub-cell reaches ${+(rcut + buffer).toFixed(3)} Å from the uncertain atom, so its periodic seam lies inside the environment that atom's grade was over, and DFT labels another environment than the one explored; set embedding.buffer to at least ${+(cutoff - rcut).toFixed(3)} Å, or embedding.rcut to train.cutoff` }];
+}
+
 function warnings(c: Config): Problem[] {
-  const out: Problem[] = [];
+  const out: Problem[] = cutoffReach(c);
   const { rcut, buffer } = c.embedding;
   if (buffer < rcut) {
     out.push({ path: 'embedding.buffer', message: `${buffer} < rcut (${rcut}): atoms between ${buffer} and ${rcut} Å from the centre have the periodic seam within the potential's cutoff; the embedding check (embedding.check) measures whether their labels still agree with their frame's DFT` });

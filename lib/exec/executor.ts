@@ -41,7 +41,8 @@ export interface SubmitRequest {
   resourcesField: string;
 }
 
-export interface SubmitResult { jobs: JobRef[]; refused?: Error }
+/** `queueLimit`: the refusal was a limit on queued jobs (its name): the refused and those after it wait for a later pass. */
+export interface SubmitResult { jobs: JobRef[]; refused?: Error; queueLimit?: string }
 
 export interface Sentinels {
   started?: number;

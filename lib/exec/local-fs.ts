@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sentinels, SentinelQuery } from './executor.js';
-import { parseSentinel } from './manifest.js';
+import { parseSentinel, SENTINEL } from './manifest.js';
 
 /** A file's text, or undefined when it is not a readable file (missing, a folder, no permission). */
 function textOf(path: string): string | undefined {
@@ -19,8 +19,8 @@ function number(path: string): number | undefined {
 
 export function readSentinels(dir: string, progress: string): Sentinels {
   const out: Sentinels = {};
-  const started = parseSentinel(textOf(join(dir, 'started')));
-  const exitcode = parseSentinel(textOf(join(dir, 'exitcode')));
+  const started = parseSentinel(textOf(join(dir, SENTINEL.started)));
+  const exitcode = parseSentinel(textOf(join(dir, SENTINEL.exitcode)));
   if (started !== undefined) out.started = started.value;
   if (started?.token !== undefined) out.startedBy = started.token;
   if (exitcode !== undefined) out.exitcode = exitcode.value;

@@ -8,15 +8,18 @@
  * A task's time limit (its resources' time, as sbatch --time) holds here too: a status query
  * that finds a task past it stops its process group (SIGTERM, then SIGKILL at the next query
  * after a grace), marks it local.timeout and reports it as SLURM reports a job that timed out.
+ *
+ * A task's job log is as on SLURM: the job script's stdout and stderr go to slurm.out in its
+ * task folder (fetched with its outputs), and a task stopped at its time limit says so there.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, StageClaim, StageResult, SubmitRequest, SubmitResult } from './executor.js';
 import { stageLocally } from './stage-local.js';
 import type { JobRef } from '../slurm/job-ref.js';
 import { localSentinels, localFetch, readSentinels, readPid } from './local-fs.js';
-import { manifestLine } from './manifest.js';
+import { JOB_LOG, manifestLine, SENTINEL } from './manifest.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import type { QueueEntry } from '../slurm/commands.js';
 import { isProcessAlive } from '../state/process.js';
@@ -73,7 +76,7 @@ export class LocalExecutor implements Executor {
       return dirs.map((dir, index) => ({ jobId, marker, index, dir: join(stage, dir) }));
     });
     const state = (dir: string): 'done' | 'running' | 'lost' | 'waiting' | 'timeout' => {
-      if (readSentinels(dir, 'exitcode').exitcode !== undefined) return 'done';
+      if (readSentinels(dir, SENTINEL.exitcode).exitcode !== undefined) return 'done';
       if (existsSync(join(dir, 'local.timeout'))) return 'timeout';
       const pid = readPid(join(dir, 'local.pid'));
       if (pid !== undefined) return isProcessAlive(pid) ? 'running' : 'lost';
@@ -127,15 +130,27 @@ export class LocalExecutor implements Executor {
     }
     if (since === undefined || this.now() - since / 1000 <= limit) return;
     writeFileAtomic(join(dir, 'local.timeout'), `${Math.round(this.now())}\n`);
+    // as slurmstepd writes it into the job's output
+    appendFileSync(join(dir, JOB_LOG), `autopipe: *** task stopped at ${new Date(this.now() * 1000).toISOString()} due to its time limit (${m.time ?? '-'}) ***\n`);
     signal('SIGTERM');
   }
 
   private launch(jobId: string, m: Marker, index: number, dir: string): void {
     writeFileAtomic(join(dir, 'local.launched'), '');
+    // the job's stdout and stderr, as SLURM keeps them (sbatch --output, one file for both)
+    const log = openSync(join(dir, JOB_LOG), 'a');
+    try {
+      this.spawnTask(jobId, m, index, dir, log);
+    } finally {
+      closeSync(log); // the child holds its own copy
+    }
+  }
+
+  private spawnTask(jobId: string, m: Marker, index: number, dir: string, log: number): void {
     const child = spawn('bash', ['-c', 'echo $$ > local.pid.tmp && mv local.pid.tmp local.pid && cd "$0" && exec bash "$1"', join(this.runRoot, m.chdir), join(this.runRoot, m.script)], {
       cwd: dir,
       detached: true,
-      stdio: 'ignore',
+      stdio: ['ignore', log, log],
       env: {
         ...process.env,
         SLURM_ARRAY_JOB_ID: jobId, SLURM_ARRAY_TASK_ID: String(index), SLURM_JOB_ID: `${jobId}_${index}`,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Executor, Sentinels, SentinelQuery, PlannedFile, PlannedCopy, StageClaim, StageResult, SubmitRequest, SubmitResult } from './executor.js';
 import { shellJoin } from '../shell/quote.js';
 import { localSentinels, localFetch } from './local-fs.js';
+import { STAGE_LOG } from './manifest.js';
 import type { Runner } from '../shell/runner.js';
 import { stageLocally } from './stage-local.js';
 import type { JobRef } from '../slurm/job-ref.js';
@@ -15,6 +16,15 @@ import {
   accountingCommand, parseAccounting, isAccountingDisabled, type QueueEntry, type AccountingEntry,
 } from '../slurm/commands.js';
 import { SlurmError } from '../errors/errors.js';
+
+/**
+ * Where SLURM writes an array element's stdout and stderr (one file: no --error): the stage
+ * folder, absolute, with SLURM's %A_%a (a % of the folder's own name doubled, so SLURM keeps
+ * it). The job script links it into its task folder as slurm.out (lib/loop/wrapper.ts).
+ */
+export function stageLog(stageDir: string): string {
+  return join(stageDir.replace(/%/g, '%%'), STAGE_LOG.pattern);
+}
 
 export class SlurmLocalExecutor implements Executor {
   readonly kind = 'slurm' as const;
@@ -41,7 +51,7 @@ export class SlurmLocalExecutor implements Executor {
   async submit(requests: readonly SubmitRequest[]): Promise<SubmitResult> {
     if (requests.length === 0) return { jobs: [] };
     const lines = requests.map((s) => `${shellJoin(submitCommandLine({
-      script: join(this.runRoot, s.script), jobName: s.jobName, chdir: join(this.runRoot, s.chdir), array: s.array, output: '/dev/null',
+      script: join(this.runRoot, s.script), jobName: s.jobName, chdir: join(this.runRoot, s.chdir), array: s.array, output: stageLog(join(this.runRoot, s.chdir)),
       partition: s.resources.partition, account: s.resources.account,
     }))} || exit 1`);
     const r = await this.runner.run(['sh', '-c', lines.join('\n')]);
@@ -56,6 +66,7 @@ export class SlurmLocalExecutor implements Executor {
     const e = parseSubmitError(r.stderr);
     return {
       jobs,
+      ...(e.kind === 'queue_limit' ? { queueLimit: e.limit } : {}),
       refused: new SlurmError(`sbatch refused ${s.jobName}: ${e.message}`, {
         hint: e.kind === 'invalid_partition' ? `check ${s.resourcesField}.partition in autopipe.yaml` : e.kind === 'invalid_array' ? 'set executor.max_array_size to what the cluster allows' : 'see the message above; what went in before it is recorded',
       }),

@@ -10,10 +10,10 @@ import { SlurmLocalExecutor } from './slurm-local.js';
 import type { Runner } from '../shell/runner.js';
 import { SlurmError, SshError } from '../errors/errors.js';
 import { writeTar, readTar } from '../formats/tar.js';
-import { parseSentinel } from './manifest.js';
+import { parseSentinel, SENTINEL } from './manifest.js';
 
 /** One line per folder in: "<dir>\\t<progress file>"; one line out: dir, started, exitcode, the progress file's mtime. */
-const SENTINEL_SCAN = 'cd "$1" || exit 1; while IFS="$(printf \'\\t\')" read -r d p; do printf "%s\\t%s\\t%s\\t%s\\n" "$d" "$(cat "$d/started" 2>/dev/null)" "$(cat "$d/exitcode" 2>/dev/null)" "$(stat -c %Y "$d/$p" 2>/dev/null)"; done';
+const SENTINEL_SCAN = `cd "$1" || exit 1; while IFS="$(printf '\\t')" read -r d p; do printf "%s\\t%s\\t%s\\t%s\\n" "$d" "$(cat "$d/${SENTINEL.started}" 2>/dev/null)" "$(cat "$d/${SENTINEL.exitcode}" 2>/dev/null)" "$(stat -c %Y "$d/$p" 2>/dev/null)"; done`;
 /**
  * Arguments: the run root, the campaign's id and marker line (both empty: no claim), the fresh
  * attempt folders, "--", then copies as from/to pairs. Checks the marker (exit 3 with it on
@@ -25,7 +25,8 @@ const UPLOAD = [
   'root=$1; id=$2; mark=$3; shift 3; mkdir -p "$root" && cd "$root" || exit 1',
   `if [ -n "$id" ]; then if [ -f ${CAMPAIGN_MARKER} ]; then read -r other rest < ${CAMPAIGN_MARKER}; if [ "$other" != "$id" ]; then cat ${CAMPAIGN_MARKER} >&2; exit 3; fi; ` +
     `else printf '%s\\n' "$mark" > ${CAMPAIGN_MARKER}.tmp && mv ${CAMPAIGN_MARKER}.tmp ${CAMPAIGN_MARKER} || exit 1; fi; fi`,
-  'while [ $# -gt 0 ] && [ "$1" != "--" ]; do if [ -e "$1/started" ] || [ -e "$1/exitcode" ]; then n=1; while [ -e "$1.stale-$n" ]; do n=$((n+1)); done; mv "$1" "$1.stale-$n" && printf \'%s\\t%s\\n\' "$1" "$1.stale-$n" || exit 1; fi; shift; done; shift',
+  `while [ $# -gt 0 ] && [ "$1" != "--" ]; do if [ -e "$1/${SENTINEL.started}" ] || [ -e "$1/${SENTINEL.exitcode}" ]; then` +
+    ' n=1; while [ -e "$1.stale-$n" ]; do n=$((n+1)); done; mv "$1" "$1.stale-$n" && printf \'%s\\t%s\\n\' "$1" "$1.stale-$n" || exit 1; fi; shift; done; shift',
   'base64 -d | tar -xf - -C . || exit 1',
   'while [ $# -ge 2 ]; do if [ -d "$1" ]; then mkdir -p "$2" && cp -R "$1/." "$2/" || exit 1; fi; shift 2; done',
 ].join('\n');

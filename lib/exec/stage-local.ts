@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import { CampaignError } from '../errors/errors.js';
 import type { PlannedCopy, PlannedFile, StageClaim, StageResult } from './executor.js';
+import { SENTINEL } from './manifest.js';
 
 /** The run root's marker: the id of the campaign that staged there first, and who it is. */
 export const CAMPAIGN_MARKER = '.autopipe-campaign';
@@ -44,7 +45,7 @@ export function claimLocally(root: string, claim: StageClaim): StageResult {
   const movedAside: string[] = [];
   for (const d of claim.fresh) {
     const dir = join(root, d);
-    if (!existsSync(join(dir, 'started')) && !existsSync(join(dir, 'exitcode'))) continue;
+    if (!existsSync(join(dir, SENTINEL.started)) && !existsSync(join(dir, SENTINEL.exitcode))) continue;
     const to = staleName(dir);
     renameSync(dir, to);
     movedAside.push(`${d} → ${to.slice(root.length + 1)}`);

@@ -257,10 +257,14 @@ export function unstarted(c: Cursor): boolean {
   return c.stages.length === 0 && c.done.length === 0 && c.stopped === null;
 }
 
-/** The kind that starts iteration 0: the registry's first (its order is the loop's). */
-export function firstKind(registry: Registry): JobStageKind {
-  const kind = [...registry.values()][0];
-  if (kind === undefined || kind.runs !== 'jobs') throw new StageError('this autopipe has no kind of stage that runs jobs to start a campaign with');
+/**
+ * The kind that starts iteration 0: iterations.start's (label by default; train for a campaign
+ * that starts from labelled rows; explore for one that starts from a potential), else the
+ * registry's first (its order is the loop's).
+ */
+export function firstKind(registry: Registry, config?: Pick<Config, 'iterations'>): JobStageKind {
+  const kind = config === undefined ? [...registry.values()][0] : registry.get(config.iterations.start);
+  if (kind === undefined || kind.runs !== 'jobs') throw new StageError(`this autopipe has no kind of stage that runs jobs to start a campaign with${config === undefined ? '' : ` (iterations.start: ${config.iterations.start})`}`);
   return kind;
 }
 
@@ -270,7 +274,7 @@ export function firstKind(registry: Registry): JobStageKind {
  * goes on as the same campaign), stage it, save the intents, submit them.
  */
 export async function enterFirstStage(ctx: PassContext, cursor: Cursor, changes: string[]): Promise<Cursor> {
-  const kind = firstKind(ctx.registry);
+  const kind = firstKind(ctx.registry, ctx.config);
   // planned first: a plan refused (structures that cannot be labelled) writes nothing at all
   const planned = planStage(kind, 0, ctx.stageContext(cursor), { ...ctx.arrays, maxArraySize: await ctx.arrays.maxArraySize() });
   ctx.saveCursor(cursor);

@@ -10,9 +10,17 @@
  * autopipe takes a folder's outputs as an attempt's only when they do. A task folder may hold
  * task.env (shell assignments autopipe wrote, values quoted): the task's own values, since one
  * script serves a whole array.
+ *
+ * The job's log: SLURM writes an array element's stdout and stderr to the stage folder (autopipe
+ * gives sbatch --output; no #SBATCH --output here, and validateConfig refuses one in
+ * resources.extra); the script hard-links it into the task folder as slurm.out, so that it is
+ * fetched with the attempt's outputs and everything written later (slurmstepd's own lines: a
+ * time limit, a memory kill) is in it too. Where a hard link is impossible it is copied at the
+ * end. The local executor writes slurm.out in the task folder itself (no stage log to link).
  */
 import type { Resources } from '../config/types.js';
 import { shellQuote } from '../shell/quote.js';
+import { JOB_LOG, SENTINEL, STAGE_LOG } from '../exec/manifest.js';
 
 export interface JobScript {
   /** The manifest's file name, in the stage folder. */
@@ -43,6 +51,7 @@ export function sbatchHeader(r: Resources): string[] {
 
 export function jobScript(j: JobScript): string {
   const manifest = shellQuote(j.manifest);
+  const [started, exitcode, log] = [SENTINEL.started, SENTINEL.exitcode, JOB_LOG].map(shellQuote);
   return [
     '#!/bin/bash',
     ...sbatchHeader(j.resources),
@@ -50,19 +59,24 @@ export function jobScript(j: JobScript): string {
     `# ${j.about}. Written by autopipe: the header, the task folder and the sentinels are its own;`,
     `# the part between the marked lines is ${j.template} (edit that file, not this one).`,
     '# The job runs in its stage folder (sbatch --chdir); a manifest line is a task folder and its attempt\'s token.',
+    '# SLURM\'s output of this array element (sbatch --output, given by autopipe), in the stage folder.',
+    `stage_log="$PWD/${STAGE_LOG.shell}"`,
     `read -r task_dir token < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" ${manifest})`,
     `cd "./$task_dir" 2>/dev/null && [ -n "$token" ] || { echo "autopipe: no task folder for index $SLURM_ARRAY_TASK_ID in $PWD/"${manifest} >&2; exit 1; }`,
+    '# The log in the task folder, fetched with its outputs: linked (later lines appear in it too), else copied at the end.',
+    `copy_log=; if [ -f "$stage_log" ]; then ln -f "$stage_log" ${log} 2>/dev/null || copy_log=1; fi`,
     '# A task\'s own values (e.g. pw.x\'s pools for its k-points), written by autopipe when the kind has any.',
     '[ ! -f task.env ] || . ./task.env',
     '# Sentinels: autopipe reads completion from these files, and takes them as this attempt\'s only with its token.',
-    'printf \'%s %s\\n\' "$(date +%s)" "$token" > started.tmp && mv started.tmp started',
+    `printf '%s %s\\n' "$(date +%s)" "$token" > ${started}.tmp && mv ${started}.tmp ${started}`,
     `# ---- ${j.template} ----`,
     '(',
     j.payload.replace(/\n+$/, ''),
     ')',
     `# ---- end of ${j.template} ----`,
     'status=$?',
-    'printf \'%s %s\\n\' "$status" "$token" > exitcode.tmp && mv exitcode.tmp exitcode',
+    `[ -z "$copy_log" ] || cp -f "$stage_log" ${log}`,
+    `printf '%s %s\\n' "$status" "$token" > ${exitcode}.tmp && mv ${exitcode}.tmp ${exitcode}`,
     'exit "$status"',
     '',
   ].join('\n');

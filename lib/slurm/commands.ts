@@ -13,6 +13,7 @@ export interface SubmitOptions {
   chdir: string;
   /** e.g. "0-99%20" */
   array?: string;
+  /** SLURM's file name pattern for the job's stdout and stderr (both: no --error is given). */
   output?: string;
   partition?: string | null;
   account?: string | null;
@@ -45,12 +46,22 @@ export function parseJobId(stdout: string): string | undefined {
   return m?.[1];
 }
 
-export type SubmitErrorKind = 'invalid_partition' | 'invalid_array' | 'invalid_time' | 'unsatisfiable' | 'other';
+export type SubmitErrorKind = 'queue_limit' | 'invalid_partition' | 'invalid_array' | 'invalid_time' | 'unsatisfiable' | 'other';
 
-/** Why sbatch refused a job, from its stderr. */
-export function parseSubmitError(stderr: string): { kind: SubmitErrorKind; message: string } {
+/**
+ * A limit on how many jobs may wait or run (QOSMaxSubmitJobPerUserLimit, AssocMaxSubmitJobLimit,
+ * QOSMaxSubmitJobPerAccountLimit, AssocGrpSubmitJobsLimit …): sbatch names it on the line before
+ * "Job violates accounting/QOS policy". That policy line alone is no queue limit: a job too long
+ * or too large for its QOS gets it too, and never fits however long it waits.
+ */
+const QUEUE_LIMIT = /\b((?:QOS|Assoc)\w*Submit\w*Limit)\b/;
+
+/** Why sbatch refused a job, from its stderr; `limit`: the queue limit's name (kind queue_limit). */
+export function parseSubmitError(stderr: string): { kind: SubmitErrorKind; message: string; limit?: string } {
   const lines = stderr.split('\n').map((l) => l.replace(/^sbatch: error: /, '').trim()).filter((l) => l !== '' && !/^exit \d+$/.test(l));
   const message = lines.join('; ') || 'sbatch failed without a message';
+  const limit = QUEUE_LIMIT.exec(stderr)?.[1];
+  if (limit !== undefined) return { kind: 'queue_limit', message, limit };
   const kind: SubmitErrorKind = /invalid partition/i.test(stderr) ? 'invalid_partition'
     : /Invalid job array specification/i.test(stderr) ? 'invalid_array'
       : /Invalid --time specification/i.test(stderr) ? 'invalid_time'

@@ -1,9 +1,13 @@
 /**
  * How a job's program stopped, for the kinds whose programs are Python (pacemaker, the ase
  * exploration engine): the line that says why, from the end of its outputs, and the exit codes
- * that mean the same for every program (it never started; it was SIGKILLed).
+ * that mean the same for every program (it never started; it was SIGKILLed); and, for any kind,
+ * the job log's last lines when the program left no output of its own.
  */
 import type { Failure, FailureClass } from '../state/failure-class.js';
+import type { FetchedFiles } from '../exec/executor.js';
+import { JOB_LOG } from '../exec/manifest.js';
+import type { Judged } from './kind.js';
 
 /**
  * Lines that say why a program stopped: a Python exception, an ERROR or CRITICAL log line,
@@ -39,4 +43,34 @@ export function exitFailure(exitcode: number, err: string | undefined, p: { cls:
 export function missingModule(err: string | undefined, setting: string): string | undefined {
   const m = /No module named '([\w.]+)'/.exec(err ?? '');
   return m === null ? undefined : `${setting} cannot import ${m[1]} (${err}): give it the Python of the venv scripts/install-venv.sh makes (/opt/autopipe/venv/bin/python), or one with ${m[1]}`;
+}
+
+/** Lines of the job log quoted, and how much of each: a failure's message stays one short line. */
+const LOG_LINES = 5;
+const LOG_LINE_CHARS = 160;
+
+/**
+ * The job log's last lines (SLURM's output of the array element: a module that failed to load, a
+ * time limit, a memory kill), as one line: 'slurm.out ends: "…" | "…"'; undefined when it is
+ * missing or holds nothing but blanks.
+ */
+export function jobLogTail(files: FetchedFiles): string | undefined {
+  const text = files.get(JOB_LOG)?.toString('utf8');
+  if (text === undefined) return undefined;
+  // control characters (a progress bar's \r, colour codes) would break the one line
+  const lines = text.split(/\r\n|\n|\r/).map((l) => l.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()).filter((l) => l !== '');
+  if (lines.length === 0) return undefined;
+  const cut = (l: string) => (l.length > LOG_LINE_CHARS ? `${l.slice(0, LOG_LINE_CHARS - 1)}…` : l);
+  return `${JOB_LOG} ends: ${lines.slice(-LOG_LINES).map((l) => JSON.stringify(cut(l))).join(' | ')}`;
+}
+
+/**
+ * A failed attempt whose program left no output of its own (`own`: each file missing or blank,
+ * e.g. pw.out when the job stopped before pw.x ran) has its job log's last lines added to the
+ * message: what SLURM or the job's first lines said is all there is to go by. Anything else as judged.
+ */
+export function quoteJobLog<R>(j: Judged<R>, files: FetchedFiles, own: readonly string[]): Judged<R> {
+  if (j.ok || own.some((n) => (files.get(n)?.toString('utf8').trim() ?? '') !== '')) return j;
+  const tail = jobLogTail(files);
+  return tail === undefined ? j : { ok: false, failure: { ...j.failure, message: `${j.failure.message}; ${tail}` } };
 }

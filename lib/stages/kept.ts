@@ -77,6 +77,7 @@ export function elementsOf(yaml: Buffer): string[] {
 /** The potential fitted in `iteration`, with its B-basis yaml and active set, from the work folder. */
 export function keptPotential(ctx: StageContext, iteration: number): { record: PotentialRecord; yaml: Buffer; asi: Buffer } {
   const record = potentialsOf(ctx.cursor).find((p) => p.iteration === iteration);
+  if (record === undefined && startsFromPotential(ctx, iteration)) return initialPotential(ctx, iteration);
   if (record === undefined) throw new StageError(`iteration ${iteration} has no potential`, { hint: 'its training stage must finish first' });
   const read = (name: string) => {
     const path = posix.join(record.dir, name);
@@ -85,6 +86,30 @@ export function keptPotential(ctx: StageContext, iteration: number): { record: P
     return b;
   };
   return { record, yaml: read('output_potential.yaml'), asi: read('output_potential.asi') };
+}
+
+/** The active set pace_activeset writes beside a potential: output_potential.yaml → output_potential.asi. */
+export function asiOf(yaml: string): string {
+  return `${yaml.replace(/\.ya?ml$/i, '')}.asi`;
+}
+
+/** iterations.start explore: the iterations before the first fit explore (and select) with train.initial_potential. */
+function startsFromPotential(ctx: StageContext, iteration: number): boolean {
+  return ctx.config.iterations.start === 'explore' && ctx.config.train.initial_potential !== null
+    && !potentialsOf(ctx.cursor).some((p) => p.iteration <= iteration) && ![...ctx.cursor.done, ...ctx.cursor.stages].some((s) => s.kind === 'train' && s.iteration <= iteration);
+}
+
+/** train.initial_potential and its active set, from the project folder, as the potential of an iteration before the first fit. */
+function initialPotential(ctx: StageContext, iteration: number): { record: PotentialRecord; yaml: Buffer; asi: Buffer } {
+  const file = ctx.config.train.initial_potential as string;
+  const read = (path: string, what: string) => {
+    const b = ctx.readFile(path, 'project');
+    if (b === undefined) throw new StageError(`train.initial_potential: ${path} does not exist (${what}; iterations.start is explore)`, { hint: `give the output_potential.yaml of a pacemaker fit with the output_potential.asi that pace_activeset wrote beside it, or start at label or train` });
+    return b;
+  };
+  const yaml = read(file, 'the potential to explore with');
+  const asi = read(asiOf(file), 'its active set, which the extrapolation grade needs');
+  return { record: { iteration, dir: file, rows: 0, row_ids: [], metrics: {}, duration_s: null, warm_start_from: null }, yaml, asi };
 }
 
 /** A stage of the cursor, open or done. */

@@ -74,7 +74,12 @@ export interface SubmissionRecord {
   resources?: Resources;
   intent_at: number;
   submitted_at: number | null;
+  /** sbatch refused it for a queue limit: it stays an intent, tried again at each pass until it fits. */
+  waiting?: QueueWait;
 }
+
+/** Since when an intent waits for the queue, why (the limit sbatch named), and when it was last tried. */
+export interface QueueWait { since: number; reason: string; tried_at: number }
 
 export interface StageRecord {
   kind: StageKindName;

@@ -1,13 +1,15 @@
-/** `autopipe db add | ls | export`. */
+/** `autopipe db add | import | levels | ls | export | check`. */
 import type { Argv } from 'yargs';
 import { natoms, hillFormula, makeAtoms, type Atoms } from '../../atoms/atoms.js';
 import { parsePwOutput } from '../../formats/espresso-out.js';
 import { writeExtxyz } from '../../formats/extxyz.js';
-import { openDatabaseFile, checkDbPath } from '../../db/db-file.js';
+import { existsSync } from 'node:fs';
+import { openDatabaseFile, checkDbPath, memoryDatabase } from '../../db/db-file.js';
 import { parseKvpArg, type Kvp } from '../../db/keys.js';
 import { parseSelection } from '../../db/query.js';
 import type { DataObject } from '../../db/ase-data.js';
 import { prepareRow } from '../../db/prepare-row.js';
+import { readImport, unlabelled, type ImportRow } from '../../db/import.js';
 import { rowAtomsWithData, type AseDatabase, type AseRow } from '../../db/ase-db.js';
 import { asLevel, LEVEL_ID, levelId, levelSummary, type LevelOfTheory } from '../../level/level.js';
 import { detectFormat, readStructures, readText } from '../../structures/read-any.js';
@@ -99,31 +101,81 @@ function levelsOf(db: AseDatabase): Array<{ id: string | null; rows: number; lev
  * id the database has, a JSON file of one (as `db levels --json` prints them), or `none` (kept,
  * never fitted). Rows without an energy need none.
  */
-function declareLevel(rows: RowToAdd[], given: string | undefined, db: AseDatabase): void {
-  const labelled = rows.filter((r) => r.atoms.results.energy !== undefined);
-  if (labelled.length === 0) return;
-  const hint = 'give --level ID (one of `autopipe db levels DB`), --level FILE.json (a level as `autopipe db levels DB --json` prints it), or --level none (kept, never fitted)';
-  if (given === undefined) throw new UsageError(`${labelled.length} input row(s) carry energies, and a row with an energy must declare the level of theory it was computed at: a fit uses only rows of one level`, { hint });
-  if (given === 'none') return;
+const LEVEL_HINT = 'give --level ID (one of `autopipe db levels DB`), --level FILE.json (a level as `autopipe db levels DB --json` prints it), or --level none (kept, never fitted)';
+
+/** The level --level names: one the database has (by id), or one in a JSON file; 'none': rows kept, never fitted. */
+function givenLevel(given: string, db: AseDatabase): LevelOfTheory | 'none' {
+  const hint = LEVEL_HINT;
+  if (given === 'none') return 'none';
   let level: LevelOfTheory | undefined;
   if (LEVEL_ID.test(given)) {
     level = levelsOf(db).find((l) => l.id === given)?.level;
     if (level === undefined) throw new UsageError(`--level ${given}: the database has no row of that level`, { hint });
-  } else {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readText(given));
-    } catch (err) {
-      if (err instanceof AutopipeError) throw err;
-      throw new UsageError(`--level ${given}: not JSON (${(err as Error).message})`, { hint });
-    }
-    level = asLevel(Array.isArray(raw) ? (raw[0] as { level?: unknown })?.level : (raw as { level?: unknown })?.level ?? raw);
-    if (level === undefined) throw new UsageError(`--level ${given}: not a level of theory (code, pseudopotentials, parameters, kpoints)`, { hint });
+    return level;
   }
-  const id = levelId(level);
-  for (const r of labelled) {
-    r.kvp.level = id;
-    r.data.level = level as unknown as DataObject;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readText(given));
+  } catch (err) {
+    if (err instanceof AutopipeError) throw err;
+    throw new UsageError(`--level ${given}: not JSON (${(err as Error).message})`, { hint });
+  }
+  level = asLevel(Array.isArray(raw) ? (raw[0] as { level?: unknown })?.level : (raw as { level?: unknown })?.level ?? raw);
+  if (level === undefined) throw new UsageError(`--level ${given}: not a level of theory (code, pseudopotentials, parameters, kpoints)`, { hint });
+  return level;
+}
+
+function setLevel(r: { kvp: Kvp; data: DataObject }, level: LevelOfTheory | 'none'): void {
+  if (level === 'none') {
+    delete r.kvp.level;
+    delete r.data.level;
+    return;
+  }
+  r.kvp.level = levelId(level);
+  r.data.level = level as unknown as DataObject;
+}
+
+/**
+ * Rows with energies declare the level of theory they were computed at, or are refused: a level
+ * id the database has, a JSON file of one (as `db levels --json` prints them), or `none` (kept,
+ * never fitted). Rows without an energy need none.
+ */
+function declareLevel(rows: RowToAdd[], given: string | undefined, db: AseDatabase): void {
+  const labelled = rows.filter((r) => r.atoms.results.energy !== undefined);
+  if (labelled.length === 0) return;
+  if (given === undefined) throw new UsageError(`${labelled.length} input row(s) carry energies, and a row with an energy must declare the level of theory it was computed at: a fit uses only rows of one level`, { hint: LEVEL_HINT });
+  const level = givenLevel(given, db);
+  if (level === 'none') return;
+  for (const r of labelled) setLevel(r, level);
+}
+
+/**
+ * The level of each imported row: --level's for all (a row that says another is refused), else
+ * the row's own (its data.level, as autopipe's rows keep it; or its key level, when the database
+ * has that level). A row without one refuses the whole import, listed.
+ */
+function importLevels(rows: ImportRow[], given: string | undefined, db: AseDatabase, file: string, dbFile: string): void {
+  const problems: string[] = [];
+  const known = new Map(levelsOf(db).flatMap((l) => (l.id !== null && l.level !== undefined ? [[l.id, l.level] as const] : [])));
+  const level = given === undefined ? undefined : givenLevel(given, db);
+  for (const r of rows) {
+    const said = typeof r.kvp.level === 'string' ? r.kvp.level : undefined;
+    const own = asLevel(r.data.level);
+    if (level !== undefined) {
+      const id = level === 'none' ? undefined : levelId(level);
+      if (said !== undefined && id !== undefined && said !== id) problems.push(`${r.label} says level ${said}, --level gives ${id}`);
+      else setLevel(r, level);
+    } else if (own !== undefined) {
+      if (said !== undefined && said !== levelId(own)) problems.push(`${r.label}: its key level ${said} is not the id of the level in its data (${levelId(own)})`);
+      else setLevel(r, own);
+    } else if (said !== undefined && known.has(said)) {
+      setLevel(r, known.get(said) as LevelOfTheory);
+    } else {
+      problems.push(`${r.label}: ${said === undefined ? 'no level of theory' : `level ${said}, which ${dbFile} has no row of (its full level is not in ${file})`}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new UsageError(`${file}: ${problems.length} of ${rows.length} row(s) cannot be imported, for their level of theory (a fit uses only rows of one level); nothing was imported: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? '; …' : ''}`, { hint: LEVEL_HINT });
   }
 }
 
@@ -161,6 +213,47 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
         logger.info(`${argv.db}: nothing to add (${skipped.length} skipped); the database is unchanged`);
       }
       if (skipped.length > 0) throw new PartialFailure(`${skipped.length} input(s) skipped (listed above)`, { hint: 'fix or leave out the skipped inputs; what was added stays added' });
+    })
+    .command('import <db> <file>', 'import labelled rows (energy and forces) from an ASE database or an extxyz, each with its level of theory, all or none', (a) => a
+      .positional('db', { type: 'string', demandOption: true, describe: 'database file (.db); created if missing' })
+      .positional('file', { type: 'string', demandOption: true, describe: 'an ASE database (.db) or an extxyz (.extxyz, .xyz) with energies and forces' })
+      .option('kv', { type: 'string', array: true, describe: 'key=value stored with every row (repeatable)' })
+      .option('level', { type: 'string', describe: "the rows' level of theory: a level id of the database (autopipe db levels), a JSON file of one, or none (never fitted); default: each row's own" }),
+    (argv) => {
+      const kvp = parseKvps(argv.kv);
+      checkDbPath(argv.db);
+      const file = argv.file as string;
+      // every row is read and checked first: one bad row refuses the import, and nothing is written
+      const rows = readImport(file);
+      if (rows.length === 0) throw new UsageError(`${file} holds no row to import`, { hint: 'give a file with labelled structures' });
+      const bare = unlabelled(rows);
+      if (bare.length > 0) throw new UsageError(`${file}: ${bare.length} of ${rows.length} row(s) have no energy and forces, which db import is for; nothing was imported: ${bare.slice(0, 5).join(', ')}${bare.length > 5 ? ', …' : ''}`, { hint: 'import labelled rows only; structures without results go in with autopipe db add' });
+      for (const r of rows) Object.assign(r.kvp, kvp);
+      // a refused import leaves no new file behind: the levels are resolved before one is made
+      if (!existsSync(argv.db)) {
+        const empty = memoryDatabase();
+        try {
+          importLevels(rows, argv.level, empty, file, argv.db);
+        } finally {
+          empty.close();
+        }
+      }
+      const db = openDatabaseFile(argv.db, { create: true, busyTimeoutMs: ctx.dbBusyTimeoutMs });
+      try {
+        importLevels(rows, argv.level, db, file, argv.db);
+        let added = 0;
+        db.transaction(() => { // all of them or none
+          for (const r of rows) {
+            const w = db.write(r.atoms, { kvp: r.kvp, data: r.data, now: ctx.now(), user: ctx.user });
+            if (w.added) added++;
+            logger.debug(`${w.added ? 'imported' : 'already present'}: ${r.label} (id ${w.id})`);
+          }
+        });
+        const levels = [...new Set(rows.map((r) => (typeof r.kvp.level === 'string' ? r.kvp.level : 'none')))];
+        logger.info(`${argv.db}: ${added} imported, ${rows.length - added} already present, from ${file} (level ${levels.join(', ')}); ${db.count()} rows in all`);
+      } finally {
+        db.close();
+      }
     })
     .command('levels <db>', 'the levels of theory of the database\'s rows: id, rows, what defines each', (a) => a
       .positional('db', { type: 'string', demandOption: true })
@@ -235,7 +328,7 @@ export function dbCommands(y: Argv, ctx: CliContext): Argv {
         db.close();
       }
     })
-    .demandCommand(1, 'name a db command: add, ls, export or check');
+    .demandCommand(1, 'name a db command: add, import, levels, ls, export or check');
 }
 
 /**

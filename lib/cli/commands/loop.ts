@@ -1,13 +1,18 @@
 /** `autopipe submit | poll | status | run | resume`: the loop's stages, driven from a workstation or cron. */
 import type { Argv } from 'yargs';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { homeOf, openProject, type Project } from '../../project/project.js';
 import { stageFilesLocally } from '../../exec/stage-local.js';
 import { emptyCursor, newCampaignId, readCursor, type Cursor } from '../../state/cursor.js';
 import { enterFirstStage, firstKind, pollPass, unstarted } from '../../loop/pass.js';
-import { planStage } from '../../loop/enter.js';
-import { submitIntents } from '../../loop/submit.js';
+import { planDryRun, resourcesText } from '../../loop/dry-run.js';
+import { stageDirOf } from '../../stages/kind.js';
+import { loopContext } from '../loop-context.js';
+import { LocalExecutor } from '../../exec/local.js';
+import { LocalRunner } from '../../shell/runner.js';
+import { maxArraySize } from '../../exec/factory.js';
+import { queueWait, submitIntents } from '../../loop/submit.js';
 import { resume, stopLine } from '../../loop/stop.js';
 import { countsOf } from '../../state/tasks.js';
 import { REGISTRY } from '../../stages/registry.js';
@@ -16,7 +21,7 @@ import { logger, onEachMessage } from '../../log/logger.js';
 import { ProgressLine, progressOf } from '../progress.js';
 import { out, printJson } from '../output.js';
 import { reportLines } from '../../loop/report.js';
-import { iterationLines, standingLines, statusJson } from '../status.js';
+import { iterationLines, standingLines, statusJson, waitingLine } from '../status.js';
 import { labelledCellsOf } from '../cells.js';
 import { whereOf } from '../where.js';
 import { checkFreshStart } from '../campaign.js';
@@ -26,16 +31,42 @@ import { campaignTable } from '../../report/campaign.js';
 import type { LabelledCell } from '../../db/ase-db.js';
 import type { CliContext } from '../context.js';
 
+/**
+ * `submit --dry-run`: every stage of an iteration rendered into <workdir>/dry-run (lib/loop/dry-run.ts),
+ * with placeholders for what earlier stages would make. Nothing is staged, submitted or saved, and
+ * no SSH connection is made: MaxArraySize is executor.max_array_size, the local scontrol's, or
+ * SLURM's default for a cluster behind a host.
+ */
 async function dryRun(p: Project, ctx: CliContext): Promise<void> {
   const dir = join(p.workdir, 'dry-run');
-  await withLoop(p, ctx, async (l) => {
-    const kind = firstKind(REGISTRY);
+  const e = p.config.executor;
+  const arraySize = e.host === null ? await maxArraySize(p, new LocalRunner()) : e.max_array_size ?? 1001;
+  // the loop's context without an executor: planning never reaches one
+  const l = loopContext(p, { executor: new LocalExecutor(dir, 1, ctx.now), runner: new LocalRunner(), roundTrips: () => 0, close: () => {} }, ctx);
+  try {
     const c = emptyCursor(p.config.name, ctx.now(), newCampaignId());
-    const planned = planStage(kind, 0, l.pass.stageContext(c), { ...l.pass.arrays, maxArraySize: await l.pass.arrays.maxArraySize() });
-    stageFilesLocally(dir, planned.files);
-    for (const s of planned.stage.submissions) logger.info(`would submit ${s.job_name}: ${s.tasks.length} task(s), script ${join(dir, 'iter-000', kind.kind, `${s.token}.sbatch`)}`);
-    logger.info(`rendered ${planned.files.length} file(s) into ${dir}; nothing submitted`);
-  });
+    const first = firstKind(REGISTRY, p.config).kind;
+    // a loop that starts at training fits the database's rows: read, as that fit would
+    const sc = l.pass.stageContext(c);
+    const plan = planDryRun(REGISTRY, first, sc, { ...l.pass.arrays, maxArraySize: arraySize }, first === 'train' && existsSync(p.dbPath) ? sc.db() : undefined);
+    // a dry run's folder is its own: the previous one's files would mix with this one's tokens
+    rmSync(dir, { recursive: true, force: true });
+    stageFilesLocally(dir, plan.files);
+    const stopAfter = p.config.iterations.stop_after;
+    for (const s of plan.stages) {
+      if (stopAfter !== null && plan.stages[plan.stages.findIndex((x) => x.kind === stopAfter) + 1] === s) logger.info(`iterations.stop_after is ${stopAfter}: the loop stops before the stages below, rendered for a look only`);
+      if (!s.rendered) {
+        logger.info(`${s.kind}: nothing rendered: ${s.why}`);
+        continue;
+      }
+      for (const n of s.notes) logger.info(`${s.kind}: ${n}`);
+      for (const x of s.submissions) logger.info(`would submit ${x.job_name}: ${x.tasks.length} task(s) of ${s.kind} (${s.resourcesField}: ${resourcesText(x.resources ?? s.resources)}), script ${join(dir, stageDirOf(0, s.kind), `${x.token}.sbatch`)}`);
+    }
+    if (e.host !== null && e.max_array_size === null) logger.info(`arrays laid out for MaxArraySize ${arraySize} (SLURM's default; submit asks ${e.host}'s scontrol)`);
+    logger.info(`rendered ${plan.files.length} file(s) into ${dir}; each stage's PLACEHOLDER.txt names its placeholder inputs; nothing submitted`);
+  } finally {
+    l.closeDb();
+  }
 }
 
 /**
@@ -62,7 +93,7 @@ async function submit(p: Project, ctx: CliContext): Promise<Cursor> {
     }
     for (const line of changes) logger.info(line);
     if (c.stopped !== null) logger.info(`the loop stopped: ${stopLine(c.stopped)}`);
-    else if (!unstarted(cursor)) logger.info(`iteration ${c.iteration} is under way (${c.stages.map((s) => s.kind).join(', ') || 'no open stage'}); every submission is in: see autopipe status`);
+    else if (!unstarted(cursor)) logger.info(`iteration ${c.iteration} is under way (${c.stages.map((s) => s.kind).join(', ') || 'no open stage'}); ${queueWait(c) === undefined ? 'every submission is in' : 'some wait for the queue'}: see autopipe status`);
     return c;
   });
 }
@@ -93,7 +124,7 @@ async function resumeCampaign(p: Project, ctx: CliContext) {
 
 const dirOption = { alias: 'C', type: 'string', describe: 'the project folder (with autopipe.yaml); default: here' } as const;
 
-function printStatus(p: Project, c: Cursor, cells: readonly LabelledCell[]): void {
+function printStatus(p: Project, c: Cursor, cells: readonly LabelledCell[], now: number): void {
   const s = statusJson(c, cells);
   for (const line of campaignTable(s.iterations)) out(`${line}\n`);
   out('\n');
@@ -108,6 +139,8 @@ function printStatus(p: Project, c: Cursor, cells: readonly LabelledCell[]): voi
       out(`  ${t.id}  ${t.state.padEnd(9)} attempt ${t.attempt}  job ${t.job_id}${t.error_class === null ? '' : `  ${t.error_class}`}${history === '' ? '' : `  (failed: ${history})`}\n`);
     }
   }
+  const waiting = waitingLine(c, now);
+  if (waiting !== undefined) out(`${waiting}\n`);
   if (c.stopped !== null) out(`stopped: ${stopLine(c.stopped)}\n`);
 }
 
@@ -163,7 +196,7 @@ export function loopCommands(y: Argv, ctx: CliContext): Argv {
         const r = await withLock(p, ctx, () => poll(p, ctx));
         if (argv.json) {
           const st = statusJson(r.cursor);
-          printJson({ changes: r.changes, complete: r.finished, finished: r.finished, stopped: r.cursor.stopped, counts: st.counts, stages: st.stages.map((s) => ({ kind: s.kind, iteration: s.iteration, counts: s.counts })), ssh_round_trips: r.roundTrips });
+          printJson({ changes: r.changes, complete: r.finished, finished: r.finished, stopped: r.cursor.stopped, counts: st.counts, stages: st.stages.map((s) => ({ kind: s.kind, iteration: s.iteration, counts: s.counts })), waiting_for_queue: st.waiting_for_queue, ssh_round_trips: r.roundTrips });
         }
         else for (const line of r.changes) out(`${line}\n`); // quiet when nothing changed
       })
@@ -181,7 +214,7 @@ export function loopCommands(y: Argv, ctx: CliContext): Argv {
         if (c === undefined) throw new UsageError(`no cursor in ${p.workdir}: nothing submitted yet`, { hint: 'run autopipe submit' });
         const cells = labelledCellsOf(p, ctx);
         if (argv.json) printJson(statusJson(c, cells));
-        else printStatus(p, c, cells);
+        else printStatus(p, c, cells, ctx.now());
       })
     .command('run', 'submit, then poll every few seconds until the loop stops (exit 3 when it stopped on a failure)', (a) => a.option('dir', dirOption),
       (argv) => run(argv.dir, ctx));

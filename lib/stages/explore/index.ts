@@ -10,6 +10,8 @@ import { planExplore, type Continued, type ExploreData, type ExploreSpec } from 
 import { ASE_SCRIPT, RUN_INPUTS, type Engine } from './engines.js';
 import { judgeExplore, type RunResult } from './judge.js';
 import { judgeLammps } from './judge-lammps.js';
+import { quoteJobLog } from '../error-line.js';
+import { JOB_LOG } from '../../exec/manifest.js';
 import { conditionsLine, runList, runRecord } from './runs.js';
 
 /** explore.structures, else the initial structures. */
@@ -85,7 +87,7 @@ export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
   template: 'explore.sh.hbs',
   progressFile: 'explore.out',
   // the run's inputs too: a retry starts from them
-  outputs: ['explore.out', 'explore.err', 'explore.log', 'summary.json', 'frames.dump', 'last.extxyz', 'good.dump', 'candidates.json', ...RUN_INPUTS.lammps],
+  outputs: ['explore.out', 'explore.err', 'explore.log', 'summary.json', 'frames.dump', 'last.extxyz', 'good.dump', 'candidates.json', ...RUN_INPUTS.lammps, JOB_LOG],
   resourcesField: 'explore.resources',
   resources: (config: Config) => config.explore.resources,
   scriptContext: (config: Config) => ({ python: config.explore.python, lmp: config.explore.command, lammps: config.explore.engine === 'lammps', candidates: config.selection.method === 'd-optimal' }),
@@ -102,7 +104,8 @@ export const exploreKind = defineJobKind<ExploreSpec, ExploreData, RunResult>({
     if (missing.length > 0) return `${task.attempts.at(-1)?.dir ?? task.id} has no ${missing.join(', ')} to retry from`;
     return names.map((n) => ({ path: posix.join(dir, n), content: (failed.get(n) as Buffer).toString('utf8') }));
   },
-  judge: (files, exitcode, task) => (engineOfTask(task) === 'lammps' ? judgeLammps(files, exitcode) : judgeExplore(files, exitcode)),
+  // a job that stopped before the MD wrote anything: what its log says
+  judge: (files, exitcode, task) => quoteJobLog(engineOfTask(task) === 'lammps' ? judgeLammps(files, exitcode) : judgeExplore(files, exitcode), files, ['explore.out', 'explore.err']),
   merge(done, sink, stage) {
     if (done.length === 0) return [];
     let explored = 0;

@@ -7,6 +7,7 @@ import { selectedFile } from '../kept.js';
 import { gammaOnlyMetalWarning, planLabelTasks, type LabelSpec } from './plan.js';
 import { pwTask } from './pw-task.js';
 import { judgeLabel, levelsAdded, mergeLabel, type LabelData, type LabelRow } from './merge.js';
+import { quoteJobLog } from '../error-line.js';
 
 /** A validation structure's name in the records: file#frame. */
 const sourceKey = (c: Candidate) => `${c.source.file}#${c.source.frame}`;
@@ -59,7 +60,8 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
       ],
     };
   },
-  judge: judgeLabel,
+  // a job that stopped before pw.x wrote anything: what its log says
+  judge: (files, exitcode, t, a, stage) => quoteJobLog(judgeLabel(files, exitcode, t, a, stage), files, ['pw.out']),
   merge: (done, sink) => mergeLabel(done, sink),
   record: (stage, done) => ({
     levels: levelsAdded(stage.data, done),

@@ -2,8 +2,8 @@
  * Planning the labelling stage, pure: candidates + config → one task per structure, each with
  * its first attempt's files. Layout under the run root:
  *   iter-000/label/t0007/a1/pw.in      one folder per task and attempt, with structure.extxyz
- *                                      (mask, provenance); pw.out, pw.err, started and
- *                                      exitcode appear there when it runs
+ *                                      (mask, provenance) and task.env (its pools); pw.out,
+ *                                      pw.err, started and exitcode appear there when it runs
  */
 import { posix } from 'node:path';
 import type { Atoms } from '../../atoms/atoms.js';
@@ -16,24 +16,31 @@ import type { FetchedFiles, PlannedFile } from '../../exec/executor.js';
 import type { Parameters, TaskRecord } from '../../state/cursor.js';
 import { ConfigError, StructureError } from '../../errors/errors.js';
 import { attemptDir, taskId, type Candidate, type PlannedTask } from '../kind.js';
+import { defaultDiskIo } from './disk.js';
+import { poolsFor, taskEnv } from './pools.js';
 
 export function kpointsOf(config: Config): KPoints {
   const d = config.dft;
   return d.kpoints !== null ? { kind: 'mesh', mesh: d.kpoints } : { kind: 'spacing', spacing: d.kspacing, gammaTrick: d.gamma_trick };
 }
 
-/** The files of one attempt folder: the structure as given (force_mask, provenance: pw.x's output
- * does not carry them) and the pw.x input with the attempt's parameters on top of dft.parameters. */
+/**
+ * The files of one attempt folder: the structure as given (force_mask, provenance: pw.x's output
+ * does not carry them), the pw.x input with the attempt's parameters on top of dft.parameters
+ * (disk_io from dft.keep unless set), and task.env with the task's pools for its k-points.
+ */
 export function attemptFiles(atoms: Atoms, dir: string, parameters: Readonly<Parameters>, config: Config): PlannedFile[] {
+  const kpoints = kpointsOf(config);
   return [
     { path: posix.join(dir, 'structure.extxyz'), content: writeExtxyz([atoms]) },
     {
       path: posix.join(dir, 'pw.in'),
       content: writePwInput(atoms, {
-        parameters: { ...config.dft.parameters, ...parameters }, pseudopotentials: config.dft.pseudopotentials, pseudoDir: config.dft.pseudo_dir,
-        kpoints: kpointsOf(config), outdir: './out', prefix: 'pwscf',
+        parameters: { disk_io: defaultDiskIo(config.dft.keep), ...config.dft.parameters, ...parameters }, pseudopotentials: config.dft.pseudopotentials, pseudoDir: config.dft.pseudo_dir,
+        kpoints, outdir: './out', prefix: 'pwscf',
       }),
     },
+    { path: posix.join(dir, 'task.env'), content: taskEnv(poolsFor(atoms, kpoints, config)) },
   ];
 }
 

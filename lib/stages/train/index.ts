@@ -7,8 +7,29 @@ import { defineJobKind, type FitErrors, type StageContext } from '../kind.js';
 import { currentLevel, potentialDir, potentialLine, potentialsOf, type PotentialRecord } from '../kept.js';
 import { HELPER, inputYaml, planTrain, type TrainData, type TrainInputs, type TrainSpec } from './plan.js';
 import { FIT_CURVE_FILES, judgeTrain, POTENTIAL_FILES, VALIDATION_FILES, type FitResult } from './judge.js';
+import { quoteJobLog } from '../error-line.js';
+import { JOB_LOG } from '../../exec/manifest.js';
 import { validationIds, validationLine } from './validation.js';
 import { learningLine, learningStop, type CurvePoint } from './learning.js';
+import { noStartLevelText, startLevel } from './start.js';
+import type { AseRow } from '../../db/ase-db.js';
+
+/**
+ * The level of theory of the fit: the newest labelling's; in a campaign that has labelled
+ * nothing yet (it started from data: iterations.start train), the level of today's dft settings
+ * that the database's rows are at, refused when none is.
+ */
+function fitLevel(ctx: StageContext, rows: readonly AseRow[]): string | null {
+  const labelled = [...ctx.cursor.done, ...ctx.cursor.stages].some((s) => s.kind === 'label' && s.iteration <= ctx.iteration);
+  if (labelled || ctx.config.iterations.start !== 'train') return currentLevel(ctx.cursor, ctx.iteration);
+  const start = startLevel(rows, ctx.config.dft);
+  if (start.level === undefined) {
+    throw new StageError(`iteration ${ctx.iteration}'s fit: ${noStartLevelText(start, 'the database')}`, {
+      hint: 'import rows computed at these settings (autopipe db import FILE --level …), set dft: to the settings of the rows, or start at labelling (iterations.start: label with structures:)',
+    });
+  }
+  return start.level;
+}
 
 /** The potential a fit of `iteration` starts from: the last one kept (with the input that made it), else train.initial_potential. */
 function previousPotential(ctx: StageContext): TrainInputs['previous'] {
@@ -48,21 +69,22 @@ export const trainKind = defineJobKind<TrainSpec, TrainData, FitResult>({
   next: { kind: 'explore', nextIteration: false },
   template: 'train.sh.hbs',
   progressFile: 'pacemaker.out',
-  outputs: ['pacemaker.out', 'pacemaker.err', ...POTENTIAL_FILES, ...FIT_CURVE_FILES, ...VALIDATION_FILES],
+  outputs: ['pacemaker.out', 'pacemaker.err', ...POTENTIAL_FILES, ...FIT_CURVE_FILES, ...VALIDATION_FILES, JOB_LOG],
   resourcesField: 'train.resources',
   resources: (config: Config) => config.train.resources,
   scriptContext: (config: Config) => ({ pacemaker: config.train.command, python: config.train.python, tools_dir: toolsDir(config.train.command) }),
   plan(ctx, stageDir) {
     const rows = [...ctx.db().select()];
     return planTrain({
-      rows, validation: validationIds(rows, ctx.db(), ctx.config, ctx.now), config: ctx.config, iteration: ctx.iteration, stageDir, level: currentLevel(ctx.cursor, ctx.iteration),
+      rows, validation: validationIds(rows, ctx.db(), ctx.config, ctx.now), config: ctx.config, iteration: ctx.iteration, stageDir, level: fitLevel(ctx, rows),
       helper: ctx.asset(HELPER), previous: previousPotential(ctx), render: ctx.render,
     });
   },
   retryFiles(task, _failed, dir, _parameters, ctx) {
     return [{ path: posix.join(dir, 'input.yaml'), content: inputYaml(ctx.config, task.spec.elements, ctx.render) }];
   },
-  judge: (files, exitcode, _task, _attempt, stage) => judgeTrain(files, exitcode, (stage.data.validation?.rows ?? 0) > 0),
+  // a job that stopped before the fit wrote anything: what its log says
+  judge: (files, exitcode, _task, _attempt, stage) => quoteJobLog(judgeTrain(files, exitcode, (stage.data.validation?.rows ?? 0) > 0), files, ['pacemaker.out', 'pacemaker.err']),
   merge(done, sink, stage) {
     const lines: string[] = [];
     for (const d of done) {
