@@ -50,6 +50,15 @@ describe('job logs: the tail of slurm.out in a failure (pure)', () => {
     expect(quoteJobLog(ok, files({ [JOB_LOG]: LMOD }), ['pw.out'])).to.equal(ok);
   });
 
+  it('pw.x\'s stderr first, then the job log, when a kind names both (labelling: a scratch folder that could not be made)', () => {
+    const failed = { ok: false as const, failure: { cls: 'unknown' as const, message: 'no pw.x output (exit 1); see pw.err' } };
+    const err = 'autopipe: cannot make a folder under dft.scratch (/scratch/me) on node7';
+    const quoted = quoteJobLog(failed, files({ 'pw.err': `${err}\n`, [JOB_LOG]: `${LMOD}\n` }), ['pw.out'], ['pw.err', JOB_LOG]);
+    expect(quoted.ok ? '' : quoted.failure.message).to.equal(`no pw.x output (exit 1); see pw.err; pw.err ends: ${JSON.stringify(err)}; slurm.out ends: ${JSON.stringify(LMOD)}`);
+    const onlyLog = quoteJobLog(failed, files({ 'pw.err': '', [JOB_LOG]: LMOD }), ['pw.out'], ['pw.err', JOB_LOG]);
+    expect(onlyLog.ok ? '' : onlyLog.failure.message).to.equal(`no pw.x output (exit 1); see pw.err; slurm.out ends: ${JSON.stringify(LMOD)}`);
+  });
+
   it('sbatch --output is the stage folder\'s slurm-%A_%a.out, absolute, a % of the folder doubled', () => {
     expect(stageLog('/runs/100%/iter-000/label')).to.equal('/runs/100%%/iter-000/label/slurm-%A_%a.out');
     expect(STAGE_LOG.pattern).to.equal('slurm-%A_%a.out');

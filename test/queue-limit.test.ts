@@ -5,37 +5,19 @@
  * says how many tasks wait, and the campaign completes with every task merged, each job run once.
  */
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeExtxyz } from '../lib/formats/extxyz.js';
 import { readCursor, type Cursor } from '../lib/state/cursor.js';
 import { autopipe } from './support/al-training.js';
 import { clusterEnv, jobNamesRun } from './support/cluster.js';
-import { structures } from './support/labelling.js';
+import { project } from './support/labelling.js';
 import { tmpDir } from './support/tools.js';
 
 /** A labelling project of `n` structures on SLURM in arrays of `arrays`, under QOS capped. */
 function cappedProject(name: string, n: number, arrays: number, runRoot = join(tmpDir('autopipe-qlimit-root-'), 'run')): string {
   const dir = tmpDir('autopipe-qlimit-');
-  writeFileSync(join(dir, 'structures.extxyz'), writeExtxyz(structures(n)));
-  writeFileSync(join(dir, 'autopipe.yaml'), [
-    `name: ${name}`,
-    'structures: structures.extxyz',
-    'iterations: {stop_after: label}',
-    'dft:',
-    '  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: Si.pz-vbc.UPF}',
-    '  kpoints: [2, 2, 2]',
-    '  parameters: {ecutwfc: 12, occupations: smearing, smearing: mv, degauss: 0.05}',
-    '  resources: {extra: ["--qos=capped"]}',
-    'executor:',
-    '  kind: slurm',
-    `  remote_root: ${JSON.stringify(runRoot)}`,
-    `  max_array_size: ${arrays}`,
-    '  poll_interval: 0.5',
-    '',
-  ].join('\n'));
+  project(dir, { kind: 'slurm', n, name, remoteRoot: runRoot, executorLines: [`max_array_size: ${arrays}`], dftLines: ['resources: {extra: ["--qos=capped"]}'] });
   return dir;
 }
 

@@ -144,3 +144,6 @@ export function validationFiles(c: Pick<Config, 'validation'>): string[] {
 export function hasValidation(c: Pick<Config, 'validation'>): boolean {
   return validationFiles(c).length > 0 || c.validation.rows !== null;
 }
+
+/** One problem of a config: the field's dotted path and what is wrong there (validateConfig, the preflight). */
+export interface Problem { path: string; message: string }

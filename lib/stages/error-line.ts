@@ -50,27 +50,28 @@ const LOG_LINES = 5;
 const LOG_LINE_CHARS = 160;
 
 /**
- * The job log's last lines (SLURM's output of the array element: a module that failed to load, a
- * time limit, a memory kill), as one line: 'slurm.out ends: "…" | "…"'; undefined when it is
- * missing or holds nothing but blanks.
+ * A log's last lines (by default the job log, SLURM's output of the array element: a module that
+ * failed to load, a time limit, a memory kill), as one line: 'slurm.out ends: "…" | "…"';
+ * undefined when it is missing or holds nothing but blanks.
  */
-export function jobLogTail(files: FetchedFiles): string | undefined {
-  const text = files.get(JOB_LOG)?.toString('utf8');
+export function jobLogTail(files: FetchedFiles, name: string = JOB_LOG): string | undefined {
+  const text = files.get(name)?.toString('utf8');
   if (text === undefined) return undefined;
   // control characters (a progress bar's \r, colour codes) would break the one line
   const lines = text.split(/\r\n|\n|\r/).map((l) => l.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()).filter((l) => l !== '');
   if (lines.length === 0) return undefined;
   const cut = (l: string) => (l.length > LOG_LINE_CHARS ? `${l.slice(0, LOG_LINE_CHARS - 1)}…` : l);
-  return `${JOB_LOG} ends: ${lines.slice(-LOG_LINES).map((l) => JSON.stringify(cut(l))).join(' | ')}`;
+  return `${name} ends: ${lines.slice(-LOG_LINES).map((l) => JSON.stringify(cut(l))).join(' | ')}`;
 }
 
 /**
  * A failed attempt whose program left no output of its own (`own`: each file missing or blank,
- * e.g. pw.out when the job stopped before pw.x ran) has its job log's last lines added to the
- * message: what SLURM or the job's first lines said is all there is to go by. Anything else as judged.
+ * e.g. pw.out when the job stopped before pw.x ran) has the last lines of its logs added to the
+ * message (`logs`: the program's stderr, when it is fetched, then the job log): what they say is
+ * all there is to go by. Anything else as judged.
  */
-export function quoteJobLog<R>(j: Judged<R>, files: FetchedFiles, own: readonly string[]): Judged<R> {
+export function quoteJobLog<R>(j: Judged<R>, files: FetchedFiles, own: readonly string[], logs: readonly string[] = [JOB_LOG]): Judged<R> {
   if (j.ok || own.some((n) => (files.get(n)?.toString('utf8').trim() ?? '') !== '')) return j;
-  const tail = jobLogTail(files);
-  return tail === undefined ? j : { ok: false, failure: { ...j.failure, message: `${j.failure.message}; ${tail}` } };
+  const tails = logs.map((n) => jobLogTail(files, n)).filter((t): t is string => t !== undefined);
+  return tails.length === 0 ? j : { ok: false, failure: { ...j.failure, message: `${j.failure.message}; ${tails.join('; ')}` } };
 }

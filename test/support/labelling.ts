@@ -22,7 +22,7 @@ export function structures(n: number): Atoms[] {
   });
 }
 
-export function project(dir: string, opts: { kind: 'local' | 'slurm'; n: number; remoteRoot?: string; name?: string; executorLines?: string[] }): void {
+export function project(dir: string, opts: { kind: 'local' | 'slurm'; n: number; remoteRoot?: string; name?: string; executorLines?: string[]; dftLines?: string[] }): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'structures.extxyz'), writeExtxyz(structures(opts.n)));
   writeFileSync(join(dir, 'autopipe.yaml'), [
@@ -34,6 +34,7 @@ export function project(dir: string, opts: { kind: 'local' | 'slurm'; n: number;
     '  pseudopotentials: {Al: Al.pz-vbc.UPF, Si: Si.pz-vbc.UPF}',
     '  kpoints: [2, 2, 2]',
     '  parameters: {ecutwfc: 12, occupations: smearing, smearing: mv, degauss: 0.05}',
+    ...(opts.dftLines ?? []).map((l) => `  ${l}`),
     'executor:',
     `  kind: ${opts.kind}`,
     '  max_concurrent: 2',

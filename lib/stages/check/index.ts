@@ -13,6 +13,7 @@ import { defineJobKind } from '../kind.js';
 import { classifyOutput } from '../label/classes.js';
 import { pwTask } from '../label/pw-task.js';
 import { quoteJobLog } from '../error-line.js';
+import { JOB_LOG } from '../../exec/manifest.js';
 import { forcesAt } from '../../embed/fidelity.js';
 import { checkKey, planCheck, settingName, type CheckData, type CheckForces, type CheckSpec } from './plan.js';
 import { checkFigures, checkLine } from './table.js';
@@ -35,7 +36,7 @@ export const checkKind = defineJobKind<CheckSpec, CheckData, CheckForces>({
   judge(files, exitcode, task) {
     const text = files.get('pw.out')?.toString('utf8') ?? '';
     const out = parsePwOutput(text);
-    if (out.status !== 'ok' || out.forces === undefined) return quoteJobLog({ ok: false, failure: classifyOutput(out, exitcode) }, files, ['pw.out']);
+    if (out.status !== 'ok' || out.forces === undefined) return quoteJobLog({ ok: false, failure: classifyOutput(out, exitcode) }, files, ['pw.out'], ['pw.err', JOB_LOG]);
     const forces = out.forces;
     const { role, setting, centre, ids, pick, natoms } = task.spec;
     const seconds = pwWallSeconds(text);

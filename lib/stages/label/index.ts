@@ -8,6 +8,7 @@ import { gammaOnlyMetalWarning, planLabelTasks, type LabelSpec } from './plan.js
 import { pwTask } from './pw-task.js';
 import { judgeLabel, levelsAdded, mergeLabel, type LabelData, type LabelRow } from './merge.js';
 import { quoteJobLog } from '../error-line.js';
+import { JOB_LOG } from '../../exec/manifest.js';
 
 /** A validation structure's name in the records: file#frame. */
 const sourceKey = (c: Candidate) => `${c.source.file}#${c.source.frame}`;
@@ -60,8 +61,8 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
       ],
     };
   },
-  // a job that stopped before pw.x wrote anything: what its log says
-  judge: (files, exitcode, t, a, stage) => quoteJobLog(judgeLabel(files, exitcode, t, a, stage), files, ['pw.out']),
+  // a job that stopped before pw.x wrote anything: what pw.x's stderr and the job log say
+  judge: (files, exitcode, t, a, stage) => quoteJobLog(judgeLabel(files, exitcode, t, a, stage), files, ['pw.out'], ['pw.err', JOB_LOG]),
   merge: (done, sink) => mergeLabel(done, sink),
   record: (stage, done) => ({
     levels: levelsAdded(stage.data, done),

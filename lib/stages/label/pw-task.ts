@@ -17,7 +17,7 @@ export const pwTask = {
   progressFile: 'pw.out',
   // the structure too: a retry starts from it (pw.x's output does not carry the mask)
   // and the job log, quoted when pw.x left no output
-  outputs: ['pw.out', 'structure.extxyz', JOB_LOG],
+  outputs: ['pw.out', 'pw.err', 'structure.extxyz', JOB_LOG],
   resourcesField: 'dft.resources',
   resources: (config: Config) => config.dft.resources,
   // pw_disk: the lines around the pw.x line that put ./out on dft.scratch and keep what dft.keep keeps
