@@ -54,6 +54,8 @@ export interface Config {
     keep: 'none' | 'charge-density' | 'all';
     /** pw.x's k-point pools (-nk): per task from its k-points and dft.resources.ntasks, or fixed. */
     pools: 'auto' | number;
+    /** Labelling tasks run one after another in one array element (lib/loop/arrays.ts); 1: one each. */
+    tasks_per_element: number;
   };
   recovery: {
     max_attempts: number;

@@ -39,6 +39,8 @@ export interface SubmitRequest {
   resources: Resources;
   /** Where these resources are set in autopipe.yaml (for messages): dft.resources, train.resources. */
   resourcesField: string;
+  /** Manifest lines (tasks) each array element runs one after another (absent: 1; the job script loops over them). */
+  perElement?: number;
 }
 
 /** `queueLimit`: the refusal was a limit on queued jobs (its name): the refused and those after it wait for a later pass. */

@@ -19,7 +19,7 @@ export type ArrayContext = Omit<ArrayInputs, 'stageDir' | 'renderScript'>;
 /** The job script of one submission: autopipe's wrapper around the kind's template, rendered with the resources and the kind's own context. */
 export function scriptRenderer(kind: JobStageKind, ctx: StageContext, iteration: number): ArrayInputs['renderScript'] {
   return (c) => jobScript({
-    manifest: c.manifest, resources: c.resources, template: kind.template,
+    manifest: c.manifest, resources: c.resources, perElement: c.perElement, template: kind.template,
     payload: ctx.render(kind.template, { ...kind.scriptContext(ctx.config), resources: c.resources }),
     about: `autopipe ${kind.noun} job of project ${JSON.stringify(ctx.config.name)}, iteration ${iteration}`,
   });
@@ -44,7 +44,7 @@ export function planStage(kind: JobStageKind, iteration: number, ctx: StageConte
   const plan = kind.plan({ ...ctx, iteration }, stageDir);
   // each attempt's identity: its job writes it into the sentinels
   const tokens = new Map(plan.tasks.map((t) => [t.id, arrays.token()]));
-  const laid = planArrays([{ tasks: plan.tasks.map((t) => ({ id: t.id, dir: attemptDir(stageDir, t.id, 1), token: tokens.get(t.id) as string })), resources: kind.resources(ctx.config) }], {
+  const laid = planArrays([{ tasks: plan.tasks.map((t) => ({ id: t.id, dir: attemptDir(stageDir, t.id, 1), token: tokens.get(t.id) as string })), resources: kind.resources(ctx.config), perElement: kind.tasksPerElement?.(ctx.config) ?? 1 }], {
     ...arrays, stageDir, renderScript: scriptRenderer(kind, ctx, iteration),
   });
   const tasks: TaskRecord[] = plan.tasks.map((t) => {

@@ -73,9 +73,24 @@ export function queueEntryOf(queue: readonly QueueEntry[], job: JobRef, index: n
 
 type Observed = Pick<AttemptRecord, 'state' | 'error_class' | 'message'>;
 
-export function fromQueue(e: QueueEntry | undefined, job: JobRef, index: number | null, started: boolean): Observed {
+/**
+ * A task of a packed element (several tasks run one after another) that never started when its
+ * element ended: its mates used the time or memory, or the element was cancelled or lost. Not its
+ * own failure: a time limit or a memory kill is taken as a cancellation (retried unchanged); the
+ * other classes stay.
+ */
+export function unstartedInElement(cls: FailureClass, rawState: string, job: JobRef, index: number | null): Observed {
+  const own = cls === 'walltime' || cls === 'out_of_memory' ? 'cancelled' : cls;
+  return { state: 'failed', error_class: own, message: `its array element ${showJob(job)}${index === null ? '' : `_${index}`} ended (${rawState}) before it started` };
+}
+
+/**
+ * `packed`: the task shares its array element with others, run one after another; while the
+ * element runs, a task of it that has not started waits behind its mates (pending).
+ */
+export function fromQueue(e: QueueEntry | undefined, job: JobRef, index: number | null, started: boolean, packed = false): Observed {
   if (e === undefined) {
-    return { state: 'failed', error_class: 'unknown', message: `job ${showJob(job)}${index === null ? '' : `_${index}`} left SLURM without the task's exitcode (${started ? 'killed while running' : 'never started'})` };
+    return { state: 'failed', error_class: 'unknown', message: `job ${showJob(job)}${index === null ? '' : `_${index}`} left SLURM without the task's exitcode (${started ? 'killed while running' : packed ? 'its array element ended before it started' : 'never started'})` };
   }
   switch (e.state) {
     case 'pending': return { state: 'pending', error_class: null, message: null };
@@ -84,6 +99,7 @@ export function fromQueue(e: QueueEntry | undefined, job: JobRef, index: number 
     case 'unknown': return { state: started ? 'running' : 'pending', error_class: null, message: null };
     default: {
       const cls = classOfSlurmState(e.state) ?? 'unknown';
+      if (packed && !started) return unstartedInElement(cls, e.rawState, job, index);
       return { state: 'failed', error_class: cls, message: `${job.kind === 'local' ? 'the local executor' : 'SLURM'}: ${e.rawState}${e.reason && e.reason !== 'None' ? ` (${e.reason})` : ''}${cls === 'unknown' ? " without the task's exitcode" : ''}` };
     }
   }
@@ -94,9 +110,11 @@ export interface Vanished {
   job: JobRef;
   attempt: AttemptRecord;
   sentinels: Sentinels;
-  /** The time limit the attempt ran under (its own, else its kind's). */
+  /** The time limit the attempt ran under (its own, else its kind's; a packed element's, when packed). */
   timeLimit: string;
   progressFile: string;
+  /** It shares its array element with other tasks (run one after another). */
+  packed?: boolean;
 }
 
 /**
@@ -116,6 +134,10 @@ export async function explainVanished(executor: Executor, vanished: readonly Van
     const e = (id === undefined ? undefined : acct.get(`${id}_${a.array_index}`)) ?? (a.slurm_id == null ? undefined : acct.get(a.slurm_id)) ?? (a.array_index === null && id !== undefined ? acct.get(id) : undefined);
     if (e !== undefined) {
       const cls = classOfSlurmState(e.state) ?? 'unknown';
+      if (v.packed === true && v.sentinels.started === undefined) {
+        out.set(v.task, { ...a, ...unstartedInElement(cls, `${e.rawState} in SLURM's accounts`, v.job, a.array_index) });
+        continue;
+      }
       out.set(v.task, { ...a, state: 'failed', error_class: cls, message: `SLURM accounts: ${e.rawState}${e.exitCode === null ? '' : ` (exit ${e.exitCode})`}, without the task's exitcode` });
       continue;
     }

@@ -70,6 +70,8 @@ async function observe(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<strin
   // as they were submitted: the local executor starts waiting tasks in the order it is asked about them
   const open = measurementsLast(jobStages(ctx, c)).flatMap(({ s, kind }) => s.tasks.filter((t) => phaseOf(t) === 'open').map((t) => ({ kind, t, a: lastAttempt(t) })));
   const jobOf = new Map(c.stages.flatMap((s) => s.submissions.map((x) => [x.token, x.job] as const)));
+  // submissions whose elements run several tasks one after another: those tasks share an element's queue entry
+  const packed = new Map(c.stages.flatMap((s) => s.submissions.flatMap((x) => ((x.per_element ?? 1) > 1 ? [[x.token, x] as const] : []))));
   const jobs = [...new Map(open.flatMap(({ a }) => { const j = jobOf.get(a.submission ?? ''); return j == null ? [] : [[JSON.stringify(j), j] as const]; })).values()];
   const queue = await ctx.executor.queue(jobs);
   for (const { kind, a } of open) {
@@ -77,10 +79,13 @@ async function observe(ctx: PassContext, c: Cursor, exitcodes: ReadonlyMap<strin
     if (exitcodes.get(a.dir) !== undefined || job === null) continue;
     const sent = started.get(a.dir) ?? {};
     const e = queueEntryOf(queue, job, a.array_index);
-    const next: AttemptRecord = { ...a, ...fromQueue(e, job, a.array_index, sent.started !== undefined) };
+    const element = packed.get(a.submission ?? '');
+    const next: AttemptRecord = { ...a, ...fromQueue(e, job, a.array_index, sent.started !== undefined, element !== undefined) };
     // a task's own id shows once it runs (a pending range shows the array's): sacct -c needs it
     if (e !== undefined && e.state !== 'pending' && e.taskIds?.length === 1 && a.array_index !== null) next.slurm_id = e.jobId;
-    if (e === undefined) vanished.push({ task: a.dir, job, attempt: next, sentinels: sent, timeLimit: a.resources?.time ?? kind.resources(ctx.config).time, progressFile: kind.progressFile });
+    // a packed task ran under its element's limit (its mates' time included)
+    const timeLimit = element?.resources?.time ?? a.resources?.time ?? kind.resources(ctx.config).time;
+    if (e === undefined) vanished.push({ task: a.dir, job, attempt: next, sentinels: sent, timeLimit, progressFile: kind.progressFile, ...(element === undefined ? {} : { packed: true }) });
     if (next.state !== a.state || next.slurm_id !== a.slurm_id) updated.set(a.dir, next);
   }
   for (const [dir, a] of await explainVanished(ctx.executor, vanished)) updated.set(dir, a);

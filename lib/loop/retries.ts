@@ -132,7 +132,9 @@ export function planRetries(stage: StageRecord, kind: JobStageKind, fetched: Rea
     changes.push(`${stage.kind} ${t.id}: ${last.error_class ?? 'unknown'} in a${last.attempt}, ${step.action}`);
   }
   const base = kind.resources(ctx.config);
-  const arrayGroups: ArrayGroup[] = [...groups.values()].map((g) => ({ tasks: g.tasks, resources: { ...base, ...g.resources } }));
+  // retries pack as the stage's first attempts do; each group's resources are a task's (planArrays gives an element its multiple)
+  const perElement = kind.tasksPerElement?.(ctx.config) ?? 1;
+  const arrayGroups: ArrayGroup[] = [...groups.values()].map((g) => ({ tasks: g.tasks, resources: { ...base, ...g.resources }, perElement }));
   const planned = planArrays(arrayGroups, { ...arrays, stageDir: stageDirOf(stage.iteration, stage.kind) });
   const placed = (t: TaskRecord): TaskRecord => {
     const at = planned.placement.get(t.id);

@@ -15,7 +15,7 @@ import type { JobRef } from '../slurm/job-ref.js';
 import { showJob } from '../slurm/job-ref.js';
 import type { JobStageKind, Registry } from '../stages/kind.js';
 import { measurementsLast, stageDirOf } from '../stages/kind.js';
-import { arraySpec } from './arrays.js';
+import { arraySpec, elementsOf } from './arrays.js';
 import { lastAttempt, phaseOf, updateLastAttempts } from '../state/tasks.js';
 import { ownSentinels } from './observe.js';
 import { StageError } from '../errors/errors.js';
@@ -55,14 +55,15 @@ async function ranAlready(ctx: SubmitContext, intents: readonly Intent[]): Promi
 function requestOf(ctx: SubmitContext, { stage, s, kind }: Intent): SubmitRequest {
   const stageDir = stageDirOf(stage.iteration, stage.kind);
   return {
-    jobName: s.job_name, script: posix.join(stageDir, `${s.token}.sbatch`), array: arraySpec(s.tasks.length, ctx.config.executor.array_throttle), chdir: stageDir,
+    jobName: s.job_name, script: posix.join(stageDir, `${s.token}.sbatch`), array: arraySpec(elementsOf(s), ctx.config.executor.array_throttle), chdir: stageDir,
     resources: s.resources ?? kind.resources(ctx.config), resourcesField: kind.resourcesField,
+    ...(s.per_element === undefined ? {} : { perElement: s.per_element }),
   };
 }
 
 function describe(s: SubmissionRecord, job: JobRef, how: How, kind: string): string {
   switch (how) {
-    case 'submitted': return `submitted ${s.job_name} as job ${showJob(job)} (${s.tasks.length} task${s.tasks.length === 1 ? '' : 's'}; ${kind})`;
+    case 'submitted': return `submitted ${s.job_name} as job ${showJob(job)} (${s.tasks.length} task${s.tasks.length === 1 ? '' : 's'}${s.per_element === undefined ? '' : ` in ${elementsOf(s)} array element${elementsOf(s) === 1 ? '' : 's'} of up to ${s.per_element}`}; ${kind})`;
     case 'found': return `found ${s.job_name} already submitted as job ${showJob(job)}`;
     case 'ran': return `found ${s.job_name} already run (its tasks' sentinels exist; SLURM no longer knows the job): not submitting it again`;
   }

@@ -17,6 +17,13 @@
  * fetched with the attempt's outputs and everything written later (slurmstepd's own lines: a
  * time limit, a memory kill) is in it too. Where a hard link is impossible it is copied at the
  * end. The local executor writes slurm.out in the task folder itself (no stage log to link).
+ *
+ * An element that runs k > 1 tasks (perElement) runs manifest lines i·k + 1 … i·k + k one after
+ * another, each as a whole in a subshell of its own: its own cd, task.env, sentinels with its
+ * token and payload, and one failing (or without a folder) does not stop the next. The element's
+ * log is linked into every task folder of the element (one file: each sees its mates' lines);
+ * the element exits with the last non-zero status of its tasks. The local executor writes a
+ * packed element's log in the stage folder under SLURM's name, and the script links it likewise.
  */
 import type { Resources } from '../config/types.js';
 import { shellQuote } from '../shell/quote.js';
@@ -26,6 +33,8 @@ export interface JobScript {
   /** The manifest's file name, in the stage folder. */
   manifest: string;
   resources: Resources;
+  /** Tasks run one after another in each array element (absent: 1, and the script is as it always was). */
+  perElement?: number;
   /** The rendered template: what runs in the task folder. */
   payload: string;
   /** The template it came from, and what the job is (a comment for people reading the script). */
@@ -50,19 +59,13 @@ export function sbatchHeader(r: Resources): string[] {
 }
 
 export function jobScript(j: JobScript): string {
+  const k = j.perElement ?? 1;
   const manifest = shellQuote(j.manifest);
   const [started, exitcode, log] = [SENTINEL.started, SENTINEL.exitcode, JOB_LOG].map(shellQuote);
-  return [
-    '#!/bin/bash',
-    ...sbatchHeader(j.resources),
-    '',
-    `# ${j.about}. Written by autopipe: the header, the task folder and the sentinels are its own;`,
-    `# the part between the marked lines is ${j.template} (edit that file, not this one).`,
-    '# The job runs in its stage folder (sbatch --chdir); a manifest line is a task folder and its attempt\'s token.',
-    '# SLURM\'s output of this array element (sbatch --output, given by autopipe), in the stage folder.',
-    `stage_log="$PWD/${STAGE_LOG.shell}"`,
-    `read -r task_dir token < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" ${manifest})`,
-    `cd "./$task_dir" 2>/dev/null && [ -n "$token" ] || { echo "autopipe: no task folder for index $SLURM_ARRAY_TASK_ID in $PWD/"${manifest} >&2; exit 1; }`,
+  const noFolder = (index: string) => `echo "autopipe: no task folder for ${index} in $PWD/"${manifest} >&2; exit 1;`;
+  // one task in its folder: the same lines whether the element runs one or several
+  const task = (missing: string) => [
+    `cd "./$task_dir" 2>/dev/null && [ -n "$token" ] || { ${missing} }`,
     '# The log in the task folder, fetched with its outputs: linked (later lines appear in it too), else copied at the end.',
     `copy_log=; if [ -f "$stage_log" ]; then ln -f "$stage_log" ${log} 2>/dev/null || copy_log=1; fi`,
     '# A task\'s own values (e.g. pw.x\'s pools for its k-points), written by autopipe when the kind has any.',
@@ -78,6 +81,40 @@ export function jobScript(j: JobScript): string {
     `[ -z "$copy_log" ] || cp -f "$stage_log" ${log}`,
     `printf '%s %s\\n' "$status" "$token" > ${exitcode}.tmp && mv ${exitcode}.tmp ${exitcode}`,
     'exit "$status"',
+  ];
+  const head = [
+    '#!/bin/bash',
+    ...sbatchHeader(j.resources),
+    '',
+    `# ${j.about}. Written by autopipe: the header, the task folder and the sentinels are its own;`,
+    `# the part between the marked lines is ${j.template} (edit that file, not this one).`,
+    '# The job runs in its stage folder (sbatch --chdir); a manifest line is a task folder and its attempt\'s token.',
+    '# SLURM\'s output of this array element (sbatch --output, given by autopipe), in the stage folder.',
+    `stage_log="$PWD/${STAGE_LOG.shell}"`,
+  ];
+  if (k === 1) {
+    return [
+      ...head,
+      `read -r task_dir token < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" ${manifest})`,
+      ...task(noFolder('index $SLURM_ARRAY_TASK_ID')),
+      '',
+    ].join('\n');
+  }
+  return [
+    ...head,
+    `# This element runs ${k} tasks one after another (manifest lines i*${k}+1 … i*${k}+${k}, the last element may have fewer),`,
+    '# each in a subshell of its own: one failing does not stop the next. The element exits with the last failure\'s status.',
+    'element_status=0',
+    `for ((line = SLURM_ARRAY_TASK_ID * ${k} + 1; line <= SLURM_ARRAY_TASK_ID * ${k} + ${k}; line++)); do`,
+    `read -r task_dir token < <(sed -n "\${line}p" ${manifest})`,
+    '[ -n "$task_dir" ] || break',
+    '(',
+    ...task(noFolder('line $line')),
+    ')',
+    'task_status=$?',
+    '[ "$task_status" -eq 0 ] || element_status=$task_status',
+    'done',
+    'exit "$element_status"',
     '',
   ].join('\n');
 }

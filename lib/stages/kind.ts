@@ -237,6 +237,12 @@ export interface JobKindDef<Spec, Data, Result> extends KindBase<Data> {
   /** Where its SLURM resources are set (for messages): 'dft.resources'. */
   readonly resourcesField: string;
   resources(config: Config): Resources;
+  /**
+   * How many of its tasks run one after another in one array element (label:
+   * dft.tasks_per_element); absent: one. resources() stays a task's: the element asks for this
+   * many times its time.
+   */
+  tasksPerElement?(config: Config): number;
   /** What its template needs besides resources (label: dft_command). */
   scriptContext(config: Config): object;
   /** The stage's tasks and the files of their first attempts. */

@@ -71,7 +71,10 @@ export interface SubmissionRecord {
   job_name: string;
   tasks: string[];
   job: JobRef | null;
+  /** What each array element asks SLURM for: a task's resources, with per_element × its time when packed. */
   resources?: Resources;
+  /** Tasks run one after another in each array element (tasks[i] in element floor(i / per_element)); absent: one. */
+  per_element?: number;
   intent_at: number;
   submitted_at: number | null;
   /** sbatch refused it for a queue limit: it stays an intent, tried again at each pass until it fits. */

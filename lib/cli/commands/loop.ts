@@ -8,6 +8,7 @@ import { emptyCursor, newCampaignId, readCursor, type Cursor } from '../../state
 import { enterFirstStage, firstKind, pollPass, unstarted } from '../../loop/pass.js';
 import { planDryRun, resourcesText } from '../../loop/dry-run.js';
 import { stageDirOf } from '../../stages/kind.js';
+import { elementsOf } from '../../loop/arrays.js';
 import { loopContext } from '../loop-context.js';
 import { LocalExecutor } from '../../exec/local.js';
 import { LocalRunner } from '../../shell/runner.js';
@@ -60,7 +61,7 @@ async function dryRun(p: Project, ctx: CliContext): Promise<void> {
         continue;
       }
       for (const n of s.notes) logger.info(`${s.kind}: ${n}`);
-      for (const x of s.submissions) logger.info(`would submit ${x.job_name}: ${x.tasks.length} task(s) of ${s.kind} (${s.resourcesField}: ${resourcesText(x.resources ?? s.resources)}), script ${join(dir, stageDirOf(0, s.kind), `${x.token}.sbatch`)}`);
+      for (const x of s.submissions) logger.info(`would submit ${x.job_name}: ${x.tasks.length} task(s)${x.per_element === undefined ? '' : ` in ${elementsOf(x)} array element(s) of up to ${x.per_element}`} of ${s.kind} (${s.resourcesField}: ${resourcesText(x.resources ?? s.resources)}), script ${join(dir, stageDirOf(0, s.kind), `${x.token}.sbatch`)}`);
     }
     if (e.host !== null && e.max_array_size === null) logger.info(`arrays laid out for MaxArraySize ${arraySize} (SLURM's default; submit asks ${e.host}'s scontrol)`);
     logger.info(`rendered ${plan.files.length} file(s) into ${dir}; each stage's PLACEHOLDER.txt names its placeholder inputs; nothing submitted`);

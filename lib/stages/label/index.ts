@@ -48,6 +48,8 @@ export const labelKind = defineJobKind<LabelSpec, LabelData, LabelRow>({
   next: { kind: 'train', nextIteration: false },
   spendsDft: true,
   ...pwTask,
+  // packed labelling only: the embedding check's tasks are a measurement, each in its own element
+  tasksPerElement: (config) => config.dft.tasks_per_element,
   plan(ctx, stageDir) {
     const structures = structuresToLabel(ctx);
     const validation = validationToLabel(ctx);
