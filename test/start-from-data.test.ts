@@ -106,6 +106,11 @@ describe('starting from data you have (iterations.start, db import)', function (
     expect(it0.fit?.left_out).to.equal(1);
     expect(it0.explore?.runs).to.equal(1);
     expect(autopipe(['status'], dir).status).to.equal(0);
+    // the report of an iteration 0 that began at training: its fit and its run, no labelling
+    const rep = autopipe(['report', '-o', join(dir, 'report.html')], dir);
+    expect(rep.status, rep.stderr).to.equal(0);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(html).to.include('Exploration runs').and.include(fit.level); // the fit's level of theory in the iteration's row
   });
 
   it("ASE databases and extxyz files written by ASE itself (Debian's and the venv's) import the same rows", function () {
@@ -164,6 +169,10 @@ describe('starting from data you have (iterations.start, db import)', function (
     expect(readdirSync(inputs)).to.include('potential.asi');
     expect(readFileSync(join(inputs, 'potential.asi')).equals(readFileSync(join(dir, 'pot', 'output_potential.asi')))).to.equal(true);
     expect(autopipe(['status'], dir).status).to.equal(0);
+    // the report of an iteration 0 that began at exploration: no fit, no labelling yet
+    const rep = autopipe(['report', '-o', join(dir, 'report.html')], dir);
+    expect(rep.status, rep.stderr).to.equal(0);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).to.include('Exploration runs');
 
     // no potential at all: the config says which field
     const none = project(['iterations: {start: explore}']);

@@ -151,7 +151,7 @@ function waitLines(before: Cursor, refused: readonly Intent[], limit: string, su
     return st.tasks.some((t) => phaseOf(t) === 'open' && jobs.has(lastAttempt(t).submission ?? ''));
   });
   if (!again && !queued && submittedNow === 0) {
-    lines.push(`none of this campaign's jobs is queued, yet ${refused[0].s.job_name} (${refused[0].s.tasks.length} tasks) does not fit: if ${limit} is smaller than one array, set executor.max_array_size below it (arrays planned from then on are that small), or ask for a QOS or account with a larger limit`);
+    lines.push(`none of this campaign's jobs is queued, yet ${refused[0].s.job_name} (${refused[0].s.tasks.length} tasks) does not fit: if ${limit} is smaller than one array, set executor.max_array_size below it (arrays planned from then on are that small; with dft.tasks_per_element each of their elements runs several labelling tasks), or ask for a QOS or account with a larger limit`);
   }
   return lines;
 }
