@@ -16,3 +16,17 @@ export function shellJoin(argv: readonly string[]): string {
   if (argv.length === 0) throw new RangeError('an empty command');
   return argv.map(shellQuote).join(' ');
 }
+
+/**
+ * dft.scratch: a path the job's shell expands: absolute, or starting with a variable ($TMPDIR,
+ * ${SCRATCH}); letters, digits, / . _ - + , @ % : and $NAME / ${NAME} only, so that inside
+ * double quotes nothing but those variables can expand (no quotes, backquotes, $( ), ;, spaces).
+ */
+export const SCRATCH_PATTERN = '^(?=/|\\$)([A-Za-z0-9_./+,@%:-]|\\$[A-Za-z_][A-Za-z0-9_]*|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\})+$';
+const SCRATCH = new RegExp(SCRATCH_PATTERN);
+
+/** A path (dft.scratch) as one double-quoted shell word ($VARIABLES expand, nothing else can). */
+export function shellPathWord(path: string): string {
+  if (!SCRATCH.test(path)) throw new RangeError(`dft.scratch '${path}' is not a plain path with $VARIABLES`);
+  return `"${path}"`;
+}

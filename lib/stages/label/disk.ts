@@ -18,19 +18,9 @@ import type { Config } from '../../config/types.js';
 
 export type Keep = Config['dft']['keep'];
 
-/**
- * dft.scratch: a path the job's shell expands: absolute, or starting with a variable ($TMPDIR,
- * ${SCRATCH}); letters, digits, / . _ - + , @ % : and $NAME / ${NAME} only, so that inside
- * double quotes nothing but those variables can expand (no quotes, backquotes, $( ), ;, spaces).
- */
-export const SCRATCH_PATTERN = '^(?=/|\\$)([A-Za-z0-9_./+,@%:-]|\\$[A-Za-z_][A-Za-z0-9_]*|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\})+$';
-const SCRATCH = new RegExp(SCRATCH_PATTERN);
-
-/** The scratch path as one double-quoted shell word ($VARIABLES expand, nothing else can). */
-export function scratchWord(path: string): string {
-  if (!SCRATCH.test(path)) throw new RangeError(`dft.scratch '${path}' is not a plain path with $VARIABLES`);
-  return `"${path}"`;
-}
+// dft.scratch reaches the job's shell through the one quoting helper (variables expand, nothing else)
+export { shellPathWord as scratchWord } from '../../shell/quote.js';
+import { shellPathWord as scratchWord } from '../../shell/quote.js';
 
 /** pw.x's disk_io when dft.parameters does not set it: with keep none a converged SCF needs nothing written ('nowf': pw.x writes nothing; a failed SCF still writes its charge density). */
 export function defaultDiskIo(keep: Keep): string {
